@@ -1,0 +1,146 @@
+//! The command line: `serve`, `demo`, `sim` and `schema`.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    config::Config,
+    demo,
+    schema, server,
+    sim::{SimOptions, Sims},
+    state::AppState,
+};
+
+/// One GraphQL API over a fitness club's CRM (HighLevel) and member system (Club OS).
+#[derive(Debug, Parser)]
+#[command(name = "contactgraph", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway against real GHL and Club OS.
+    Serve {
+        /// TOML configuration; every key can also come from CONTACTGRAPH_* variables.
+        #[arg(long, env = "CONTACTGRAPH_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Both simulators and the gateway over them, in one process. No setup needed.
+    Demo {
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        sims: SimArgs,
+    },
+    /// The GHL and Club OS simulators alone.
+    Sim {
+        #[command(flatten)]
+        sims: SimArgs,
+    },
+    /// Print the GraphQL SDL (what schema.graphql holds).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// Where the GHL simulator listens (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    ghl_listen: SocketAddr,
+    /// Where the Club OS simulator listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    clubos_listen: SocketAddr,
+    /// Seed of the generated club.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// People in the generated club.
+    #[arg(long, default_value_t = 500)]
+    people: usize,
+}
+
+impl SimArgs {
+    fn options(&self) -> SimOptions {
+        SimOptions {
+            seed: self.seed,
+            people: self.people,
+            ghl_listen: self.ghl_listen,
+            clubos_listen: self.clubos_listen,
+            ..SimOptions::default()
+        }
+    }
+}
+
+/// Parses the arguments and runs the command.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Schema => {
+            print!("{}", schema::sdl());
+            Ok(())
+        }
+        Command::Serve { config } => serve(config).await,
+        Command::Demo { listen, sims } => demo::run(listen, sims.options()).await,
+        Command::Sim { sims } => run_sims(sims.options()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("contactgraph: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONTACTGRAPH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = Config::load(config.as_deref())?;
+    let state = Arc::new(AppState::new(&cfg)?);
+    let listener = server::bind(cfg.server.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "contactgraph serving");
+    let app = server::router(schema::build(state), cfg.server.max_body_bytes);
+    server::serve(listener, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_sims(opts: SimOptions) -> anyhow::Result<()> {
+    let sims = Sims::start(opts).await?;
+    println!("GHL simulator:     {}", sims.ghl.url());
+    println!("Club OS simulator: {}", sims.clubos.url());
+    println!("Credentials and example ids: GET <url>/_sim/seed");
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,257 @@
+//! The configuration tree: a TOML file overlaid with `CONTACTGRAPH_*` environment
+//! variables (`CONTACTGRAPH_GHL__TOKEN` sets `ghl.token`; `__` separates levels).
+//!
+//! Every section rejects unknown keys. Errors name the key and where it came from, on one
+//! line, and never carry a value: a mistyped secret must not end up in a log.
+
+use std::{net::SocketAddr, path::Path};
+
+use figment::{
+    Figment,
+    error::Kind,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+
+use crate::upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig};
+
+/// The whole configuration of `contactgraph serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The gateway's own HTTP listener.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// HighLevel.
+    pub ghl: GhlConfig,
+    /// Club OS.
+    pub clubos: ClubOsConfig,
+    /// Read retries against both upstreams.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// How people are matched across the two systems.
+    #[serde(default)]
+    pub linking: LinkingConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[linking]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkingConfig {
+    /// ISO 3166 region used to read phone numbers written without a country code.
+    pub phone_region: String,
+}
+
+impl Default for LinkingConfig {
+    fn default() -> Self {
+        Self {
+            phone_region: "US".into(),
+        }
+    }
+}
+
+impl LinkingConfig {
+    /// The region as libphonenumber's id (US when the setting is not a known region).
+    pub fn region(&self) -> phonenumber::country::Id {
+        self.phone_region.parse().unwrap_or(phonenumber::country::US)
+    }
+}
+
+/// A configuration problem, already phrased for a person: one line, key named, no value.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+const ENV_PREFIX: &str = "CONTACTGRAPH_";
+
+impl Config {
+    /// Reads `path` (when given) and the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Extracts and checks a configuration from any figment (tests pass their own).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let cfg: Self = figment.extract().map_err(describe)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let empty = [
+            ("ghl.location_id", self.ghl.location_id.is_empty()),
+            ("ghl.base_url", self.ghl.base_url.is_empty()),
+            ("clubos.base_url", self.clubos.base_url.is_empty()),
+        ];
+        if let Some((key, _)) = empty.iter().find(|(_, e)| *e) {
+            return Err(ConfigError(format!("key `{key}` must not be empty")));
+        }
+        for (key, url) in [
+            ("ghl.base_url", &self.ghl.base_url),
+            ("clubos.base_url", &self.clubos.base_url),
+            ("clubos.v1_base_url", &self.clubos.v1_base_url),
+        ] {
+            if url::Url::parse(url).is_err() {
+                return Err(ConfigError(format!("key `{key}` is not a valid URL")));
+            }
+        }
+        if self.linking.phone_region.parse::<phonenumber::country::Id>().is_err() {
+            return Err(ConfigError(
+                "key `linking.phone_region` is not an ISO 3166 region code".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The environment variable that sets `key` (e.g. `CONTACTGRAPH_GHL__TOKEN`).
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+fn describe(errors: figment::Error) -> ConfigError {
+    let count = errors.count();
+    let first = errors.into_iter().next();
+    let Some(e) = first else {
+        return ConfigError("invalid configuration".into());
+    };
+    let parent = e.path.join(".");
+    let key_of = |leaf: &str| {
+        if parent.is_empty() {
+            leaf.to_owned()
+        } else {
+            format!("{parent}.{leaf}")
+        }
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    let mut line = match &e.kind {
+        Kind::MissingField(field) => {
+            let key = key_of(field);
+            format!(
+                "missing required key `{key}`: set it in the config file or as {}",
+                env_name(&key)
+            )
+        }
+        Kind::UnknownField(field, expected) => {
+            format!(
+                "unknown key `{}`{source}; expected one of: {}",
+                key_of(field),
+                expected.join(", ")
+            )
+        }
+        Kind::InvalidType(_, expected) => {
+            format!("key `{parent}` has the wrong type{source}: expected {expected}")
+        }
+        Kind::InvalidValue(_, expected) => {
+            format!("key `{parent}` has an invalid value{source}: expected {expected}")
+        }
+        Kind::UnknownVariant(_, expected) => {
+            format!(
+                "key `{parent}` has an unknown value{source}; expected one of: {}",
+                expected.join(", ")
+            )
+        }
+        _ => format!("key `{parent}` is invalid{source}"),
+    };
+    if count > 1 {
+        line.push_str(&format!(" (and {} more problem(s))", count - 1));
+    }
+    ConfigError(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn with(toml: &str) -> Result<Config, ConfigError> {
+        Config::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    const VALID: &str = r#"
+        [ghl]
+        location_id = "loc"
+        token = "pit-secret-value-123"
+        [clubos]
+        api_key = "clubos-secret-value-456"
+        club_id = 600
+        location_id = 4500
+    "#;
+
+    #[test]
+    fn a_complete_config_loads() {
+        let cfg = with(VALID).expect("valid");
+        assert_eq!(cfg.ghl.location_id, "loc");
+        assert_eq!(cfg.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_key_and_its_variable() {
+        let err = with("[ghl]\nlocation_id = \"loc\"\n[clubos]\napi_key = \"k\"\nclub_id = 1\nlocation_id = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`ghl.token`"), "{err}");
+        assert!(err.contains("CONTACTGRAPH_GHL__TOKEN"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err = with(&format!("{VALID}\n[retry]\nmax_atempts = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`retry.max_atempts`"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        let figment = Figment::new()
+            .merge(Toml::string(VALID))
+            .merge(Serialized::default("ghl.token", 987_654_321_u64));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("`ghl.token`"), "{err}");
+        assert!(!err.contains("987654321"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print_in_debug() {
+        let cfg = with(VALID).expect("valid");
+        let dump = format!("{cfg:?}");
+        assert!(!dump.contains("pit-secret-value-123"));
+        assert!(!dump.contains("clubos-secret-value-456"));
+    }
+}

@@ -1,0 +1,130 @@
+//! The embedded default: both simulators and the gateway over them, in one process,
+//! talking HTTP through the same clients production uses.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use figment::{Figment, providers::Serialized};
+use serde_json::json;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::{
+    config::Config,
+    schema, server,
+    sim::{SimOptions, Sims, World, ghl, seed},
+    state::AppState,
+};
+
+/// The gateway's configuration for simulators at these URLs.
+pub fn config_for(sims: &Sims, listen: SocketAddr) -> anyhow::Result<Config> {
+    let clubos = sims.clubos_state.config();
+    let value = json!({
+        "server": {"listen": listen.to_string()},
+        "ghl": {
+            "base_url": sims.ghl.url(),
+            "location_id": seed::GHL_LOCATION_ID,
+            "token": ghl::tokens::LOCATION,
+        },
+        "clubos": {
+            "base_url": sims.clubos.url(),
+            "v1_base_url": sims.clubos.url(),
+            "api_key": clubos.api_key,
+            "v1_username": clubos.v1_username,
+            "v1_password": clubos.v1_password,
+            "club_id": seed::CLUBOS_CLUB_ID,
+            "location_id": seed::CLUBOS_LOCATION_IDS[0],
+        },
+    });
+    Ok(Config::from_figment(Figment::from(Serialized::defaults(
+        value,
+    )))?)
+}
+
+/// A running demo: simulators plus gateway. Dropping it stops everything.
+#[derive(Debug)]
+pub struct Demo {
+    pub sims: Sims,
+    pub addr: SocketAddr,
+    pub world: World,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Demo {
+    /// Starts the simulators, then the gateway on `listen`.
+    pub async fn start(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<Self> {
+        let world = World::generate(opts.seed, opts.people);
+        let sims = Sims::start(opts).await?;
+        let cfg = config_for(&sims, listen)?;
+        let state = Arc::new(AppState::new(&cfg)?);
+        let listener = server::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let app = server::router(schema::build(state), cfg.server.max_body_bytes);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            sims,
+            addr,
+            world,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// `http://host:port` of the gateway.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the gateway and the simulators.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// What the demo prints: where things are and what to try.
+    pub fn banner(&self) -> String {
+        let pick = |kind| self.world.example(kind);
+        let linked = pick(seed::Kind::StoredLink);
+        let ghl_only = pick(seed::Kind::GhlOnly);
+        let clubos_only = pick(seed::Kind::ClubOsOnly);
+        let ambiguous = pick(seed::Kind::Ambiguous);
+        let ghl_id = |e: Option<&seed::Example>| {
+            e.and_then(|e| e.ghl_contact_id.clone())
+                .unwrap_or_else(|| "-".into())
+        };
+        let clubos_id = |e: Option<&seed::Example>| {
+            e.and_then(|e| e.clubos_user_ids.first().map(i64::to_string))
+                .unwrap_or_else(|| "-".into())
+        };
+        let query_id = ghl_id(linked);
+        format!(
+            "contactgraph demo\n\
+             \n  Playground (GraphiQL): {url}/\n  GraphQL endpoint:      {url}/graphql\n  Health:                {url}/healthz\n\
+             \n  GHL simulator:         {ghl}   (credentials and ids: {ghl}/_sim/seed)\n  Club OS simulator:     {clubos}   ({clubos}/_sim/seed)\n\
+             \nExample ids:\n  linked person:        GHL {linked_ghl} / Club OS {linked_clubos}\n  GHL only:             {ghl_only}\n  Club OS only:         {clubos_only}\n  ambiguous (2 in Club OS): GHL {amb}\n\
+             \nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
+             \nStop with Ctrl-C.",
+            url = self.url(),
+            ghl = self.sims.ghl.url(),
+            clubos = self.sims.clubos.url(),
+            linked_ghl = ghl_id(linked),
+            linked_clubos = clubos_id(linked),
+            ghl_only = ghl_id(ghl_only),
+            clubos_only = clubos_id(clubos_only),
+            amb = ghl_id(ambiguous),
+        )
+    }
+}
+
+/// `contactgraph demo`.
+pub async fn run(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<()> {
+    let demo = Demo::start(listen, opts).await?;
+    println!("{}", demo.banner());
+    crate::cli::shutdown_signal().await;
+    demo.stop().await;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The gateway's public error contract: one closed set of `extensions.code` values.
+//! Messages are the gateway's own words; an upstream's raw text, URLs and internals
+//! stay in the logs at most.
+
+use std::fmt;
+
+use async_graphql::ErrorExtensions;
+use serde::Serialize;
+
+use crate::upstream::UpstreamError;
+
+/// Every code a GraphQL error of this gateway can carry in `extensions.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request itself is wrong (bad id, bad argument); the field names what.
+    BadUserInput,
+    /// The person or record does not exist.
+    NotFound,
+    /// An upstream could not be reached, timed out, failed or answered garbage.
+    UpstreamUnavailable,
+    /// An upstream's rate limit is spent; try again later.
+    UpstreamRateLimited,
+    /// An upstream refused the gateway's credential (a configuration problem).
+    UpstreamAuth,
+    /// An upstream refused the request as it stands (validation, duplicate).
+    UpstreamRejected,
+    /// A bug in the gateway.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form, e.g. `UPSTREAM_UNAVAILABLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
+            Self::UpstreamAuth => "UPSTREAM_AUTH",
+            Self::UpstreamRejected => "UPSTREAM_REJECTED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Which system of record an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum System {
+    Ghl,
+    ClubOs,
+}
+
+impl fmt::Display for System {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ghl => "GHL",
+            Self::ClubOs => "CLUB_OS",
+        })
+    }
+}
+
+/// An error as the gateway reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GatewayError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub system: Option<System>,
+}
+
+impl GatewayError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            system: None,
+        }
+    }
+
+    /// Phrases an upstream failure without the upstream's own text.
+    pub fn upstream(system: System, err: &UpstreamError) -> Self {
+        let name = match system {
+            System::Ghl => "GHL",
+            System::ClubOs => "Club OS",
+        };
+        let (code, message) = match err {
+            UpstreamError::NotFound { .. } => {
+                (ErrorCode::NotFound, format!("{name} has no such record"))
+            }
+            UpstreamError::Unauthorized { .. } | UpstreamError::Forbidden { .. } => (
+                ErrorCode::UpstreamAuth,
+                format!("{name} refused the gateway's credential"),
+            ),
+            UpstreamError::Duplicate { .. } => (
+                ErrorCode::UpstreamRejected,
+                format!("{name} already holds a matching record"),
+            ),
+            UpstreamError::Invalid { .. } => (
+                ErrorCode::UpstreamRejected,
+                format!("{name} refused the request"),
+            ),
+            UpstreamError::RateLimited { .. } => (
+                ErrorCode::UpstreamRateLimited,
+                format!("{name} rate limit reached; try again shortly"),
+            ),
+            UpstreamError::Unavailable { .. }
+            | UpstreamError::Timeout
+            | UpstreamError::Transport(_)
+            | UpstreamError::Decode(_) => (
+                ErrorCode::UpstreamUnavailable,
+                format!("{name} is unavailable"),
+            ),
+        };
+        Self {
+            code,
+            message,
+            system: Some(system),
+        }
+    }
+}
+
+impl ErrorExtensions for GatewayError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.message.clone()).extend_with(|_, e| {
+            e.set("code", self.code.as_str());
+            if let Some(system) = self.system {
+                e.set("system", system.to_string());
+            }
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! contactgraph: one GraphQL API over a fitness club's CRM (HighLevel, "GHL") and its
+//! member system (Club OS).
+//!
+//! # Layout
+//!
+//! - [`cli`]: the `contactgraph` commands (`serve`, `demo`, `sim`, `schema`).
+//! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
+//! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
+//! - [`schema`]: the GraphQL schema, independent of HTTP.
+//! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
+//! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
+//! - [`demo`]: the embedded default: both simulators and the gateway in one process.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod phone;
+pub mod schema;
+pub mod server;
+pub mod sim;
+pub mod state;
+pub mod linking;
+pub mod upstream;

@@ -1,0 +1,206 @@
+//! Strict request DTOs, as GHL's NestJS validation pipe applies them: an unknown property
+//! is a 422 `property X should not exist`, a wrong type or a missing required field a 422
+//! with class-validator's wording, and every problem of a body is listed at once.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+
+use super::with_trace;
+use axum::Json;
+
+/// The JSON type a DTO property must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Bool,
+    Num,
+    StrArray,
+    Array,
+    Object,
+    /// An email address (a string with one `@` and a dot after it).
+    Email,
+}
+
+/// A request body's allowed properties and which of them are required.
+#[derive(Debug)]
+pub struct Dto {
+    pub fields: &'static [(&'static str, Ty)],
+    pub required: &'static [&'static str],
+}
+
+/// A 422 with class-validator's body.
+pub fn unprocessable(messages: Vec<String>) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(with_trace(json!({
+            "statusCode": 422,
+            "message": messages,
+            "error": "Unprocessable Entity",
+        }))),
+    )
+        .into_response()
+}
+
+/// A 400 `{statusCode, message}` (BadRequestDTO).
+pub fn bad_request(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(with_trace(json!({"statusCode": 400, "message": message.into()}))),
+    )
+        .into_response()
+}
+
+fn type_ok(v: &Value, ty: Ty) -> bool {
+    match ty {
+        Ty::Str => v.is_string() || v.is_null(),
+        Ty::Bool => v.is_boolean(),
+        Ty::Num => v.is_number(),
+        Ty::Array => v.is_array(),
+        Ty::Object => v.is_object(),
+        Ty::StrArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        Ty::Email => v.as_str().is_none_or(is_email) || v.is_null(),
+    }
+}
+
+/// A loose check of an email address, like class-validator's `IsEmail` in spirit.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+fn type_message(name: &str, ty: Ty) -> String {
+    match ty {
+        Ty::Str => format!("{name} must be a string"),
+        Ty::Bool => format!("{name} must be a boolean value"),
+        Ty::Num => format!("{name} must be a number conforming to the specified constraints"),
+        Ty::Array => format!("{name} must be an array"),
+        Ty::Object => format!("{name} must be an object"),
+        Ty::StrArray => format!("each value in {name} must be a string"),
+        Ty::Email => format!("{name} must be an email"),
+    }
+}
+
+/// Parses a JSON body and checks it against `dto`.
+pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Response> {
+    let value: Value = if bytes.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(with_trace(json!({
+                    "statusCode": 400,
+                    "message": format!("Unexpected token in JSON at line {} column {}", e.line(), e.column()),
+                    "error": "Bad Request",
+                }))),
+            )
+                .into_response()
+        })?
+    };
+    let Value::Object(map) = value else {
+        return Err(unprocessable(vec!["body must be an object".into()]));
+    };
+    let mut problems = Vec::new();
+    for key in map.keys() {
+        if !dto.fields.iter().any(|(name, _)| name == key) {
+            problems.push(format!("property {key} should not exist"));
+        }
+    }
+    for (name, ty) in dto.fields {
+        match map.get(*name) {
+            Some(v) if !type_ok(v, *ty) => problems.push(type_message(name, *ty)),
+            None if dto.required.contains(name) => {
+                problems.push(format!("{name} should not be empty"));
+                problems.push(type_message(name, *ty));
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(map)
+    } else {
+        Err(unprocessable(problems))
+    }
+}
+
+/// Checks that a query string holds only `allowed` keys (and the `required` ones).
+pub fn query(
+    q: &HashMap<String, String>,
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<(), Response> {
+    let mut problems: Vec<String> = q
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| format!("property {k} should not exist"))
+        .collect();
+    for r in required {
+        if q.get(*r).is_none_or(String::is_empty) {
+            problems.push(format!("{r} should not be empty"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.sort();
+        Err(unprocessable(problems))
+    }
+}
+
+/// A string property, if present and not null.
+pub fn str_of(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A string-array property, if present.
+pub fn strs_of(map: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
+    map.get(key).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTE: Dto = Dto {
+        fields: &[("body", Ty::Str), ("pinned", Ty::Bool)],
+        required: &["body"],
+    };
+
+    #[test]
+    fn unknown_property_is_named() {
+        let err = body(&Bytes::from(r#"{"body":"x","locationId":"l"}"#), &NOTE).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn valid_body_passes() {
+        let map = body(&Bytes::from(r#"{"body":"x","pinned":true}"#), &NOTE).unwrap();
+        assert_eq!(str_of(&map, "body").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn emails_are_checked_loosely() {
+        assert!(is_email("a.b@example.com"));
+        assert!(!is_email("a.b@example"));
+        assert!(!is_email("no-at.example.com"));
+        assert!(!is_email("a b@example.com"));
+    }
+}
