@@ -168,7 +168,7 @@ fn describe(errors: figment::Error) -> ConfigError {
         Kind::UnknownField(field, expected) => {
             format!(
                 "unknown key `{}`{source}; expected one of: {}",
-                key_of(field),
+                if e.path.last() == Some(field) { parent.clone() } else { key_of(field) },
                 expected.join(", ")
             )
         }

@@ -1,0 +1,129 @@
+//! The `contactgraph` binary as a user runs it.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contactgraph");
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn demo_is_serving_within_ten_seconds() {
+    let mut child = Child(
+        Command::new(BIN)
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--ghl-listen",
+                "127.0.0.1:0",
+                "--clubos-listen",
+                "127.0.0.1:0",
+                "--people",
+                "50",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the banner appears within 10 s");
+        if let Some(rest) = line.trim().strip_prefix("GraphQL endpoint:") {
+            break rest.trim().to_owned();
+        }
+    };
+    let health = reqwest::blocking::get(url.replace("/graphql", "/healthz"))
+        .expect("healthz answers")
+        .text()
+        .expect("body");
+    assert!(health.contains("ok"));
+}
+
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("contactgraph-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn serve_with(path: &PathBuf, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const VALID: &str = r#"
+[ghl]
+location_id = "ve9EPM428h8vShlRW1KT"
+token = "pit-config-secret-aaaa"
+
+[clubos]
+api_key = "clubos-config-secret-bbbb"
+club_id = 600
+location_id = 4500
+"#;
+
+#[test]
+fn a_missing_key_is_one_line_naming_it() {
+    let path = config_file("missing", &VALID.replace("api_key = \"clubos-config-secret-bbbb\"\n", ""));
+    let (ok, stderr) = serve_with(&path, &[]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("`clubos.api_key`"), "{stderr}");
+    assert!(stderr.contains("CONTACTGRAPH_CLUBOS__API_KEY"), "{stderr}");
+    assert!(!stderr.contains("pit-config-secret-aaaa"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_key_is_named_and_no_secret_is_echoed() {
+    let path = config_file("unknown", &format!("{VALID}\n[server]\nlisen = \"127.0.0.1:1\"\n"));
+    let (ok, stderr) = serve_with(&path, &[]);
+    assert!(!ok);
+    assert!(stderr.contains("`server.lisen`"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_from_the_environment_is_not_echoed() {
+    let path = config_file("env", VALID);
+    let (ok, stderr) = serve_with(&path, &[("CONTACTGRAPH_GHL__TOKEN", "[9876543210]")]);
+    assert!(!ok);
+    assert!(stderr.contains("`ghl.token`"), "{stderr}");
+    assert!(!stderr.contains("9876543210"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_sdl() {
+    let out = Command::new(BIN).arg("schema").output().expect("runs");
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), checked_in);
+}
