@@ -6,8 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     config::Config,
-    demo,
-    schema, server,
+    demo, schema, server,
     sim::{SimOptions, Sims},
     state::AppState,
 };

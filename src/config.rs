@@ -72,7 +72,9 @@ impl Default for LinkingConfig {
 impl LinkingConfig {
     /// The region as libphonenumber's id (US when the setting is not a known region).
     pub fn region(&self) -> phonenumber::country::Id {
-        self.phone_region.parse().unwrap_or(phonenumber::country::US)
+        self.phone_region
+            .parse()
+            .unwrap_or(phonenumber::country::US)
     }
 }
 
@@ -124,7 +126,12 @@ impl Config {
                 return Err(ConfigError(format!("key `{key}` is not a valid URL")));
             }
         }
-        if self.linking.phone_region.parse::<phonenumber::country::Id>().is_err() {
+        if self
+            .linking
+            .phone_region
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+        {
             return Err(ConfigError(
                 "key `linking.phone_region` is not an ISO 3166 region code".into(),
             ));
@@ -168,7 +175,11 @@ fn describe(errors: figment::Error) -> ConfigError {
         Kind::UnknownField(field, expected) => {
             format!(
                 "unknown key `{}`{source}; expected one of: {}",
-                if e.path.last() == Some(field) { parent.clone() } else { key_of(field) },
+                if e.path.last() == Some(field) {
+                    parent.clone()
+                } else {
+                    key_of(field)
+                },
                 expected.join(", ")
             )
         }
@@ -221,9 +232,11 @@ mod tests {
 
     #[test]
     fn a_missing_secret_names_the_key_and_its_variable() {
-        let err = with("[ghl]\nlocation_id = \"loc\"\n[clubos]\napi_key = \"k\"\nclub_id = 1\nlocation_id = 2")
-            .unwrap_err()
-            .to_string();
+        let err = with(
+            "[ghl]\nlocation_id = \"loc\"\n[clubos]\napi_key = \"k\"\nclub_id = 1\nlocation_id = 2",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`ghl.token`"), "{err}");
         assert!(err.contains("CONTACTGRAPH_GHL__TOKEN"), "{err}");
         assert_eq!(err.lines().count(), 1);

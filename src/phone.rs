@@ -28,7 +28,12 @@ mod tests {
 
     #[test]
     fn formats_agree_on_one_number() {
-        for input in ["(212) 555-0123", "212.555.0123", "+1 212 555 0123", "2125550123"] {
+        for input in [
+            "(212) 555-0123",
+            "212.555.0123",
+            "+1 212 555 0123",
+            "2125550123",
+        ] {
             assert_eq!(
                 to_e164(input, country::US).as_deref(),
                 Some("+12125550123"),

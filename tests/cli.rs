@@ -64,7 +64,8 @@ fn demo_is_serving_within_ten_seconds() {
 }
 
 fn config_file(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("contactgraph-{}-{name}.toml", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("contactgraph-{}-{name}.toml", std::process::id()));
     std::fs::write(&path, text).expect("write config");
     path
 }
@@ -76,7 +77,10 @@ fn serve_with(path: &PathBuf, env: &[(&str, &str)]) -> (bool, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 const VALID: &str = r#"
@@ -92,7 +96,10 @@ location_id = 4500
 
 #[test]
 fn a_missing_key_is_one_line_naming_it() {
-    let path = config_file("missing", &VALID.replace("api_key = \"clubos-config-secret-bbbb\"\n", ""));
+    let path = config_file(
+        "missing",
+        &VALID.replace("api_key = \"clubos-config-secret-bbbb\"\n", ""),
+    );
     let (ok, stderr) = serve_with(&path, &[]);
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -103,7 +110,10 @@ fn a_missing_key_is_one_line_naming_it() {
 
 #[test]
 fn an_unknown_key_is_named_and_no_secret_is_echoed() {
-    let path = config_file("unknown", &format!("{VALID}\n[server]\nlisen = \"127.0.0.1:1\"\n"));
+    let path = config_file(
+        "unknown",
+        &format!("{VALID}\n[server]\nlisen = \"127.0.0.1:1\"\n"),
+    );
     let (ok, stderr) = serve_with(&path, &[]);
     assert!(!ok);
     assert!(stderr.contains("`server.lisen`"), "{stderr}");
@@ -123,7 +133,8 @@ fn a_secret_of_the_wrong_type_from_the_environment_is_not_echoed() {
 #[test]
 fn schema_command_prints_the_checked_in_sdl() {
     let out = Command::new(BIN).arg("schema").output().expect("runs");
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-        .expect("schema.graphql");
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+            .expect("schema.graphql");
     assert_eq!(String::from_utf8_lossy(&out.stdout), checked_in);
 }

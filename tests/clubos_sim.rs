@@ -52,11 +52,7 @@ fn client(cfg: ClubOsConfig) -> ClubOsClient {
 }
 
 async fn start() -> Harness {
-    let sim = Arc::new(ClubOsSim::new(
-        SEED,
-        PEOPLE,
-        ClubOsSimConfig::default(),
-    ));
+    let sim = Arc::new(ClubOsSim::new(SEED, PEOPLE, ClubOsSimConfig::default()));
     let server = SimServer::start(
         "127.0.0.1:0".parse().unwrap(),
         contactgraph::sim::clubos::router(sim),
@@ -162,7 +158,12 @@ async fn v3_calls_without_the_right_api_key_get_401() {
 async fn get_user_returns_the_user_and_none_for_unknown_ids() {
     let h = start().await;
     let member = h.example("member").await;
-    let user = h.client.get_user(member).await.unwrap().expect("member exists");
+    let user = h
+        .client
+        .get_user(member)
+        .await
+        .unwrap()
+        .expect("member exists");
     assert_eq!(user.user_id, member);
     assert_eq!(user.club_id, 600);
     assert_eq!(user.membership_status.as_deref(), Some("ACTIVE"));
@@ -262,7 +263,10 @@ async fn user_search_pages_with_the_spring_envelope_and_caps_the_size() {
     assert_eq!(first.content.len(), 10);
     assert!(first.has_next());
     let ids: Vec<i64> = first.content.iter().map(|u| u.user_id).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "default sort is userId ASC");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "default sort is userId ASC"
+    );
 
     let second = h
         .client
@@ -310,7 +314,12 @@ async fn updated_since_keeps_only_recently_changed_users() {
     let h = start().await;
     let created = h
         .client
-        .create_user(&new_user("Tess", "Recent", "tess.recent@example.test", "5125550100"))
+        .create_user(&new_user(
+            "Tess",
+            "Recent",
+            "tess.recent@example.test",
+            "5125550100",
+        ))
         .await
         .unwrap();
     let page = h
@@ -325,7 +334,7 @@ async fn updated_since_keeps_only_recently_changed_users() {
     let page = h
         .client
         .search_users(&UserSearch {
-            updated_since: Some("2026-02-01T00:00:00Z".into()),
+            updated_since: Some("2026-01-06T00:00:00Z".into()),
             ..UserSearch::default()
         })
         .await
@@ -354,7 +363,12 @@ async fn created_user_can_be_read_back_with_digits_only_phone() {
     assert_eq!(created.mobile_phone.as_deref(), Some("5125550199"));
     assert_eq!(created.location_id, 4500);
     assert!(created.role.as_ref().is_some_and(|r| r.is_prospect()));
-    assert!(created.created_date.as_deref().is_some_and(|d| d.ends_with('Z')));
+    assert!(
+        created
+            .created_date
+            .as_deref()
+            .is_some_and(|d| d.ends_with('Z'))
+    );
 
     let read = h.client.get_user(created.user_id).await.unwrap();
     assert_eq!(read, Some(created));
@@ -365,13 +379,23 @@ async fn creating_the_same_person_again_is_a_duplicate_of_the_existing_user() {
     let h = start().await;
     let created = h
         .client
-        .create_user(&new_user("Dana", "Twice", "dana.twice@example.test", "6175550142"))
+        .create_user(&new_user(
+            "Dana",
+            "Twice",
+            "dana.twice@example.test",
+            "6175550142",
+        ))
         .await
         .unwrap();
     // Same name in another case, same email in another case.
     let err = h
         .client
-        .create_user(&new_user("DANA", "twice", "Dana.Twice@Example.test", "2065550000"))
+        .create_user(&new_user(
+            "DANA",
+            "twice",
+            "Dana.Twice@Example.test",
+            "2065550000",
+        ))
         .await
         .unwrap_err();
     assert_eq!(
@@ -384,10 +408,17 @@ async fn creating_the_same_person_again_is_a_duplicate_of_the_existing_user() {
     // Same name, other email, same phone digits.
     let err = h
         .client
-        .create_user(&new_user("Dana", "Twice", "other@example.test", "617-555-0142"))
+        .create_user(&new_user(
+            "Dana",
+            "Twice",
+            "other@example.test",
+            "617-555-0142",
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::Duplicate { existing_id: Some(id), .. } if id == created.user_id.to_string()));
+    assert!(
+        matches!(err, UpstreamError::Duplicate { existing_id: Some(id), .. } if id == created.user_id.to_string())
+    );
 
     let seeded = seeded_users()
         .into_iter()
@@ -403,7 +434,9 @@ async fn creating_the_same_person_again_is_a_duplicate_of_the_existing_user() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::Duplicate { existing_id: Some(id), .. } if id == seeded.user_id.to_string()));
+    assert!(
+        matches!(err, UpstreamError::Duplicate { existing_id: Some(id), .. } if id == seeded.user_id.to_string())
+    );
 }
 
 #[tokio::test]
@@ -412,7 +445,12 @@ async fn over_long_or_missing_names_are_refused_and_nothing_is_created() {
     let long = "A".repeat(51);
     let err = h
         .client
-        .create_user(&new_user(&long, "Long", "too.long@example.test", "3035550111"))
+        .create_user(&new_user(
+            &long,
+            "Long",
+            "too.long@example.test",
+            "3035550111",
+        ))
         .await
         .unwrap_err();
     match &err {
@@ -424,7 +462,12 @@ async fn over_long_or_missing_names_are_refused_and_nothing_is_created() {
     }
     let err = h
         .client
-        .create_user(&new_user("", "Nameless", "nameless@example.test", "3035550112"))
+        .create_user(&new_user(
+            "",
+            "Nameless",
+            "nameless@example.test",
+            "3035550112",
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -591,7 +634,10 @@ async fn emailmatch_uses_v1_basic_auth() {
     assert!(found.iter().all(|m| m.role.as_deref() == Some("Client")));
 
     assert_eq!(
-        h.client.email_match("nobody@example.invalid").await.unwrap(),
+        h.client
+            .email_match("nobody@example.invalid")
+            .await
+            .unwrap(),
         Vec::new()
     );
 
@@ -637,7 +683,12 @@ async fn a_write_that_fails_is_not_retried() {
         .await;
     let err = h
         .client
-        .create_user(&new_user("Once", "Only", "once.only@example.test", "4155550123"))
+        .create_user(&new_user(
+            "Once",
+            "Only",
+            "once.only@example.test",
+            "4155550123",
+        ))
         .await
         .unwrap_err();
     assert_eq!(err, UpstreamError::Unavailable { status: 503 });
@@ -648,7 +699,12 @@ async fn a_write_that_fails_is_not_retried() {
 async fn reset_restores_the_seed_and_clears_counters() {
     let h = start().await;
     h.client
-        .create_user(&new_user("Gone", "Soon", "gone.soon@example.test", "4155550999"))
+        .create_user(&new_user(
+            "Gone",
+            "Soon",
+            "gone.soon@example.test",
+            "4155550999",
+        ))
         .await
         .unwrap();
     h.post_faults(json!({"outage": true})).await;

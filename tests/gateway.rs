@@ -70,17 +70,38 @@ async fn a_linked_person_from_the_seed_merges_both_systems() {
     assert_eq!(c["lastName"], c["clubOs"]["lastName"]);
     assert_eq!(c["phone"], c["ghl"]["phone"]);
     assert!(c["phone"].as_str().expect("phone").starts_with("+1"));
-    assert!(c["clubOs"]["phoneDigits"].as_str().expect("digits").chars().all(|ch| ch.is_ascii_digit()));
-    assert!(c["clubOs"]["membershipStatus"].is_string() || c["clubOs"]["membershipStatus"].is_null());
+    assert!(
+        c["clubOs"]["phoneDigits"]
+            .as_str()
+            .expect("digits")
+            .chars()
+            .all(|ch| ch.is_ascii_digit())
+    );
+    assert!(
+        c["clubOs"]["membershipStatus"].is_string() || c["clubOs"]["membershipStatus"].is_null()
+    );
 
     // The same person reached from the Club OS side, and by the gateway's own id.
     let (_, from_clubos) = graphql(&demo, PERSON, json!({"id": clubos_id.to_string()})).await;
     assert_eq!(from_clubos["data"]["contact"]["ghl"]["id"], ghl_id);
     let (_, by_global) = graphql(&demo, PERSON, json!({"id": c["id"]})).await;
-    assert_eq!(by_global["data"]["contact"]["clubOs"]["userId"], clubos_id.to_string());
+    assert_eq!(
+        by_global["data"]["contact"]["clubOs"]["userId"],
+        clubos_id.to_string()
+    );
 
-    assert!(stats(demo.sims.ghl.url()).await.count("GET /contacts/{contactId}") >= 1);
-    assert!(stats(demo.sims.clubos.url()).await.count("GET /users/{userId}") >= 1);
+    assert!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("GET /contacts/{contactId}")
+            >= 1
+    );
+    assert!(
+        stats(demo.sims.clubos.url())
+            .await
+            .count("GET /users/{userId}")
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -88,13 +109,23 @@ async fn one_system_only_and_ambiguous_people_are_reported_as_such() {
     let demo = start().await;
     let seed = get_json(format!("{}/_sim/seed", demo.sims.ghl.url())).await;
     let ex = &seed["examples"];
-    let (_, b) = graphql(&demo, PERSON, json!({"id": ex["ghl_only"][0]["ghlContactId"]})).await;
+    let (_, b) = graphql(
+        &demo,
+        PERSON,
+        json!({"id": ex["ghl_only"][0]["ghlContactId"]}),
+    )
+    .await;
     assert_eq!(b["data"]["contact"]["linkStatus"], "GHL_ONLY");
     assert_eq!(b["data"]["contact"]["clubOs"], Value::Null);
     let clubos_only = ex["club_os_only"][0]["clubOsUserIds"][0].to_string();
     let (_, b) = graphql(&demo, PERSON, json!({"id": clubos_only})).await;
     assert_eq!(b["data"]["contact"]["linkStatus"], "CLUB_OS_ONLY");
-    let (_, b) = graphql(&demo, PERSON, json!({"id": ex["ambiguous"][0]["ghlContactId"]})).await;
+    let (_, b) = graphql(
+        &demo,
+        PERSON,
+        json!({"id": ex["ambiguous"][0]["ghlContactId"]}),
+    )
+    .await;
     let c = &b["data"]["contact"];
     assert_eq!(c["linkStatus"], "AMBIGUOUS");
     assert_eq!(c["clubOs"], Value::Null);
@@ -119,7 +150,10 @@ async fn a_club_os_outage_leaves_the_ghl_fields_and_an_error_at_club_os() {
     assert_eq!(err["path"], json!(["contact", "clubOs"]));
     assert_eq!(err["extensions"]["code"], "UPSTREAM_UNAVAILABLE");
     assert_eq!(err["extensions"]["system"], "CLUB_OS");
-    assert!(!body.to_string().contains("127.0.0.1"), "no upstream URL leaks: {body}");
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "no upstream URL leaks: {body}"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +169,10 @@ async fn unknown_and_malformed_ids_answer_clearly() {
 #[tokio::test]
 async fn health_and_playground_are_served() {
     let demo = start().await;
-    assert_eq!(get_json(format!("{}/healthz", demo.url())).await, json!({"status": "ok"}));
+    assert_eq!(
+        get_json(format!("{}/healthz", demo.url())).await,
+        json!({"status": "ok"})
+    );
     let page = Client::new()
         .get(format!("{}/", demo.url()))
         .send()
@@ -150,8 +187,9 @@ async fn health_and_playground_are_served() {
 
 #[test]
 fn schema_graphql_is_the_current_sdl() {
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-        .expect("schema.graphql exists");
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+            .expect("schema.graphql exists");
     assert_eq!(
         checked_in,
         contactgraph::schema::sdl(),

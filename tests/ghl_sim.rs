@@ -150,7 +150,10 @@ async fn bad_tokens_get_401_and_other_locations_403() {
         .await
         .expect("send");
     let (status, b) = body(r).await;
-    assert_eq!((status, b["message"].as_str()), (401, Some("Invalid Private Integration token")));
+    assert_eq!(
+        (status, b["message"].as_str()),
+        (401, Some("Invalid Private Integration token"))
+    );
     let r = sim
         .http
         .get(sim.url(&path))
@@ -161,7 +164,10 @@ async fn bad_tokens_get_401_and_other_locations_403() {
         .expect("send");
     let (status, b) = body(r).await;
     assert_eq!(status, 403);
-    assert_eq!(b["message"], "The token does not have access to this location.");
+    assert_eq!(
+        b["message"],
+        "The token does not have access to this location."
+    );
     let r = sim
         .http
         .put(sim.url(&path))
@@ -180,14 +186,20 @@ async fn bad_tokens_get_401_and_other_locations_403() {
 async fn an_unknown_body_property_is_a_422_naming_it() {
     let sim = Sim::start().await;
     let r = sim
-        .req(reqwest::Method::POST, &format!("/contacts/{}/notes", sim.contact_id()))
+        .req(
+            reqwest::Method::POST,
+            &format!("/contacts/{}/notes", sim.contact_id()),
+        )
         .json(&json!({"body": "hello", "locationId": GHL_LOCATION_ID}))
         .send()
         .await
         .expect("send");
     let (status, b) = body(r).await;
     assert_eq!(status, 422);
-    assert_eq!(b["message"], json!(["property locationId should not exist"]));
+    assert_eq!(
+        b["message"],
+        json!(["property locationId should not exist"])
+    );
     assert_eq!(b["error"], "Unprocessable Entity");
     assert_eq!(sim.stats().await.status_count(422), 1);
 }
@@ -197,7 +209,11 @@ async fn the_101st_request_in_ten_seconds_is_429_with_rate_limit_headers() {
     let sim = Sim::start().await;
     let path = format!("/contacts/{}", sim.contact_id());
     for i in 0..100 {
-        let r = sim.req(reqwest::Method::GET, &path).send().await.expect("send");
+        let r = sim
+            .req(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), 200, "request {i}");
         assert_eq!(r.headers()["x-ratelimit-max"], "100");
         assert_eq!(
@@ -205,7 +221,11 @@ async fn the_101st_request_in_ten_seconds_is_429_with_rate_limit_headers() {
             (99 - i).to_string().as_str()
         );
     }
-    let r = sim.req(reqwest::Method::GET, &path).send().await.expect("send");
+    let r = sim
+        .req(reqwest::Method::GET, &path)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 429);
     let h = r.headers();
     assert_eq!(h["x-ratelimit-remaining"], "0");
@@ -218,7 +238,10 @@ async fn the_101st_request_in_ten_seconds_is_429_with_rate_limit_headers() {
     // Another location's budget is untouched.
     let r = sim
         .http
-        .get(sim.url(&format!("/locations/{}/customFields", seed::GHL_OTHER_LOCATION_ID)))
+        .get(sim.url(&format!(
+            "/locations/{}/customFields",
+            seed::GHL_OTHER_LOCATION_ID
+        )))
         .bearer_auth(tokens::OTHER_LOCATION)
         .header("Version", "2021-07-28")
         .send()
@@ -257,7 +280,10 @@ async fn contacts_are_created_deduplicated_and_normalised() {
         .expect("send");
     let (status, b) = body(r).await;
     assert_eq!(status, 400);
-    assert_eq!(b["message"], "This location does not allow duplicated contacts.");
+    assert_eq!(
+        b["message"],
+        "This location does not allow duplicated contacts."
+    );
     assert_eq!(b["meta"]["contactId"], id.as_str());
     assert_eq!(b["meta"]["matchingField"], "email");
 
@@ -300,8 +326,14 @@ async fn search_requires_location_and_page_limit() {
     let (status, b) = body(r).await;
     assert_eq!(status, 422);
     let messages = b["message"].to_string();
-    assert!(messages.contains("locationId should not be empty"), "{messages}");
-    assert!(messages.contains("pageLimit should not be empty"), "{messages}");
+    assert!(
+        messages.contains("locationId should not be empty"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("pageLimit should not be empty"),
+        "{messages}"
+    );
 }
 
 #[tokio::test]
@@ -328,7 +360,10 @@ async fn search_filters_with_or_groups_and_pages_both_ways() {
     assert_eq!(r.total, 3);
     let mut found: Vec<&str> = r.contacts.iter().map(|c| c.id.as_str()).collect();
     found.sort_unstable();
-    let mut want: Vec<&str> = sim.world.ghl.contacts[..3].iter().map(|c| c.id.as_str()).collect();
+    let mut want: Vec<&str> = sim.world.ghl.contacts[..3]
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
     want.sort_unstable();
     assert_eq!(found, want);
 
@@ -372,7 +407,10 @@ async fn search_filters_with_or_groups_and_pages_both_ways() {
 async fn tasks_of_many_contacts_come_from_one_search() {
     let sim = Sim::start().await;
     let client = sim.client();
-    let ids: Vec<String> = sim.world.ghl.contacts[..10].iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<String> = sim.world.ghl.contacts[..10]
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
     let tasks = client
         .search_tasks(&TaskSearch {
             contact_ids: ids.clone(),
@@ -389,8 +427,17 @@ async fn tasks_of_many_contacts_come_from_one_search() {
         .filter(|t| ids.contains(&t.contact_id))
         .count();
     assert_eq!(tasks.len(), expected);
-    assert!(tasks.iter().all(|t| ids.contains(t.contact_id.as_ref().expect("contactId"))));
-    assert_eq!(sim.stats().await.count("POST /locations/{locationId}/tasks/search"), 1);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| ids.contains(t.contact_id.as_ref().expect("contactId")))
+    );
+    assert_eq!(
+        sim.stats()
+            .await
+            .count("POST /locations/{locationId}/tasks/search"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -422,7 +469,10 @@ async fn oauth_codes_are_single_use_and_refresh_tokens_rotate() {
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["token_type"], "Bearer");
     let (status, again) = exchange(form).await;
-    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     let access = first["access_token"].as_str().expect("access token");
     let r = sim
@@ -446,16 +496,24 @@ async fn oauth_codes_are_single_use_and_refresh_tokens_rotate() {
     assert_eq!(status, 200);
     assert_ne!(second["refresh_token"].as_str(), Some(old.as_str()));
     let (status, reused) = exchange(refresh(old)).await;
-    assert_eq!((status, reused["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
 async fn the_client_retries_reads_but_never_writes() {
     let sim = Sim::start().await;
     let client = sim.client();
-    sim.faults(json!({"rules": [{"route": "GET /contacts/{contactId}", "status": 503, "times": 1}]}))
-        .await;
-    let c = client.get_contact(&sim.contact_id()).await.expect("retried");
+    sim.faults(
+        json!({"rules": [{"route": "GET /contacts/{contactId}", "status": 503, "times": 1}]}),
+    )
+    .await;
+    let c = client
+        .get_contact(&sim.contact_id())
+        .await
+        .expect("retried");
     assert_eq!(c.map(|c| c.id), Some(sim.contact_id()));
     let stats = sim.stats().await;
     let route = &stats.routes["GET /contacts/{contactId}"];
@@ -506,7 +564,10 @@ async fn upstream_answers_become_typed_errors() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::Invalid { ref messages } if messages[0].contains("phone")), "{err:?}");
+    assert!(
+        matches!(err, UpstreamError::Invalid { ref messages } if messages[0].contains("phone")),
+        "{err:?}"
+    );
     sim.faults(json!({"rules": [{"route": "GET /contacts/{contactId}", "action": "malformed"}]}))
         .await;
     assert!(matches!(

@@ -85,7 +85,10 @@ impl Contact {
     /// Given name.
     async fn first_name(&self) -> Option<String> {
         first_of([
-            self.person.clubos.as_ref().and_then(|u| u.first_name.as_ref()),
+            self.person
+                .clubos
+                .as_ref()
+                .and_then(|u| u.first_name.as_ref()),
             self.person.ghl.as_ref().and_then(|c| c.first_name.as_ref()),
         ])
     }
@@ -93,7 +96,10 @@ impl Contact {
     /// Family name.
     async fn last_name(&self) -> Option<String> {
         first_of([
-            self.person.clubos.as_ref().and_then(|u| u.last_name.as_ref()),
+            self.person
+                .clubos
+                .as_ref()
+                .and_then(|u| u.last_name.as_ref()),
             self.person.ghl.as_ref().and_then(|c| c.last_name.as_ref()),
         ])
     }

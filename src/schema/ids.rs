@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn global_ids_round_trip() {
-        for r in [ContactRef::Ghl("ve9EPM428h8vShlRW1KT".into()), ContactRef::ClubOs(170000001)] {
+        for r in [
+            ContactRef::Ghl("ve9EPM428h8vShlRW1KT".into()),
+            ContactRef::ClubOs(170000001),
+        ] {
             assert_eq!(ContactRef::parse(&r.encode()), Some(r));
         }
     }

@@ -114,11 +114,7 @@ impl Sims {
     /// Generates the world and starts both servers.
     pub async fn start(opts: SimOptions) -> std::io::Result<Self> {
         let ghl_state = Arc::new(ghl::GhlSim::new(opts.seed, opts.people, opts.ghl));
-        let clubos_state = Arc::new(clubos::ClubOsSim::new(
-            opts.seed,
-            opts.people,
-            opts.clubos,
-        ));
+        let clubos_state = Arc::new(clubos::ClubOsSim::new(opts.seed, opts.people, opts.clubos));
         let ghl = SimServer::start(opts.ghl_listen, ghl::router(ghl_state.clone())).await?;
         let clubos =
             SimServer::start(opts.clubos_listen, clubos::router(clubos_state.clone())).await?;

@@ -36,13 +36,13 @@ const CLUBOS_FIRST_USER_ID: i64 = 170_000_001;
 
 const FIRST: &[&str] = &[
     "Avery", "Jordan", "Maria", "James", "Priya", "Chen", "Olivia", "Liam", "Sofia", "Noah",
-    "Amara", "Lucas", "Hannah", "Mateo", "Grace", "Ethan", "Zara", "Owen", "Leah", "Isaac",
-    "Nina", "Caleb", "Ruby", "Diego", "Maya", "Felix", "Ivy", "Omar", "Clara", "Hugo",
+    "Amara", "Lucas", "Hannah", "Mateo", "Grace", "Ethan", "Zara", "Owen", "Leah", "Isaac", "Nina",
+    "Caleb", "Ruby", "Diego", "Maya", "Felix", "Ivy", "Omar", "Clara", "Hugo",
 ];
 const LAST: &[&str] = &[
-    "Smith", "Johnson", "Garcia", "Brown", "Nguyen", "Patel", "Kim", "Lopez", "Miller",
-    "Davis", "Wilson", "Moore", "Taylor", "Thomas", "Jackson", "White", "Harris", "Martin",
-    "Clark", "Lewis", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Hill", "Green",
+    "Smith", "Johnson", "Garcia", "Brown", "Nguyen", "Patel", "Kim", "Lopez", "Miller", "Davis",
+    "Wilson", "Moore", "Taylor", "Thomas", "Jackson", "White", "Harris", "Martin", "Clark",
+    "Lewis", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Hill", "Green",
 ];
 const DOMAINS: &[&str] = &["example.com", "example.net", "example.org"];
 const AREA_CODES: &[&str] = &["212", "312", "415", "512", "617", "303", "206", "404"];
@@ -52,7 +52,14 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Boston", "MA", "02108"),
     ("Seattle", "WA", "98101"),
 ];
-const TAGS: &[&str] = &["member", "lead", "vip", "pt-interest", "newsletter", "trial"];
+const TAGS: &[&str] = &[
+    "member",
+    "lead",
+    "vip",
+    "pt-interest",
+    "newsletter",
+    "trial",
+];
 const TASKS: &[&str] = &[
     "Call about renewal",
     "Book a tour",
@@ -540,6 +547,9 @@ mod tests {
 
     #[test]
     fn capitalises_email_parts() {
-        assert_eq!(capitalise_email("ann.lee1@example.com"), "Ann.Lee1@Example.Com");
+        assert_eq!(
+            capitalise_email("ann.lee1@example.com"),
+            "Ann.Lee1@Example.Com"
+        );
     }
 }

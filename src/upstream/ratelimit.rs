@@ -6,17 +6,10 @@
 //! `X-RateLimit-Remaining: 0` or a 429 pauses the location for one window, which covers
 //! traffic from other clients of the same app that this process cannot see.
 
-use std::{
-    collections::HashMap,
-    num::NonZeroU32,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, num::NonZeroU32, sync::Mutex, time::Duration};
 
 use governor::{
-    Quota, RateLimiter,
-    clock::Clock,
-    middleware::NoOpMiddleware,
+    Quota, RateLimiter, clock::Clock, middleware::NoOpMiddleware,
     state::keyed::DefaultKeyedStateStore,
 };
 use serde::{Deserialize, Serialize};
@@ -62,7 +55,8 @@ impl Clock for TokioClock {
     }
 }
 
-type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, TokioClock, NoOpMiddleware<Duration>>;
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, TokioClock, NoOpMiddleware<Duration>>;
 
 /// Per-location limiter shared by every request of the process.
 #[derive(Debug)]
@@ -162,9 +156,16 @@ mod tests {
         let window = Duration::from_secs(10);
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..].iter().take_while(|u| **u < *t + window).count();
-            assert!(in_window <= 90, "{in_window} requests in the window from {t:?}");
+            assert!(
+                in_window <= 90,
+                "{in_window} requests in the window from {t:?}"
+            );
         }
-        assert!(times[299] < Duration::from_secs(40), "too slow: {:?}", times[299]);
+        assert!(
+            times[299] < Duration::from_secs(40),
+            "too slow: {:?}",
+            times[299]
+        );
     }
 
     #[tokio::test(start_paused = true)]

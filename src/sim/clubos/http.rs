@@ -14,8 +14,24 @@ use serde_json::{Value, json};
 
 use super::MAX_PAGE_SIZE;
 
-/// A handler's early exit: an already rendered error response.
-pub(super) type Reply<T = Response> = Result<T, Response>;
+/// A handler's early exit: an already rendered error response, boxed so that the
+/// `Result`s threading it stay small.
+pub(super) struct Reject(Box<Response>);
+
+impl Reject {
+    pub(super) fn new(response: Response) -> Self {
+        Self(Box::new(response))
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What handlers and their helpers return.
+pub(super) type Reply<T = Response> = Result<T, Reject>;
 
 /// Now, as Club OS writes creation timestamps (ISO-8601 UTC, 6 fraction digits; observed).
 pub(super) fn now_iso() -> String {
@@ -24,7 +40,7 @@ pub(super) fn now_iso() -> String {
 
 /// Spring Boot's default error body with a numeric `status`. *Inferred* for every status
 /// but 400: Club OS's 401/404 bodies were never observed.
-pub(super) fn spring_error(status: StatusCode, message: &str, path: &str) -> Response {
+pub(super) fn spring_error(status: StatusCode, message: &str, path: &str) -> Reject {
     let body = json!({
         "timestamp": now_iso(),
         "status": status.as_u16(),
@@ -32,19 +48,19 @@ pub(super) fn spring_error(status: StatusCode, message: &str, path: &str) -> Res
         "message": message,
         "path": path,
     });
-    (status, Json(body)).into_response()
+    Reject::new((status, Json(body)).into_response())
 }
 
 /// The observed validation 400: `status` is the enum *name* and the detail sits in
 /// `messages {code, message}`.
-pub(super) fn bad_request(code: &str, message: &str) -> Response {
+pub(super) fn bad_request(code: &str, message: &str) -> Reject {
     let body = json!({
         "timestamp": now_iso(),
         "status": "BAD_REQUEST",
         "error": "Bad Request",
         "messages": { "code": code, "message": message },
     });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    Reject::new((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }
 
 /// Parses an ISO-8601 instant as clients send it: with an offset, without one (UTC), or
@@ -140,11 +156,7 @@ impl Params {
 
     /// `page`, `size`, `sortOn`, `sortDir` (documented), checked against the sort fields
     /// a resource allows.
-    pub(super) fn paging(
-        &self,
-        default_sort: &str,
-        sortable: &[&'static str],
-    ) -> Reply<Paging> {
+    pub(super) fn paging(&self, default_sort: &str, sortable: &[&'static str]) -> Reply<Paging> {
         let page: usize = self.parse("page")?.unwrap_or(0);
         let size: usize = self.parse("size")?.unwrap_or(20);
         if size == 0 {

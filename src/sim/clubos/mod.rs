@@ -146,9 +146,8 @@ impl ClubOsSim {
 fn examples(world: &World) -> Value {
     let mut m = Map::new();
     let users = &world.clubos.users;
-    let first_user = |pred: &dyn Fn(&model::User) -> bool| {
-        users.iter().find(|u| pred(u)).map(|u| u.user_id)
-    };
+    let first_user =
+        |pred: &dyn Fn(&model::User) -> bool| users.iter().find(|u| pred(u)).map(|u| u.user_id);
     let picks = [
         (
             "member",
@@ -160,7 +159,10 @@ fn examples(world: &World) -> Value {
             "inactiveMember",
             first_user(&|u| u.membership_status.as_deref() == Some("INACTIVE")),
         ),
-        ("prospect", first_user(&|u| u.role == model::Role::prospect())),
+        (
+            "prospect",
+            first_user(&|u| u.role == model::Role::prospect()),
+        ),
         (
             "withEvents",
             world
@@ -183,10 +185,7 @@ fn examples(world: &World) -> Value {
         ("phoneOnly", Kind::PhoneOnly),
         ("clubOsOnly", Kind::ClubOsOnly),
     ] {
-        if let Some(id) = world
-            .example(kind)
-            .and_then(|e| e.clubos_user_ids.first())
-        {
+        if let Some(id) = world.example(kind).and_then(|e| e.clubos_user_ids.first()) {
             m.insert(key.into(), json!(id));
         }
     }
@@ -222,12 +221,10 @@ pub fn router(sim: Arc<ClubOsSim>) -> Router {
         sim.clone(),
         v1::require_basic_auth,
     ));
-    let api = v3
-        .merge(v1)
-        .route_layer(middleware::from_fn_with_state(
-            (admin.clone(), clubos_error_body as ErrorBody),
-            admin::admin_layer,
-        ));
+    let api = v3.merge(v1).route_layer(middleware::from_fn_with_state(
+        (admin.clone(), clubos_error_body as ErrorBody),
+        admin::admin_layer,
+    ));
     let admin_routes = Router::new()
         .route("/_sim/stats", get(admin::get_stats))
         .route("/_sim/faults", post(admin::post_faults))

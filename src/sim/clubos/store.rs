@@ -38,7 +38,10 @@ impl Store {
 
     /// New users continue after the highest id ever issued (deleted ones included).
     pub(super) fn next_user_id(&self) -> i64 {
-        self.users.keys().next_back().map_or(170_000_001, |id| id + 1)
+        self.users
+            .keys()
+            .next_back()
+            .map_or(170_000_001, |id| id + 1)
     }
 
     pub(super) fn next_event_id(&self) -> i64 {
@@ -65,9 +68,7 @@ impl Store {
                 u.first_name.trim().eq_ignore_ascii_case(first.trim())
                     && u.last_name.trim().eq_ignore_ascii_case(last.trim())
                     && (email.is_some_and(|e| email_matches(u, e))
-                        || u.phones()
-                            .filter_map(phone_key)
-                            .any(|k| keys.contains(&k)))
+                        || u.phones().filter_map(phone_key).any(|k| keys.contains(&k)))
             })
             .map(|u| u.user_id)
     }

@@ -16,7 +16,10 @@ use serde_json::{Map, Value};
 
 use super::{
     ClubOsSim,
-    http::{Params, Reply, bad_request, cmp_instants, json_body, now_iso, parse_instant, spring_error},
+    http::{
+        Params, Reject, Reply, bad_request, cmp_instants, json_body, now_iso, parse_instant,
+        spring_error,
+    },
     model::{Attendee, Event, Role, User, UserOrigin},
     store::{digits, email_matches, phone_matches},
 };
@@ -49,7 +52,12 @@ pub(super) async fn require_api_key(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|k| k == sim.cfg.api_key);
     if !ok {
-        return spring_error(StatusCode::UNAUTHORIZED, "Invalid API key", req.uri().path());
+        return spring_error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid API key",
+            req.uri().path(),
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -154,8 +162,7 @@ async fn search_users(
             "lastName" => a.last_name.to_lowercase().cmp(&b.last_name.to_lowercase()),
             _ => Ordering::Equal,
         };
-        paging
-            .order(asc.then(a.user_id.cmp(&b.user_id)))
+        paging.order(asc.then(a.user_id.cmp(&b.user_id)))
     });
     Ok(paging.envelope(found))
 }
@@ -178,7 +185,7 @@ impl Body {
         self.0.contains_key(key)
     }
 
-    fn wrong_type(key: &str, want: &str) -> Response {
+    fn wrong_type(key: &str, want: &str) -> Reject {
         bad_request("INVALID_FIELD", &format!("{key} must be {want}"))
     }
 
@@ -226,9 +233,9 @@ impl Body {
     }
 
     fn required_name(&self, key: &str, column: &str) -> Reply<String> {
-        let name = self.text(key)?.ok_or_else(|| {
-            bad_request("MISSING_REQUIRED_FIELD", &format!("{key} is required"))
-        })?;
+        let name = self
+            .text(key)?
+            .ok_or_else(|| bad_request("MISSING_REQUIRED_FIELD", &format!("{key} is required")))?;
         check_name_len(&name, column)?;
         Ok(name)
     }
@@ -307,7 +314,8 @@ async fn create_user(
     let sms_opt_out = b.boolean("smsOptOut")?.unwrap_or(false);
     let email_opt_out = b.boolean("emailOptOut")?.unwrap_or(false);
     let gender = b.text("gender")?.unwrap_or_else(|| "M".into());
-    let (source, birth_date, barcode) = (b.text("source")?, b.text("birthDate")?, b.text("barcode")?);
+    let (source, birth_date, barcode) =
+        (b.text("source")?, b.text("birthDate")?, b.text("barcode")?);
     let (address1, address2) = (b.text("address1")?, b.text("address2")?);
     let (city, state, zip) = (b.text("city")?, b.text("state")?, b.text("zip")?);
 
@@ -317,11 +325,18 @@ async fn create_user(
         Some(id) => store.location(id),
     }
     .cloned()
-    .ok_or_else(|| bad_request("INVALID_LOCATION", "locationId is not a location of this club"))?;
+    .ok_or_else(|| {
+        bad_request(
+            "INVALID_LOCATION",
+            "locationId is not a location of this club",
+        )
+    })?;
     if let Some(existing) = store.find_duplicate(&first_name, &last_name, email.as_deref(), &phones)
     {
         let body = serde_json::json!({"status": 400, "code": "DUPLICATE_USER", "user": existing});
-        return Err((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        return Err(Reject::new(
+            (StatusCode::BAD_REQUEST, Json(body)).into_response(),
+        ));
     }
     let now = now_iso();
     let prospect = role == Role::prospect();
@@ -476,7 +491,9 @@ fn required<T>(v: Option<T>, key: &str) -> Reply<T> {
 fn parse_attendees(b: &Body) -> Reply<Vec<Attendee>> {
     let Some(Value::Array(items)) = b.0.get("attendee").filter(|v| !v.is_null()) else {
         return Err(match b.0.get("attendee") {
-            None | Some(Value::Null) => bad_request("MISSING_REQUIRED_FIELD", "attendee is required"),
+            None | Some(Value::Null) => {
+                bad_request("MISSING_REQUIRED_FIELD", "attendee is required")
+            }
             Some(_) => Body::wrong_type("attendee", "an array"),
         });
     };
@@ -517,11 +534,19 @@ async fn create_event(
     let start_raw = required(b.text("startTime")?, "startTime")?;
     let end_raw = required(b.text("endTime")?, "endTime")?;
     let attendee = parse_attendees(&b)?;
-    let bad_time = |key: &str| bad_request("INVALID_FIELD", &format!("{key} must be an ISO-8601 date-time"));
+    let bad_time = |key: &str| {
+        bad_request(
+            "INVALID_FIELD",
+            &format!("{key} must be an ISO-8601 date-time"),
+        )
+    };
     let start = parse_instant(&start_raw).ok_or_else(|| bad_time("startTime"))?;
     let end = parse_instant(&end_raw).ok_or_else(|| bad_time("endTime"))?;
     if end <= start {
-        return Err(bad_request("INVALID_TIME_RANGE", "endTime must be after startTime"));
+        return Err(bad_request(
+            "INVALID_TIME_RANGE",
+            "endTime must be after startTime",
+        ));
     }
     let location_id = b.int("locationId")?;
     let owner = b.int("eventOwnerId")?.unwrap_or(CLUBOS_SALESPERSON_ID);
@@ -537,8 +562,16 @@ async fn create_event(
         Some(id) => store.location(id),
     }
     .cloned()
-    .ok_or_else(|| bad_request("INVALID_LOCATION", "locationId is not a location of this club"))?;
-    if let Some(a) = attendee.iter().find(|a| store.live_user(a.attendee_id).is_none()) {
+    .ok_or_else(|| {
+        bad_request(
+            "INVALID_LOCATION",
+            "locationId is not a location of this club",
+        )
+    })?;
+    if let Some(a) = attendee
+        .iter()
+        .find(|a| store.live_user(a.attendee_id).is_none())
+    {
         return Err(bad_request(
             "INVALID_ATTENDEE",
             &format!("attendee {} is not a user of this club", a.attendee_id),

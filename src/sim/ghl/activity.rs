@@ -4,15 +4,15 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Extension, Json,
+    Extension,
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Duration};
 use serde_json::{Map, Value, json};
 
+use super::reply::{Reject, Reply, json_ok, json_with};
 use super::{
     Caller, GhlSim,
     model::{Event, Note, Task},
@@ -107,30 +107,39 @@ const APPOINTMENT_UPDATE: Dto = Dto {
     ],
     required: &[],
 };
-const APPOINTMENT_STATUSES: [&str; 6] = ["new", "confirmed", "cancelled", "showed", "noshow", "invalid"];
-const MEETING_TYPES: [&str; 7] = ["custom", "zoom", "gmeet", "phone", "address", "ms_teams", "google"];
+const APPOINTMENT_STATUSES: [&str; 6] = [
+    "new",
+    "confirmed",
+    "cancelled",
+    "showed",
+    "noshow",
+    "invalid",
+];
+const MEETING_TYPES: [&str; 7] = [
+    "custom", "zoom", "gmeet", "phone", "address", "ms_teams", "google",
+];
 
 fn iso_ok(s: &str) -> bool {
     DateTime::parse_from_rfc3339(s).is_ok()
 }
 
-fn problems_to_response(problems: Vec<String>) -> Result<(), Response> {
+fn problems_to_response(problems: Vec<String>) -> Result<(), Reject> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(validate::unprocessable(problems))
+        Err(Reject::Unprocessable(problems))
     }
 }
 
-fn task_in<'a>(store: &'a Store, contact_id: &str, task_id: &str) -> Result<&'a Task, Response> {
+fn task_in<'a>(store: &'a Store, contact_id: &str, task_id: &str) -> Result<&'a Task, Reject> {
     store
         .tasks
         .get(task_id)
         .filter(|t| t.contact_id == contact_id)
-        .ok_or_else(|| validate::bad_request(format!("Task with id {task_id} not found")))
+        .ok_or_else(|| Reject::BadRequest(format!("Task with id {task_id} not found")))
 }
 
-fn apply_task(t: &mut Task, map: &Map<String, Value>) -> Result<(), Response> {
+fn apply_task(t: &mut Task, map: &Map<String, Value>) -> Result<(), Reject> {
     let mut problems = Vec::new();
     if let Some(d) = str_of(map, "dueDate") {
         if iso_ok(&d) {
@@ -159,18 +168,16 @@ pub async fn list_tasks(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
-) -> Response {
+) -> Reply {
     let store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let mut tasks: Vec<&Task> = store
         .tasks
         .values()
         .filter(|t| t.contact_id == contact_id)
         .collect();
     tasks.sort_by(|a, b| a.due_date.cmp(&b.due_date).then(a.id.cmp(&b.id)));
-    Json(json!({"tasks": tasks})).into_response()
+    json_ok(json!({"tasks": tasks}))
 }
 
 /// `POST /contacts/{contactId}/tasks` → 201 `{task}`.
@@ -179,15 +186,10 @@ pub async fn create_task(
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &TASK_CREATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &TASK_CREATE)?;
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let mut task = Task {
         id: store.new_id(),
         title: String::new(),
@@ -198,12 +200,10 @@ pub async fn create_task(
         contact_id,
         date_added: store::now_iso(),
     };
-    if let Err(r) = apply_task(&mut task, &map) {
-        return r;
-    }
+    apply_task(&mut task, &map)?;
     let out = json!({"task": task});
     store.tasks.insert(task.id.clone(), task);
-    (StatusCode::CREATED, Json(out)).into_response()
+    json_with(StatusCode::CREATED, out)
 }
 
 /// `GET /contacts/{contactId}/tasks/{taskId}` → `{task}`.
@@ -211,15 +211,11 @@ pub async fn get_task(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path((contact_id, task_id)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
-    match task_in(&store, &contact_id, &task_id) {
-        Ok(t) => Json(json!({"task": t})).into_response(),
-        Err(r) => r,
-    }
+    store.contact(&caller, &contact_id)?;
+    let t = task_in(&store, &contact_id, &task_id)?;
+    json_ok(json!({"task": t}))
 }
 
 fn change_task(
@@ -229,25 +225,15 @@ fn change_task(
     task_id: &str,
     body: &Bytes,
     dto: &Dto,
-) -> Response {
-    let map = match validate::body(body, dto) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(body, dto)?;
     let mut store = sim.store();
-    if let Err(r) = store.contact(caller, contact_id) {
-        return r;
-    }
-    let mut task = match task_in(&store, contact_id, task_id) {
-        Ok(t) => t.clone(),
-        Err(r) => return r,
-    };
-    if let Err(r) = apply_task(&mut task, &map) {
-        return r;
-    }
+    store.contact(caller, contact_id)?;
+    let mut task = task_in(&store, contact_id, task_id)?.clone();
+    apply_task(&mut task, &map)?;
     let out = json!({"task": task});
     store.tasks.insert(task.id.clone(), task);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `PUT /contacts/{contactId}/tasks/{taskId}` → `{task}`.
@@ -256,7 +242,7 @@ pub async fn update_task(
     Extension(caller): Extension<Caller>,
     Path((contact_id, task_id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Reply {
     change_task(&sim, &caller, &contact_id, &task_id, &body, &TASK_UPDATE)
 }
 
@@ -266,7 +252,7 @@ pub async fn complete_task(
     Extension(caller): Extension<Caller>,
     Path((contact_id, task_id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Reply {
     change_task(&sim, &caller, &contact_id, &task_id, &body, &TASK_COMPLETED)
 }
 
@@ -275,16 +261,12 @@ pub async fn delete_task(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path((contact_id, task_id)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
-    if let Err(r) = task_in(&store, &contact_id, &task_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
+    task_in(&store, &contact_id, &task_id)?;
     store.tasks.remove(&task_id);
-    Json(json!({"succeded": true})).into_response()
+    json_ok(json!({"succeded": true}))
 }
 
 /// `POST /locations/{locationId}/tasks/search` → `{tasks}`, offset-paged by `skip`/`limit`
@@ -294,19 +276,20 @@ pub async fn search_tasks(
     Extension(caller): Extension<Caller>,
     Path(location_id): Path<String>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &TASK_SEARCH) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &TASK_SEARCH)?;
     if location_id != caller.location_id {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let contacts = strs_of(&map, "contactId");
     let assigned = strs_of(&map, "assignedTo");
     let completed = map.get("completed").and_then(Value::as_bool);
     let query = str_of(&map, "query").map(|q| q.to_lowercase());
-    let num = |k: &str, d: u64| map.get(k).and_then(Value::as_f64).map_or(d, |f| f.max(0.0) as u64);
+    let num = |k: &str, d: u64| {
+        map.get(k)
+            .and_then(Value::as_f64)
+            .map_or(d, |f| f.max(0.0) as u64)
+    };
     let (limit, skip) = (num("limit", 25), num("skip", 0));
     let store = sim.store();
     let mut tasks: Vec<&Task> = store
@@ -318,7 +301,11 @@ pub async fn search_tasks(
                 .get(&t.contact_id)
                 .is_some_and(|c| c.location_id == location_id)
         })
-        .filter(|t| contacts.as_ref().is_none_or(|ids| ids.contains(&t.contact_id)))
+        .filter(|t| {
+            contacts
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&t.contact_id))
+        })
         .filter(|t| {
             assigned
                 .as_ref()
@@ -337,15 +324,15 @@ pub async fn search_tasks(
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    Json(json!({"tasks": page})).into_response()
+    json_ok(json!({"tasks": page}))
 }
 
-fn note_in<'a>(store: &'a Store, contact_id: &str, id: &str) -> Result<&'a Note, Response> {
+fn note_in<'a>(store: &'a Store, contact_id: &str, id: &str) -> Result<&'a Note, Reject> {
     store
         .notes
         .get(id)
         .filter(|n| n.contact_id == contact_id)
-        .ok_or_else(|| validate::bad_request(format!("Note with id {id} not found")))
+        .ok_or_else(|| Reject::BadRequest(format!("Note with id {id} not found")))
 }
 
 fn apply_note(n: &mut Note, map: &Map<String, Value>) {
@@ -371,18 +358,16 @@ pub async fn list_notes(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
-) -> Response {
+) -> Reply {
     let store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let mut notes: Vec<&Note> = store
         .notes
         .values()
         .filter(|n| n.contact_id == contact_id)
         .collect();
     notes.sort_by(|a, b| b.date_added.cmp(&a.date_added).then(a.id.cmp(&b.id)));
-    Json(json!({"notes": notes})).into_response()
+    json_ok(json!({"notes": notes}))
 }
 
 /// `POST /contacts/{contactId}/notes` → 201 `{note}`.
@@ -391,15 +376,10 @@ pub async fn create_note(
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &NOTE_CREATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &NOTE_CREATE)?;
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let mut note = Note {
         id: store.new_id(),
         body: String::new(),
@@ -413,7 +393,7 @@ pub async fn create_note(
     apply_note(&mut note, &map);
     let out = json!({"note": note});
     store.notes.insert(note.id.clone(), note);
-    (StatusCode::CREATED, Json(out)).into_response()
+    json_with(StatusCode::CREATED, out)
 }
 
 /// `GET /contacts/{contactId}/notes/{id}` → `{note}`.
@@ -421,15 +401,11 @@ pub async fn get_note(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path((contact_id, id)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
-    match note_in(&store, &contact_id, &id) {
-        Ok(n) => Json(json!({"note": n})).into_response(),
-        Err(r) => r,
-    }
+    store.contact(&caller, &contact_id)?;
+    let n = note_in(&store, &contact_id, &id)?;
+    json_ok(json!({"note": n}))
 }
 
 /// `PUT /contacts/{contactId}/notes/{id}` → `{note}`.
@@ -438,23 +414,15 @@ pub async fn update_note(
     Extension(caller): Extension<Caller>,
     Path((contact_id, id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &NOTE_UPDATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &NOTE_UPDATE)?;
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
-    let mut note = match note_in(&store, &contact_id, &id) {
-        Ok(n) => n.clone(),
-        Err(r) => return r,
-    };
+    store.contact(&caller, &contact_id)?;
+    let mut note = note_in(&store, &contact_id, &id)?.clone();
     apply_note(&mut note, &map);
     let out = json!({"note": note});
     store.notes.insert(note.id.clone(), note);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `DELETE /contacts/{contactId}/notes/{id}` → `{succeded: true}`.
@@ -462,16 +430,12 @@ pub async fn delete_note(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path((contact_id, id)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
-    if let Err(r) = note_in(&store, &contact_id, &id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
+    note_in(&store, &contact_id, &id)?;
     store.notes.remove(&id);
-    Json(json!({"succeded": true})).into_response()
+    json_ok(json!({"succeded": true}))
 }
 
 /// `GET /contacts/{contactId}/appointments` → `{events}` (no paging).
@@ -479,11 +443,9 @@ pub async fn contact_appointments(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
-) -> Response {
+) -> Reply {
     let store = sim.store();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let mut events: Vec<&Event> = store
         .events
         .values()
@@ -491,16 +453,18 @@ pub async fn contact_appointments(
         .collect();
     events.sort_by(|a, b| a.start_time.cmp(&b.start_time).then(a.id.cmp(&b.id)));
     let events: Vec<Value> = events.iter().map(|e| e.contact_list_json()).collect();
-    Json(json!({"events": events})).into_response()
+    json_ok(json!({"events": events}))
 }
 
-fn apply_event(e: &mut Event, map: &Map<String, Value>) -> Result<(), Response> {
+fn apply_event(e: &mut Event, map: &Map<String, Value>) -> Result<(), Reject> {
     let mut problems = Vec::new();
     if let Some(c) = str_of(map, "calendarId") {
         if c == GHL_CALENDAR_ID {
             e.calendar_id = c;
         } else {
-            return Err(validate::bad_request(format!("Calendar with id {c} not found")));
+            return Err(Reject::BadRequest(format!(
+                "Calendar with id {c} not found"
+            )));
         }
     }
     let start = str_of(map, "startTime");
@@ -566,13 +530,13 @@ fn apply_event(e: &mut Event, map: &Map<String, Value>) -> Result<(), Response> 
     problems_to_response(problems)
 }
 
-fn event_of<'a>(store: &'a Store, caller: &Caller, id: &str) -> Result<&'a Event, Response> {
+fn event_of<'a>(store: &'a Store, caller: &Caller, id: &str) -> Result<&'a Event, Reject> {
     let e = store
         .events
         .get(id)
-        .ok_or_else(|| validate::bad_request(format!("Appointment with id {id} not found")))?;
+        .ok_or_else(|| Reject::BadRequest(format!("Appointment with id {id} not found")))?;
     if e.location_id != caller.location_id {
-        return Err(store::forbidden());
+        return Err(Reject::Forbidden);
     }
     Ok(e)
 }
@@ -583,22 +547,19 @@ pub async fn create_appointment(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &APPOINTMENT_CREATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &APPOINTMENT_CREATE)?;
     if str_of(&map, "locationId").as_deref() != Some(caller.location_id.as_str()) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     if str_of(&map, "assignedUserId").is_none() {
-        return validate::unprocessable(vec!["assignedUserId should not be empty".into()]);
+        return Err(Reject::Unprocessable(vec![
+            "assignedUserId should not be empty".into(),
+        ]));
     }
     let mut store = sim.store();
     let contact_id = str_of(&map, "contactId").unwrap_or_default();
-    if let Err(r) = store.contact(&caller, &contact_id) {
-        return r;
-    }
+    store.contact(&caller, &contact_id)?;
     let now = store::now_iso();
     let mut event = Event {
         id: store.new_id(),
@@ -617,12 +578,10 @@ pub async fn create_appointment(
         date_added: now.clone(),
         date_updated: now,
     };
-    if let Err(r) = apply_event(&mut event, &map) {
-        return r;
-    }
+    apply_event(&mut event, &map)?;
     let out = event.flat_json();
     store.events.insert(event.id.clone(), event);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `GET /calendars/events/appointments/{eventId}` → `{event}`.
@@ -630,11 +589,10 @@ pub async fn get_appointment(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    match event_of(&sim.store(), &caller, &id) {
-        Ok(e) => Json(json!({"event": e.calendar_json()})).into_response(),
-        Err(r) => r,
-    }
+) -> Reply {
+    let store = sim.store();
+    let e = event_of(&store, &caller, &id)?;
+    json_ok(json!({"event": e.calendar_json()}))
 }
 
 /// `PUT /calendars/events/appointments/{eventId}` → 200 with the flat appointment.
@@ -643,23 +601,15 @@ pub async fn update_appointment(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &APPOINTMENT_UPDATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &APPOINTMENT_UPDATE)?;
     let mut store = sim.store();
-    let mut event = match event_of(&store, &caller, &id) {
-        Ok(e) => e.clone(),
-        Err(r) => return r,
-    };
-    if let Err(r) = apply_event(&mut event, &map) {
-        return r;
-    }
+    let mut event = event_of(&store, &caller, &id)?.clone();
+    apply_event(&mut event, &map)?;
     event.date_updated = store::now_iso();
     let out = event.flat_json();
     store.events.insert(event.id.clone(), event);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `DELETE /calendars/events/{eventId}` → **201** `{succeeded: true}`.
@@ -667,13 +617,11 @@ pub async fn delete_event(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
+) -> Reply {
     let mut store = sim.store();
-    if let Err(r) = event_of(&store, &caller, &id) {
-        return r;
-    }
+    event_of(&store, &caller, &id)?;
     store.events.remove(&id);
-    (StatusCode::CREATED, Json(json!({"succeeded": true}))).into_response()
+    json_with(StatusCode::CREATED, json!({"succeeded": true}))
 }
 
 /// `GET /locations/{locationId}/customFields?model=contact|opportunity|all` → `{customFields}`.
@@ -682,12 +630,10 @@ pub async fn custom_fields(
     Extension(caller): Extension<Caller>,
     Path(location_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = validate::query(&q, &["model"], &[]) {
-        return r;
-    }
+) -> Reply {
+    validate::query(&q, &["model"], &[])?;
     if location_id != caller.location_id {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let model = q.get("model").map_or("all", String::as_str);
     let store = sim.store();
@@ -696,5 +642,5 @@ pub async fn custom_fields(
         .iter()
         .filter(|f| f.location_id == location_id && (model == "all" || f.model == model))
         .collect();
-    Json(json!({"customFields": fields})).into_response()
+    json_ok(json!({"customFields": fields}))
 }

@@ -3,14 +3,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Extension, Json,
+    Extension,
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
 };
 use serde_json::{Map, Value, json};
 
+use super::reply::{Reject, Reply, json_ok, json_with};
 use super::{
     Caller, GhlSim,
     model::Contact,
@@ -155,7 +155,7 @@ fn apply(
     map: &Map<String, Value>,
     store: &Store,
     replace_tags: bool,
-) -> Result<(), Response> {
+) -> Result<(), Reject> {
     let mut problems = Vec::new();
     let text = |key: &str| str_of(map, key);
     if let Some(v) = text("firstName") {
@@ -239,24 +239,16 @@ fn apply(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(validate::unprocessable(problems))
+        Err(Reject::Unprocessable(problems))
     }
 }
 
-fn duplicate_error(existing: &Contact, field: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(with_trace(json!({
-            "statusCode": 400,
-            "message": "This location does not allow duplicated contacts.",
-            "meta": {
-                "contactName": existing.full_name().unwrap_or_default(),
-                "contactId": existing.id,
-                "matchingField": field,
-            },
-        }))),
-    )
-        .into_response()
+fn duplicate_error(existing: &Contact, field: &'static str) -> Reject {
+    Reject::Duplicate {
+        contact_id: existing.id.clone(),
+        contact_name: existing.full_name().unwrap_or_default(),
+        matching_field: field,
+    }
 }
 
 fn new_contact(store: &mut Store, location: &str) -> Contact {
@@ -276,33 +268,24 @@ pub async fn create(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &CREATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &CREATE)?;
     if str_of(&map, "locationId").as_deref() != Some(caller.location_id.as_str()) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let allow_duplicates = sim.config().allow_duplicate_contact;
     let mut store = sim.store();
     let mut c = new_contact(&mut store, &caller.location_id);
-    if let Err(r) = apply(&mut c, &map, &store, true) {
-        return r;
-    }
+    apply(&mut c, &map, &store, true)?;
     if !allow_duplicates
-        && let Some((existing, field)) = store.duplicate_of(
-            &c.location_id,
-            c.email.as_deref(),
-            c.phone.as_deref(),
-            None,
-        )
+        && let Some((existing, field)) =
+            store.duplicate_of(&c.location_id, c.email.as_deref(), c.phone.as_deref(), None)
     {
-        return duplicate_error(existing, field);
+        return Err(duplicate_error(existing, field));
     }
     let out = json!({"contact": c.create_json()});
     store.contacts.insert(c.id.clone(), c);
-    (StatusCode::CREATED, Json(out)).into_response()
+    json_with(StatusCode::CREATED, out)
 }
 
 /// `GET /contacts/{contactId}` → `{contact}`, or 400 `Contact with id … not found`.
@@ -311,14 +294,11 @@ pub async fn get_one(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = validate::query(&q, &[], &[]) {
-        return r;
-    }
-    match sim.store().contact(&caller, &id) {
-        Ok(c) => Json(json!({"contact": c.read_json()})).into_response(),
-        Err(r) => r,
-    }
+) -> Reply {
+    validate::query(&q, &[], &[])?;
+    let store = sim.store();
+    let c = store.contact(&caller, &id)?;
+    json_ok(json!({"contact": c.read_json()}))
 }
 
 /// `PUT /contacts/{contactId}` → `{succeded, contact}`; `tags` replaces the whole list.
@@ -327,20 +307,12 @@ pub async fn update(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &UPDATE) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &UPDATE)?;
     let allow_duplicates = sim.config().allow_duplicate_contact;
     let mut store = sim.store();
-    let mut c = match store.contact(&caller, &id) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
-    if let Err(r) = apply(&mut c, &map, &store, true) {
-        return r;
-    }
+    let mut c = store.contact(&caller, &id)?.clone();
+    apply(&mut c, &map, &store, true)?;
     if !allow_duplicates
         && let Some((existing, field)) = store.duplicate_of(
             &c.location_id,
@@ -349,12 +321,12 @@ pub async fn update(
             Some(&c.id),
         )
     {
-        return duplicate_error(existing, field);
+        return Err(duplicate_error(existing, field));
     }
     c.date_updated = store::now_iso();
     let out = json!({"succeded": true, "contact": c.read_json()});
     store.contacts.insert(c.id.clone(), c);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `DELETE /contacts/{contactId}` → `{succeded: true}`; its tasks, notes and events go too.
@@ -362,16 +334,14 @@ pub async fn remove(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
+) -> Reply {
     let mut store = sim.store();
-    if let Err(r) = store.contact(&caller, &id) {
-        return r;
-    }
+    store.contact(&caller, &id)?;
     store.contacts.remove(&id);
     store.tasks.retain(|_, t| t.contact_id != id);
     store.notes.retain(|_, n| n.contact_id != id);
     store.events.retain(|_, e| e.contact_id != id);
-    Json(json!({"succeded": true})).into_response()
+    json_ok(json!({"succeded": true}))
 }
 
 /// `POST /contacts/upsert` → 200 `{new, contact, traceId}`: email is matched first, then
@@ -380,13 +350,10 @@ pub async fn upsert(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let mut map = match validate::body(&body, &UPSERT) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let mut map = validate::body(&body, &UPSERT)?;
     if str_of(&map, "locationId").as_deref() != Some(caller.location_id.as_str()) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let allow_duplicates = sim.config().allow_duplicate_contact;
     let force_new = allow_duplicates
@@ -423,15 +390,13 @@ pub async fn upsert(
         }
         None => (new_contact(&mut store, &caller.location_id), true),
     };
-    if let Err(r) = apply(&mut c, &map, &store, true) {
-        return r;
-    }
+    apply(&mut c, &map, &store, true)?;
     if !is_new {
         c.date_updated = store::now_iso();
     }
     let out = with_trace(json!({"new": is_new, "contact": c.read_json()}));
     store.contacts.insert(c.id.clone(), c);
-    Json(out).into_response()
+    json_ok(out)
 }
 
 /// `GET /contacts/search/duplicate?locationId&number&email` → `{contact}` or `{contact: null}`.
@@ -439,17 +404,17 @@ pub async fn duplicate(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = validate::query(&q, &["locationId", "number", "email"], &["locationId"]) {
-        return r;
-    }
+) -> Reply {
+    validate::query(&q, &["locationId", "number", "email"], &["locationId"])?;
     if q.get("locationId") != Some(&caller.location_id) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let email = q.get("email").filter(|e| !e.is_empty());
     let number = q.get("number").filter(|n| !n.is_empty());
     if email.is_none() && number.is_none() {
-        return validate::bad_request("Pass at least one of number, email query parameter");
+        return Err(Reject::BadRequest(
+            "Pass at least one of number, email query parameter".into(),
+        ));
     }
     let phone = number.and_then(|n| phone::to_e164(n, phonenumber::country::US));
     let store = sim.store();
@@ -461,7 +426,7 @@ pub async fn duplicate(
             None,
         )
         .map(|(c, _)| c.read_json());
-    Json(json!({"contact": found})).into_response()
+    json_ok(json!({"contact": found}))
 }
 
 /// `POST /contacts/{contactId}/tags` → 201 `{tags}` (the list after adding).
@@ -470,7 +435,7 @@ pub async fn add_tags(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Reply {
     change_tags(&sim, &caller, &id, &body, true)
 }
 
@@ -480,21 +445,15 @@ pub async fn remove_tags(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Reply {
     change_tags(&sim, &caller, &id, &body, false)
 }
 
-fn change_tags(sim: &GhlSim, caller: &Caller, id: &str, body: &Bytes, add: bool) -> Response {
-    let map = match validate::body(body, &TAGS) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+fn change_tags(sim: &GhlSim, caller: &Caller, id: &str, body: &Bytes, add: bool) -> Reply {
+    let map = validate::body(body, &TAGS)?;
     let tags = normalise_tags(strs_of(&map, "tags").unwrap_or_default());
     let mut store = sim.store();
-    let c = match store.contact_mut(caller, id) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let c = store.contact_mut(caller, id)?;
     if add {
         c.tags = normalise_tags(c.tags.iter().cloned().chain(tags));
     } else {
@@ -506,7 +465,7 @@ fn change_tags(sim: &GhlSim, caller: &Caller, id: &str, body: &Bytes, add: bool)
     } else {
         StatusCode::OK
     };
-    (status, Json(json!({"tags": c.tags}))).into_response()
+    json_with(status, json!({"tags": c.tags}))
 }
 
 fn is_firebase_id(id: &str) -> bool {
@@ -520,18 +479,19 @@ pub async fn bulk_tags(
     Extension(caller): Extension<Caller>,
     Path(kind): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Reply {
     let add = match kind.as_str() {
         "add" => true,
         "remove" => false,
-        _ => return validate::bad_request(format!("Invalid type {kind}; use add or remove")),
+        _ => {
+            return Err(Reject::BadRequest(format!(
+                "Invalid type {kind}; use add or remove"
+            )));
+        }
     };
-    let map = match validate::body(&body, &BULK_TAGS) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let map = validate::body(&body, &BULK_TAGS)?;
     if str_of(&map, "locationId").as_deref() != Some(caller.location_id.as_str()) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let remove_all = !add && map.get("removeAllTags").and_then(Value::as_bool) == Some(true);
     let tags = normalise_tags(strs_of(&map, "tags").unwrap_or_default());
@@ -571,11 +531,10 @@ pub async fn bulk_tags(
         c.date_updated = store::now_iso();
     }
     let errors = responses.iter().filter(|r| r["type"] == "error").count();
-    (
+    json_with(
         StatusCode::CREATED,
-        Json(json!({"succeded": errors == 0, "errorCount": errors, "responses": responses})),
+        json!({"succeded": errors == 0, "errorCount": errors, "responses": responses}),
     )
-        .into_response()
 }
 
 #[cfg(test)]
@@ -592,7 +551,13 @@ mod tests {
 
     #[test]
     fn every_documented_date_format_is_accepted() {
-        for d in ["1990/03/07", "03/07/1990", "1990-03-07", "03-07-1990", "1990.03.07"] {
+        for d in [
+            "1990/03/07",
+            "03/07/1990",
+            "1990-03-07",
+            "03-07-1990",
+            "1990.03.07",
+        ] {
             assert_eq!(normalise_date(d).as_deref(), Some("1990-03-07"), "{d}");
         }
         assert_eq!(normalise_date("7th March"), None);

@@ -8,6 +8,7 @@ mod contacts;
 pub mod model;
 mod oauth;
 mod ratelimit;
+mod reply;
 mod search;
 mod store;
 mod validate;
@@ -35,7 +36,8 @@ use super::{
 };
 
 /// The versions GHL publishes; any of them is accepted on any path (observed behaviour).
-pub const PUBLISHED_VERSIONS: [&str; 5] = ["2021-04-15", "2021-07-28", "2023-02-21", "v3", "legacy"];
+pub const PUBLISHED_VERSIONS: [&str; 5] =
+    ["2021-04-15", "2021-07-28", "2023-02-21", "v3", "legacy"];
 
 /// Simulator settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,7 +158,10 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
         .route("/contacts/upsert", post(contacts::upsert))
         .route("/contacts/search", post(search::search))
         .route("/contacts/search/duplicate", get(contacts::duplicate))
-        .route("/contacts/bulk/tags/update/{type}", post(contacts::bulk_tags))
+        .route(
+            "/contacts/bulk/tags/update/{type}",
+            post(contacts::bulk_tags),
+        )
         .route(
             "/contacts/{contactId}",
             get(contacts::get_one)
@@ -207,7 +212,10 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
             "/calendars/events/appointments/{eventId}",
             get(activity::get_appointment).put(activity::update_appointment),
         )
-        .route("/calendars/events/{eventId}", delete(activity::delete_event))
+        .route(
+            "/calendars/events/{eventId}",
+            delete(activity::delete_event),
+        )
         .route(
             "/locations/{locationId}/customFields",
             get(activity::custom_fields),

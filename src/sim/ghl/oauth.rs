@@ -55,7 +55,7 @@ pub async fn token(
         .map(|k| format!("property {k} should not exist"))
         .collect();
     if !unknown.is_empty() {
-        return super::validate::unprocessable(unknown);
+        return super::reply::Reject::Unprocessable(unknown).into_response();
     }
     let cfg = sim.config();
     if form.get("client_id") != Some(&cfg.client_id)

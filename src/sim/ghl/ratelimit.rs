@@ -102,7 +102,10 @@ impl Verdict {
     pub fn apply(&self, headers: &mut HeaderMap) {
         let pairs = [
             ("x-ratelimit-limit-daily", self.cfg.daily.to_string()),
-            ("x-ratelimit-daily-remaining", self.daily_remaining.to_string()),
+            (
+                "x-ratelimit-daily-remaining",
+                self.daily_remaining.to_string(),
+            ),
             (
                 "x-ratelimit-interval-milliseconds",
                 self.cfg.interval_ms.to_string(),

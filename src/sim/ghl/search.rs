@@ -4,19 +4,14 @@
 
 use std::{cmp::Ordering, sync::Arc};
 
-use axum::{
-    Extension, Json,
-    body::Bytes,
-    extract::State,
-    response::{IntoResponse, Response},
-};
+use axum::{Extension, body::Bytes, extract::State};
 use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
+use super::reply::{Reject, Reply, json_ok};
 use super::{
     Caller, GhlSim,
     model::Contact,
-    store,
     validate::{self, Dto, Ty, str_of},
     with_trace,
 };
@@ -165,7 +160,9 @@ fn parse_filters(items: &[Value], path: &str, problems: &mut Vec<String>) -> Vec
                 Some("AND") => false,
                 Some("OR") => true,
                 _ => {
-                    problems.push(format!("{at}.group must be one of the following values: AND, OR"));
+                    problems.push(format!(
+                        "{at}.group must be one of the following values: AND, OR"
+                    ));
                     continue;
                 }
             };
@@ -191,13 +188,17 @@ fn parse_filters(items: &[Value], path: &str, problems: &mut Vec<String>) -> Vec
         let ok = match op {
             "eq" | "not_eq" => value.is_some(),
             "contains" | "not_contains" => value.as_ref().is_some_and(|v| {
-                v.as_str()
-                    .is_some_and(|s| s.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-'))
+                v.as_str().is_some_and(|s| {
+                    s.chars()
+                        .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
+                })
             }),
             "exists" | "not_exists" => value.is_none(),
             "range" => value.as_ref().is_some_and(|v| {
                 v.as_object().is_some_and(|m| {
-                    !m.is_empty() && m.keys().all(|k| matches!(k.as_str(), "gt" | "gte" | "lt" | "lte"))
+                    !m.is_empty()
+                        && m.keys()
+                            .all(|k| matches!(k.as_str(), "gt" | "gte" | "lt" | "lte"))
                 })
             }),
             _ => {
@@ -236,10 +237,16 @@ fn eval(f: &Filter, c: &Contact) -> bool {
     match f {
         Filter::Group { or: true, filters } => filters.iter().any(|f| eval(f, c)),
         Filter::Group { or: false, filters } => filters.iter().all(|f| eval(f, c)),
-        Filter::Cond { field: name, op, value } => {
+        Filter::Cond {
+            field: name,
+            op,
+            value,
+        } => {
             let actual = field(c, name).ok().flatten();
             let wanted = value.as_ref().map(|v| match v {
-                Value::Array(items) => Value::Array(items.iter().map(|i| comparable(name, i)).collect()),
+                Value::Array(items) => {
+                    Value::Array(items.iter().map(|i| comparable(name, i)).collect())
+                }
                 other => comparable(name, other),
             });
             match (op.as_str(), actual, wanted) {
@@ -289,12 +296,17 @@ fn sort_spec(items: &[Value], problems: &mut Vec<String>) -> Vec<(String, bool)>
             Some("asc") | None => false,
             Some("desc") => true,
             Some(_) => {
-                problems.push(format!("sort.{i}.direction must be one of the following values: asc, desc"));
+                problems.push(format!(
+                    "sort.{i}.direction must be one of the following values: asc, desc"
+                ));
                 continue;
             }
         };
         if !SORTABLE.contains(&name) {
-            problems.push(format!("sort.{i}.field must be one of the following values: {}", SORTABLE.join(", ")));
+            problems.push(format!(
+                "sort.{i}.field must be one of the following values: {}",
+                SORTABLE.join(", ")
+            ));
             continue;
         }
         spec.push((name.to_owned(), desc));
@@ -326,7 +338,9 @@ fn cmp_keys(a: &[Value], b: &[Value], spec: &[(String, bool)]) -> Ordering {
 }
 
 fn as_u64(map: &Map<String, Value>, key: &str) -> Option<u64> {
-    map.get(key).and_then(Value::as_f64).map(|f| f.max(0.0) as u64)
+    map.get(key)
+        .and_then(Value::as_f64)
+        .map(|f| f.max(0.0) as u64)
 }
 
 /// `POST /contacts/search` → `{contacts, total, traceId}`.
@@ -334,13 +348,10 @@ pub async fn search(
     State(sim): State<Arc<GhlSim>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let map = match validate::body(&body, &SEARCH) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let map = validate::body(&body, &SEARCH)?;
     if str_of(&map, "locationId").as_deref() != Some(caller.location_id.as_str()) {
-        return store::forbidden();
+        return Err(Reject::Forbidden);
     }
     let mut problems = Vec::new();
     let limit = as_u64(&map, "pageLimit").unwrap_or(0);
@@ -356,25 +367,31 @@ pub async fn search(
         problems.push("page must not be less than 1".into());
     }
     if str_of(&map, "query").is_some_and(|q| q.chars().count() > MAX_VALUE_LEN) {
-        problems.push(format!("query must be shorter than or equal to {MAX_VALUE_LEN} characters"));
+        problems.push(format!(
+            "query must be shorter than or equal to {MAX_VALUE_LEN} characters"
+        ));
     }
     let filters = parse_filters(
-        map.get("filters").and_then(Value::as_array).map_or(&[], Vec::as_slice),
+        map.get("filters")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice),
         "filters",
         &mut problems,
     );
     let spec = sort_spec(
-        map.get("sort").and_then(Value::as_array).map_or(&[], Vec::as_slice),
+        map.get("sort")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice),
         &mut problems,
     );
     if !problems.is_empty() {
-        return validate::unprocessable(problems);
+        return Err(Reject::Unprocessable(problems));
     }
     let page = page.unwrap_or(1);
     if after.is_none() && page * limit > PAGE_WINDOW {
-        return validate::bad_request(format!(
+        return Err(Reject::BadRequest(format!(
             "Page based pagination is limited to {PAGE_WINDOW} records, use searchAfter to fetch more"
-        ));
+        )));
     }
     let query = str_of(&map, "query").filter(|q| !q.is_empty());
     let store = sim.store();
@@ -393,7 +410,9 @@ pub async fn search(
             .iter()
             .position(|(k, _)| cmp_keys(k, cursor, &spec) == Ordering::Greater)
             .unwrap_or(total),
-        None => usize::try_from((page - 1) * limit).unwrap_or(usize::MAX).min(total),
+        None => usize::try_from((page - 1) * limit)
+            .unwrap_or(usize::MAX)
+            .min(total),
     };
     let contacts: Vec<Value> = rows
         .iter()
@@ -401,5 +420,5 @@ pub async fn search(
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|(k, c)| c.search_json(Value::Array(k.clone())))
         .collect();
-    Json(with_trace(json!({"contacts": contacts, "total": total}))).into_response()
+    json_ok(with_trace(json!({"contacts": contacts, "total": total})))
 }

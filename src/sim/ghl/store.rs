@@ -2,19 +2,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::{
-    Json,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
 use rand::{SeedableRng, rngs::StdRng};
-use serde_json::json;
 use tokio::time::Instant;
 
+use super::reply::Reject;
 use super::{
     Caller,
     model::{Contact, CustomField, Event, Note, Task},
-    tokens, validate,
+    tokens,
 };
 use crate::sim::seed::{self, GhlSeed};
 
@@ -116,19 +111,19 @@ impl Store {
     }
 
     /// A contact the caller may see: 400 when unknown, 403 when in another location.
-    pub fn contact(&self, caller: &Caller, id: &str) -> Result<&Contact, Response> {
+    pub fn contact(&self, caller: &Caller, id: &str) -> Result<&Contact, Reject> {
         let c = self
             .contacts
             .get(id)
-            .ok_or_else(|| validate::bad_request(format!("Contact with id {id} not found")))?;
+            .ok_or_else(|| Reject::BadRequest(format!("Contact with id {id} not found")))?;
         if c.location_id != caller.location_id {
-            return Err(forbidden());
+            return Err(Reject::Forbidden);
         }
         Ok(c)
     }
 
     /// Mutable form of [`Store::contact`].
-    pub fn contact_mut(&mut self, caller: &Caller, id: &str) -> Result<&mut Contact, Response> {
+    pub fn contact_mut(&mut self, caller: &Caller, id: &str) -> Result<&mut Contact, Reject> {
         self.contact(caller, id)?;
         Ok(self.contacts.get_mut(id).expect("checked just above"))
     }
@@ -172,18 +167,6 @@ impl Store {
             .find(|f| f.location_id == location && (f.id == id_or_key || f.field_key == id_or_key))
             .map(|f| f.id.clone())
     }
-}
-
-/// 403 for a token of another location.
-pub fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        Json(json!({
-            "statusCode": 403,
-            "message": "The token does not have access to this location.",
-        })),
-    )
-        .into_response()
 }
 
 /// The current time as GHL writes it.

@@ -4,15 +4,10 @@
 
 use std::collections::HashMap;
 
-use axum::{
-    body::Bytes,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use serde_json::{Map, Value, json};
+use axum::body::Bytes;
+use serde_json::{Map, Value};
 
-use super::with_trace;
-use axum::Json;
+use super::reply::Reject;
 
 /// The JSON type a DTO property must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,28 +27,6 @@ pub enum Ty {
 pub struct Dto {
     pub fields: &'static [(&'static str, Ty)],
     pub required: &'static [&'static str],
-}
-
-/// A 422 with class-validator's body.
-pub fn unprocessable(messages: Vec<String>) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(with_trace(json!({
-            "statusCode": 422,
-            "message": messages,
-            "error": "Unprocessable Entity",
-        }))),
-    )
-        .into_response()
-}
-
-/// A 400 `{statusCode, message}` (BadRequestDTO).
-pub fn bad_request(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(with_trace(json!({"statusCode": 400, "message": message.into()}))),
-    )
-        .into_response()
 }
 
 fn type_ok(v: &Value, ty: Ty) -> bool {
@@ -94,24 +67,20 @@ fn type_message(name: &str, ty: Ty) -> String {
 }
 
 /// Parses a JSON body and checks it against `dto`.
-pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Response> {
+pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Reject> {
     let value: Value = if bytes.is_empty() {
         Value::Object(Map::new())
     } else {
         serde_json::from_slice(bytes).map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                Json(with_trace(json!({
-                    "statusCode": 400,
-                    "message": format!("Unexpected token in JSON at line {} column {}", e.line(), e.column()),
-                    "error": "Bad Request",
-                }))),
-            )
-                .into_response()
+            Reject::BadJson(format!(
+                "Unexpected token in JSON at line {} column {}",
+                e.line(),
+                e.column()
+            ))
         })?
     };
     let Value::Object(map) = value else {
-        return Err(unprocessable(vec!["body must be an object".into()]));
+        return Err(Reject::Unprocessable(vec!["body must be an object".into()]));
     };
     let mut problems = Vec::new();
     for key in map.keys() {
@@ -132,7 +101,7 @@ pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Response> {
     if problems.is_empty() {
         Ok(map)
     } else {
-        Err(unprocessable(problems))
+        Err(Reject::Unprocessable(problems))
     }
 }
 
@@ -141,7 +110,7 @@ pub fn query(
     q: &HashMap<String, String>,
     allowed: &[&str],
     required: &[&str],
-) -> Result<(), Response> {
+) -> Result<(), Reject> {
     let mut problems: Vec<String> = q
         .keys()
         .filter(|k| !allowed.contains(&k.as_str()))
@@ -156,7 +125,7 @@ pub fn query(
         Ok(())
     } else {
         problems.sort();
-        Err(unprocessable(problems))
+        Err(Reject::Unprocessable(problems))
     }
 }
 
@@ -187,7 +156,10 @@ mod tests {
     #[test]
     fn unknown_property_is_named() {
         let err = body(&Bytes::from(r#"{"body":"x","locationId":"l"}"#), &NOTE).unwrap_err();
-        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            err,
+            Reject::Unprocessable(vec!["property locationId should not exist".into()])
+        );
     }
 
     #[test]

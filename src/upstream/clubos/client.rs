@@ -235,7 +235,11 @@ impl ClubOsClient {
 
     /// Sends one request under the concurrency limit and reads the whole answer.
     /// `route` is the template logged instead of the URL.
-    async fn send(&self, route: &'static str, req: RequestBuilder) -> Result<Answer, UpstreamError> {
+    async fn send(
+        &self,
+        route: &'static str,
+        req: RequestBuilder,
+    ) -> Result<Answer, UpstreamError> {
         let _permit = self
             .inner
             .in_flight
@@ -294,9 +298,7 @@ impl ClubOsClient {
         body: &B,
         what: &str,
     ) -> Result<T, UpstreamError> {
-        let answer = self
-            .send(route, self.v3(method, path).json(body))
-            .await?;
+        let answer = self.send(route, self.v3(method, path).json(body)).await?;
         if answer.status.is_success() {
             decode(&answer.body, what)
         } else {
@@ -389,7 +391,8 @@ impl ClubOsClient {
             query.push(("eventTypeId", t.to_string()));
         }
         push_paging(&mut query, q.page, q.size, q.sort_on.as_deref(), q.sort_dir);
-        self.read("GET /events", "/events", &query, "event page").await
+        self.read("GET /events", "/events", &query, "event page")
+            .await
     }
 
     /// Books an event (e.g. a tour). Sent once, never retried.
@@ -412,9 +415,12 @@ impl ClubOsClient {
     /// several users, e.g. a family). No match is an empty list, not an error.
     pub async fn email_match(&self, email: &str) -> Result<Vec<EmailMatch>, UpstreamError> {
         let i = &self.inner;
-        let auth = i.v1_auth.as_ref().ok_or_else(|| UpstreamError::Unauthorized {
-            message: "Club OS v1 credentials are not configured".into(),
-        })?;
+        let auth = i
+            .v1_auth
+            .as_ref()
+            .ok_or_else(|| UpstreamError::Unauthorized {
+                message: "Club OS v1 credentials are not configured".into(),
+            })?;
         let url = format!("{}/emailmatch", i.v1_base_url);
         let query = [
             ("clubLocationId", i.location_id.to_string()),
@@ -703,6 +709,41 @@ mod tests {
     fn decode_errors_do_not_echo_the_body() {
         let err = decode::<ClubOsUser>(br#"{"userId": "pat@example.test"}"#, "user").unwrap_err();
         assert!(!err.to_string().contains("pat@"), "{err}");
+    }
+
+    #[test]
+    fn config_fills_defaults_and_refuses_unknown_keys() {
+        let cfg: ClubOsConfig =
+            serde_json::from_value(json!({"api_key": "k", "club_id": 600, "location_id": 4500}))
+                .unwrap();
+        assert_eq!(cfg.base_url, "https://api.club-os.io");
+        assert_eq!(cfg.v1_base_url, "https://api.club-os.com");
+        assert_eq!((cfg.timeout_ms, cfg.connect_timeout_ms), (10_000, 3_000));
+        assert_eq!(cfg.max_concurrency, 16);
+        assert_eq!(
+            (cfg.email_param.as_str(), cfg.phone_param.as_str()),
+            ("email", "phone")
+        );
+        assert_eq!(cfg.updated_since_param, "updatedSince");
+        assert!(
+            serde_json::from_value::<ClubOsConfig>(
+                json!({"api_key": "k", "club_id": 600, "location_id": 4500, "apikey": "x"})
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_value::<ClubOsConfig>(json!({"club_id": 600})).is_err());
+    }
+
+    #[test]
+    fn a_bad_base_url_fails_at_construction() {
+        let cfg = ClubOsConfig {
+            base_url: "not a url".into(),
+            ..ClubOsConfig::new("k".into(), 600, 4500)
+        };
+        assert!(matches!(
+            ClubOsClient::new(cfg, RetryPolicy::new(Default::default())),
+            Err(UpstreamError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -438,3 +438,62 @@ pub struct EmailMatch {
     /// Staff only: their clients.
     pub clients: Vec<EmailMatch>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn user_reads_numbers_as_text_and_tolerates_missing_and_unknown_fields() {
+        let user: ClubOsUser = serde_json::from_value(json!({
+            "userId": 170000001,
+            "role": {"id": 99, "name": "Prospect"},
+            "mobilePhone": 5555550100_i64,
+            "address": 12345,
+            "somethingNew": {"nested": true},
+            "membershipFollowupStatus": {"id": 3, "name": "Lead"}
+        }))
+        .expect("lenient read");
+        assert_eq!(user.user_id, 170000001);
+        assert!(user.role.as_ref().is_some_and(ClubOsRole::is_prospect));
+        assert_eq!(user.mobile_phone.as_deref(), Some("5555550100"));
+        assert_eq!(user.membership_followup_status.as_deref(), Some("Lead"));
+        assert_eq!(user.email, None);
+        assert!(user.external_system_ids.is_empty());
+    }
+
+    #[test]
+    fn writes_leave_out_what_is_not_set() {
+        let patch = UserPatch {
+            city: Some("Austin".into()),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"city": "Austin"})
+        );
+        assert!(UserPatch::default().is_empty());
+        let new = NewUser {
+            first_name: "Pat".into(),
+            last_name: "Doe".into(),
+            role: Some(ClubOsRole::prospect()),
+            ..NewUser::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&new).unwrap(),
+            json!({"firstName": "Pat", "lastName": "Doe", "role": {"id": "99", "name": "Prospect"}})
+        );
+    }
+
+    #[test]
+    fn page_knows_whether_more_follow() {
+        let page: Page<ClubOsLocation> =
+            serde_json::from_value(json!({"content": [], "totalPages": 3, "number": 1})).unwrap();
+        assert!(page.has_next());
+        let last: Page<ClubOsLocation> =
+            serde_json::from_value(json!({"content": [], "totalPages": 3, "number": 2})).unwrap();
+        assert!(!last.has_next());
+    }
+}

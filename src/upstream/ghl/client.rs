@@ -120,7 +120,8 @@ fn error_for(status: StatusCode, headers: &HeaderMap, body: &Value) -> UpstreamE
         403 => UpstreamError::Forbidden { message },
         404 => UpstreamError::NotFound { message },
         429 => {
-            let daily_exhausted = header_num::<u64>(headers, "x-ratelimit-daily-remaining") == Some(0);
+            let daily_exhausted =
+                header_num::<u64>(headers, "x-ratelimit-daily-remaining") == Some(0);
             let retry_after = header_num::<u64>(headers, "retry-after")
                 .map(Duration::from_secs)
                 .or_else(|| {
@@ -200,7 +201,8 @@ impl GhlClient {
         let bytes = resp.bytes().await.map_err(UpstreamError::from_reqwest)?;
         if status.is_success() {
             self.limiter.observe(&self.location_id, remaining, None);
-            return serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Decode(e.to_string()));
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::Decode(e.to_string()));
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let err = error_for(status, &headers, &body);
@@ -328,7 +330,8 @@ impl GhlClient {
         struct R {
             tags: Vec<String>,
         }
-        let call = Call::new(method, format!("/contacts/{}/tags", seg(id))).body(&json!({"tags": tags}))?;
+        let call = Call::new(method, format!("/contacts/{}/tags", seg(id)))
+            .body(&json!({"tags": tags}))?;
         Ok(self.send::<R>(call).await?.tags)
     }
 
@@ -346,8 +349,10 @@ impl GhlClient {
             remove_all_tags: None,
         };
         let kind = if add { "add" } else { "remove" };
-        self.send(Call::new(Method::POST, format!("/contacts/bulk/tags/update/{kind}")).body(&body)?)
-            .await
+        self.send(
+            Call::new(Method::POST, format!("/contacts/bulk/tags/update/{kind}")).body(&body)?,
+        )
+        .await
     }
 
     /// `GET /contacts/{contactId}/tasks`.
@@ -361,7 +366,11 @@ impl GhlClient {
     }
 
     /// `GET /contacts/{contactId}/tasks/{taskId}`.
-    pub async fn get_task(&self, contact_id: &str, task_id: &str) -> Result<GhlTask, UpstreamError> {
+    pub async fn get_task(
+        &self,
+        contact_id: &str,
+        task_id: &str,
+    ) -> Result<GhlTask, UpstreamError> {
         self.task_call(Call::new(
             Method::GET,
             format!("/contacts/{}/tasks/{}", seg(contact_id), seg(task_id)),
@@ -370,9 +379,15 @@ impl GhlClient {
     }
 
     /// `POST /contacts/{contactId}/tasks` (201).
-    pub async fn create_task(&self, contact_id: &str, task: &NewTask) -> Result<GhlTask, UpstreamError> {
-        self.task_call(Call::new(Method::POST, format!("/contacts/{}/tasks", seg(contact_id))).body(task)?)
-            .await
+    pub async fn create_task(
+        &self,
+        contact_id: &str,
+        task: &NewTask,
+    ) -> Result<GhlTask, UpstreamError> {
+        self.task_call(
+            Call::new(Method::POST, format!("/contacts/{}/tasks", seg(contact_id))).body(task)?,
+        )
+        .await
     }
 
     /// `PUT /contacts/{contactId}/tasks/{taskId}`.
@@ -402,7 +417,11 @@ impl GhlClient {
         self.task_call(
             Call::new(
                 Method::PUT,
-                format!("/contacts/{}/tasks/{}/completed", seg(contact_id), seg(task_id)),
+                format!(
+                    "/contacts/{}/tasks/{}/completed",
+                    seg(contact_id),
+                    seg(task_id)
+                ),
             )
             .body(&json!({"completed": completed}))?,
         )
@@ -454,7 +473,11 @@ impl GhlClient {
     }
 
     /// `GET /contacts/{contactId}/notes/{id}`.
-    pub async fn get_note(&self, contact_id: &str, note_id: &str) -> Result<GhlNote, UpstreamError> {
+    pub async fn get_note(
+        &self,
+        contact_id: &str,
+        note_id: &str,
+    ) -> Result<GhlNote, UpstreamError> {
         self.note_call(Call::new(
             Method::GET,
             format!("/contacts/{}/notes/{}", seg(contact_id), seg(note_id)),
@@ -463,9 +486,15 @@ impl GhlClient {
     }
 
     /// `POST /contacts/{contactId}/notes` (201).
-    pub async fn create_note(&self, contact_id: &str, note: &NoteWrite) -> Result<GhlNote, UpstreamError> {
-        self.note_call(Call::new(Method::POST, format!("/contacts/{}/notes", seg(contact_id))).body(note)?)
-            .await
+    pub async fn create_note(
+        &self,
+        contact_id: &str,
+        note: &NoteWrite,
+    ) -> Result<GhlNote, UpstreamError> {
+        self.note_call(
+            Call::new(Method::POST, format!("/contacts/{}/notes", seg(contact_id))).body(note)?,
+        )
+        .await
     }
 
     /// `PUT /contacts/{contactId}/notes/{id}`.
@@ -513,7 +542,10 @@ impl GhlClient {
         struct R {
             events: Vec<GhlAppointment>,
         }
-        let call = Call::new(Method::GET, format!("/contacts/{}/appointments", seg(contact_id)));
+        let call = Call::new(
+            Method::GET,
+            format!("/contacts/{}/appointments", seg(contact_id)),
+        );
         Ok(self.send::<R>(call).await?.events)
     }
 
