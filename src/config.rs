@@ -98,7 +98,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+        // CONTACTGRAPH_CONFIG and CONTACTGRAPH_LOG are read by the command line, not here.
+        let env = Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&["config", "log"]);
+        Self::from_figment(figment.merge(env))
     }
 
     /// Extracts and checks a configuration from any figment (tests pass their own).
@@ -258,6 +262,14 @@ mod tests {
         let err = Config::from_figment(figment).unwrap_err().to_string();
         assert!(err.contains("`ghl.token`"), "{err}");
         assert!(!err.contains("987654321"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contactgraph.example.toml");
+        let cfg = Config::from_figment(Figment::new().merge(Toml::file_exact(path)))
+            .expect("example config loads");
+        assert_eq!(cfg.clubos.location_id, 4500);
     }
 
     #[test]

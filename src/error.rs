@@ -25,8 +25,6 @@ pub enum ErrorCode {
     UpstreamAuth,
     /// An upstream refused the request as it stands (validation, duplicate).
     UpstreamRejected,
-    /// A bug in the gateway.
-    Internal,
 }
 
 impl ErrorCode {
@@ -39,7 +37,6 @@ impl ErrorCode {
             Self::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
             Self::UpstreamAuth => "UPSTREAM_AUTH",
             Self::UpstreamRejected => "UPSTREAM_REJECTED",
-            Self::Internal => "INTERNAL",
         }
     }
 }

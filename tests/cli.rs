@@ -100,7 +100,7 @@ fn a_missing_key_is_one_line_naming_it() {
         "missing",
         &VALID.replace("api_key = \"clubos-config-secret-bbbb\"\n", ""),
     );
-    let (ok, stderr) = serve_with(&path, &[]);
+    let (ok, stderr) = serve_with(&path, &[("CONTACTGRAPH_LOG", "debug")]);
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("`clubos.api_key`"), "{stderr}");

@@ -735,7 +735,10 @@ fn compile(c: &Contract, strict: bool) -> jsonschema::Validator {
 fn violations(c: &Contract, strict: bool, instance: &Value) -> Vec<String> {
     compile(c, strict)
         .iter_errors(instance)
-        .map(|e| format!("{e} (at `{}`)", e.instance_path()))
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!("{e} (at `{}`)", if at.is_empty() { "/" } else { &at })
+        })
         .collect()
 }
 

@@ -1,0 +1,22 @@
+# Build: the release binary, against the locked dependency set.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked --bin contactgraph
+
+# Run: a slim image with the binary only, as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home contactgraph
+COPY --from=build /src/target/release/contactgraph /usr/local/bin/contactgraph
+USER 10001
+EXPOSE 8080
+ENV CONTACTGRAPH_SERVER__LISTEN=0.0.0.0:8080
+# Mount the configuration at /etc/contactgraph/contactgraph.toml and pass secrets as
+# CONTACTGRAPH_GHL__TOKEN and CONTACTGRAPH_CLUBOS__API_KEY.
+ENTRYPOINT ["contactgraph"]
+CMD ["serve", "--config", "/etc/contactgraph/contactgraph.toml"]
