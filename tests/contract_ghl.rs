@@ -1089,24 +1089,26 @@ fn text_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
 fn new_contact(email: &str, phone: &str) -> NewContact {
     NewContact {
         location_id: LOCATION.into(),
-        first_name: Some("Riley".into()),
-        last_name: Some("Contract".into()),
-        email: Some(email.into()),
-        phone: Some(phone.into()),
         company_name: Some("Northside Physio".into()),
-        address1: Some("12 Congress Ave".into()),
-        city: Some("Austin".into()),
-        state: Some("TX".into()),
-        postal_code: Some("78701".into()),
-        country: Some("US".into()),
-        timezone: Some("America/Chicago".into()),
-        date_of_birth: Some("1990-09-25".into()),
-        source: Some("contactgraph".into()),
-        tags: Some(vec!["Trial".into(), "newsletter".into()]),
-        custom_fields: Some(vec![CustomFieldWrite {
-            id: seed::CLUBOS_LINK_FIELD_ID.into(),
-            field_value: json!("170000123"),
-        }]),
+        fields: ContactPatch {
+            first_name: Some("Riley".into()),
+            last_name: Some("Contract".into()),
+            email: Some(email.into()),
+            phone: Some(phone.into()),
+            address1: Some("12 Congress Ave".into()),
+            city: Some("Austin".into()),
+            state: Some("TX".into()),
+            postal_code: Some("78701".into()),
+            country: Some("US".into()),
+            timezone: Some("America/Chicago".into()),
+            date_of_birth: Some("1990-09-25".into()),
+            source: Some("contactgraph".into()),
+            tags: Some(vec!["Trial".into(), "newsletter".into()]),
+            custom_fields: Some(vec![CustomFieldWrite {
+                id: seed::CLUBOS_LINK_FIELD_ID.into(),
+                field_value: json!("170000123"),
+            }]),
+        },
     }
 }
 
@@ -1124,6 +1126,7 @@ fn contact_patch() -> ContactPatch {
         timezone: Some("America/Chicago".into()),
         date_of_birth: Some("09/25/1990".into()),
         tags: Some(vec!["member".into()]),
+        source: Some("contactgraph".into()),
         custom_fields: Some(vec![CustomFieldWrite {
             id: seed::CLUBOS_LINK_FIELD_ID.into(),
             field_value: json!("170000124"),

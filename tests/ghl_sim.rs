@@ -524,7 +524,10 @@ async fn the_client_retries_reads_but_never_writes() {
     let err = client
         .create_contact(&NewContact {
             location_id: GHL_LOCATION_ID.into(),
-            email: Some("new.person@example.com".into()),
+            fields: ContactPatch {
+                email: Some("new.person@example.com".into()),
+                ..ContactPatch::default()
+            },
             ..NewContact::default()
         })
         .await
@@ -542,7 +545,10 @@ async fn upstream_answers_become_typed_errors() {
     let err = client
         .create_contact(&NewContact {
             location_id: GHL_LOCATION_ID.into(),
-            email: existing.email.clone(),
+            fields: ContactPatch {
+                email: existing.email.clone(),
+                ..ContactPatch::default()
+            },
             ..NewContact::default()
         })
         .await

@@ -9,3 +9,18 @@ pub mod retry;
 
 pub use error::UpstreamError;
 pub use retry::{RetryConfig, RetryPolicy};
+
+/// Whole-request timeout of both clients unless configured.
+pub(crate) fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+/// Connect timeout of both clients unless configured.
+pub(crate) fn default_connect_timeout_ms() -> u64 {
+    3_000
+}
+
+/// Calls in flight at once per client unless configured.
+pub(crate) fn default_max_concurrency() -> usize {
+    16
+}

@@ -22,13 +22,13 @@ use super::{
 use crate::sim::seed::GHL_CALENDAR_ID;
 
 const TASK_CREATE: Dto = Dto {
-    fields: &[
+    fields: &[&[
         ("title", Ty::Str),
         ("body", Ty::Str),
         ("dueDate", Ty::Str),
         ("completed", Ty::Bool),
         ("assignedTo", Ty::Str),
-    ],
+    ]],
     required: &["title", "dueDate", "completed"],
 };
 const TASK_UPDATE: Dto = Dto {
@@ -36,11 +36,11 @@ const TASK_UPDATE: Dto = Dto {
     required: &[],
 };
 const TASK_COMPLETED: Dto = Dto {
-    fields: &[("completed", Ty::Bool)],
+    fields: &[&[("completed", Ty::Bool)]],
     required: &["completed"],
 };
 const TASK_SEARCH: Dto = Dto {
-    fields: &[
+    fields: &[&[
         ("contactId", Ty::StrArray),
         ("completed", Ty::Bool),
         ("assignedTo", Ty::StrArray),
@@ -48,63 +48,50 @@ const TASK_SEARCH: Dto = Dto {
         ("limit", Ty::Num),
         ("skip", Ty::Num),
         ("businessId", Ty::Str),
-    ],
+    ]],
     required: &[],
 };
 const NOTE_CREATE: Dto = Dto {
-    fields: &[
+    fields: &[&[
         ("body", Ty::Str),
         ("userId", Ty::Str),
         ("title", Ty::Str),
         ("color", Ty::Str),
         ("pinned", Ty::Bool),
-    ],
+    ]],
     required: &["body"],
 };
 const NOTE_UPDATE: Dto = Dto {
     fields: NOTE_CREATE.fields,
     required: &[],
 };
+/// Appointment properties a create and an update share.
+const APPOINTMENT_FIELDS: &[(&str, Ty)] = &[
+    ("calendarId", Ty::Str),
+    ("startTime", Ty::Str),
+    ("endTime", Ty::Str),
+    ("title", Ty::Str),
+    ("meetingLocationType", Ty::Str),
+    ("meetingLocationId", Ty::Str),
+    ("overrideLocationConfig", Ty::Bool),
+    ("appointmentStatus", Ty::Str),
+    ("assignedUserId", Ty::Str),
+    ("description", Ty::Str),
+    ("address", Ty::Str),
+    ("ignoreDateRange", Ty::Bool),
+    ("toNotify", Ty::Bool),
+    ("ignoreFreeSlotValidation", Ty::Bool),
+    ("rrule", Ty::Str),
+];
 const APPOINTMENT_CREATE: Dto = Dto {
     fields: &[
-        ("calendarId", Ty::Str),
-        ("locationId", Ty::Str),
-        ("contactId", Ty::Str),
-        ("startTime", Ty::Str),
-        ("endTime", Ty::Str),
-        ("title", Ty::Str),
-        ("meetingLocationType", Ty::Str),
-        ("meetingLocationId", Ty::Str),
-        ("overrideLocationConfig", Ty::Bool),
-        ("appointmentStatus", Ty::Str),
-        ("assignedUserId", Ty::Str),
-        ("description", Ty::Str),
-        ("address", Ty::Str),
-        ("ignoreDateRange", Ty::Bool),
-        ("toNotify", Ty::Bool),
-        ("ignoreFreeSlotValidation", Ty::Bool),
-        ("rrule", Ty::Str),
+        &[("locationId", Ty::Str), ("contactId", Ty::Str)],
+        APPOINTMENT_FIELDS,
     ],
     required: &["calendarId", "locationId", "contactId", "startTime"],
 };
 const APPOINTMENT_UPDATE: Dto = Dto {
-    fields: &[
-        ("calendarId", Ty::Str),
-        ("startTime", Ty::Str),
-        ("endTime", Ty::Str),
-        ("title", Ty::Str),
-        ("meetingLocationType", Ty::Str),
-        ("meetingLocationId", Ty::Str),
-        ("overrideLocationConfig", Ty::Bool),
-        ("appointmentStatus", Ty::Str),
-        ("assignedUserId", Ty::Str),
-        ("description", Ty::Str),
-        ("address", Ty::Str),
-        ("ignoreDateRange", Ty::Bool),
-        ("toNotify", Ty::Bool),
-        ("ignoreFreeSlotValidation", Ty::Bool),
-        ("rrule", Ty::Str),
-    ],
+    fields: &[APPOINTMENT_FIELDS],
     required: &[],
 };
 const APPOINTMENT_STATUSES: [&str; 6] = [

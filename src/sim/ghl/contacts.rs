@@ -43,85 +43,47 @@ const CONTACT_FIELDS: &[(&str, Ty)] = &[
     ("assignedTo", Ty::Str),
 ];
 
+/// Properties only a create (or upsert) may send.
+const CREATE_ONLY: &[(&str, Ty)] = &[
+    ("locationId", Ty::Str),
+    ("gender", Ty::Str),
+    ("companyName", Ty::Str),
+];
+
 /// CreateContactDto: the shared fields plus `locationId`, `gender`, `companyName`.
 const CREATE: Dto = Dto {
-    fields: &[
-        ("locationId", Ty::Str),
-        ("gender", Ty::Str),
-        ("companyName", Ty::Str),
-        ("firstName", Ty::Str),
-        ("lastName", Ty::Str),
-        ("name", Ty::Str),
-        ("email", Ty::Email),
-        ("phone", Ty::Str),
-        ("address1", Ty::Str),
-        ("city", Ty::Str),
-        ("state", Ty::Str),
-        ("postalCode", Ty::Str),
-        ("website", Ty::Str),
-        ("timezone", Ty::Str),
-        ("dnd", Ty::Bool),
-        ("dndSettings", Ty::Object),
-        ("inboundDndSettings", Ty::Object),
-        ("tags", Ty::StrArray),
-        ("customFields", Ty::Array),
-        ("source", Ty::Str),
-        ("dateOfBirth", Ty::Str),
-        ("country", Ty::Str),
-        ("assignedTo", Ty::Str),
-    ],
+    fields: &[CREATE_ONLY, CONTACT_FIELDS],
     required: &["locationId"],
 };
 
 /// UpdateContactDto: no `locationId`, `gender` or `companyName`.
 const UPDATE: Dto = Dto {
-    fields: CONTACT_FIELDS,
+    fields: &[CONTACT_FIELDS],
     required: &[],
 };
 
 /// UpsertContactDto: CreateContactDto plus `createNewIfDuplicateAllowed`.
 const UPSERT: Dto = Dto {
     fields: &[
-        ("locationId", Ty::Str),
-        ("gender", Ty::Str),
-        ("companyName", Ty::Str),
-        ("createNewIfDuplicateAllowed", Ty::Bool),
-        ("firstName", Ty::Str),
-        ("lastName", Ty::Str),
-        ("name", Ty::Str),
-        ("email", Ty::Email),
-        ("phone", Ty::Str),
-        ("address1", Ty::Str),
-        ("city", Ty::Str),
-        ("state", Ty::Str),
-        ("postalCode", Ty::Str),
-        ("website", Ty::Str),
-        ("timezone", Ty::Str),
-        ("dnd", Ty::Bool),
-        ("dndSettings", Ty::Object),
-        ("inboundDndSettings", Ty::Object),
-        ("tags", Ty::StrArray),
-        ("customFields", Ty::Array),
-        ("source", Ty::Str),
-        ("dateOfBirth", Ty::Str),
-        ("country", Ty::Str),
-        ("assignedTo", Ty::Str),
+        CREATE_ONLY,
+        CONTACT_FIELDS,
+        &[("createNewIfDuplicateAllowed", Ty::Bool)],
     ],
     required: &["locationId"],
 };
 
 const TAGS: Dto = Dto {
-    fields: &[("tags", Ty::StrArray)],
+    fields: &[&[("tags", Ty::StrArray)]],
     required: &["tags"],
 };
 
 const BULK_TAGS: Dto = Dto {
-    fields: &[
+    fields: &[&[
         ("contacts", Ty::StrArray),
         ("tags", Ty::StrArray),
         ("locationId", Ty::Str),
         ("removeAllTags", Ty::Bool),
-    ],
+    ]],
     required: &["contacts", "tags", "locationId"],
 };
 

@@ -18,7 +18,7 @@ use super::{
 use crate::phone;
 
 const SEARCH: Dto = Dto {
-    fields: &[
+    fields: &[&[
         ("locationId", Ty::Str),
         ("pageLimit", Ty::Num),
         ("page", Ty::Num),
@@ -26,7 +26,7 @@ const SEARCH: Dto = Dto {
         ("query", Ty::Str),
         ("filters", Ty::Array),
         ("sort", Ty::Array),
-    ],
+    ]],
     required: &["locationId", "pageLimit"],
 };
 

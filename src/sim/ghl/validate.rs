@@ -25,7 +25,8 @@ pub enum Ty {
 /// A request body's allowed properties and which of them are required.
 #[derive(Debug)]
 pub struct Dto {
-    pub fields: &'static [(&'static str, Ty)],
+    /// Groups of properties (DTOs that extend another list the shared group once).
+    pub fields: &'static [&'static [(&'static str, Ty)]],
     pub required: &'static [&'static str],
 }
 
@@ -66,6 +67,12 @@ fn type_message(name: &str, ty: Ty) -> String {
     }
 }
 
+impl Dto {
+    fn all_fields(&self) -> impl Iterator<Item = &(&'static str, Ty)> {
+        self.fields.iter().flat_map(|group| group.iter())
+    }
+}
+
 /// Parses a JSON body and checks it against `dto`.
 pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Reject> {
     let value: Value = if bytes.is_empty() {
@@ -84,11 +91,11 @@ pub fn body(bytes: &Bytes, dto: &Dto) -> Result<Map<String, Value>, Reject> {
     };
     let mut problems = Vec::new();
     for key in map.keys() {
-        if !dto.fields.iter().any(|(name, _)| name == key) {
+        if !dto.all_fields().any(|(name, _)| name == key) {
             problems.push(format!("property {key} should not exist"));
         }
     }
-    for (name, ty) in dto.fields {
+    for (name, ty) in dto.all_fields() {
         match map.get(*name) {
             Some(v) if !type_ok(v, *ty) => problems.push(type_message(name, *ty)),
             None if dto.required.contains(name) => {
@@ -149,7 +156,7 @@ mod tests {
     use super::*;
 
     const NOTE: Dto = Dto {
-        fields: &[("body", Ty::Str), ("pinned", Ty::Bool)],
+        fields: &[&[("body", Ty::Str), ("pinned", Ty::Bool)]],
         required: &["body"],
     };
 

@@ -30,15 +30,6 @@ fn default_base_url() -> String {
 fn default_v1_base_url() -> String {
     "https://api.club-os.com".into()
 }
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_connect_timeout_ms() -> u64 {
-    3_000
-}
-fn default_max_concurrency() -> usize {
-    16
-}
 fn default_email_param() -> String {
     "email".into()
 }
@@ -74,13 +65,13 @@ pub struct ClubOsConfig {
     /// The home location: `clubLocationId` of v1 calls and the default of creates.
     pub location_id: i64,
     /// Whole-request timeout.
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::upstream::default_timeout_ms")]
     pub timeout_ms: u64,
     /// TCP/TLS connect timeout.
-    #[serde(default = "default_connect_timeout_ms")]
+    #[serde(default = "crate::upstream::default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// Calls in flight at once; more wait, so a burst of loads cannot flood Club OS.
-    #[serde(default = "default_max_concurrency")]
+    #[serde(default = "crate::upstream::default_max_concurrency")]
     pub max_concurrency: usize,
     /// `GET /users` parameter for the email filter. *Inferred*: no v3 user-search filter
     /// is documented, so the name is configurable to follow the real Swagger.
@@ -106,9 +97,9 @@ impl ClubOsConfig {
             v1_password: None,
             club_id,
             location_id,
-            timeout_ms: default_timeout_ms(),
-            connect_timeout_ms: default_connect_timeout_ms(),
-            max_concurrency: default_max_concurrency(),
+            timeout_ms: crate::upstream::default_timeout_ms(),
+            connect_timeout_ms: crate::upstream::default_connect_timeout_ms(),
+            max_concurrency: crate::upstream::default_max_concurrency(),
             email_param: default_email_param(),
             phone_param: default_phone_param(),
             updated_since_param: default_updated_since_param(),

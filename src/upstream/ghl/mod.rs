@@ -21,13 +21,13 @@ pub struct GhlConfig {
     /// A Private Integration token or location access token. Never printed.
     pub token: SecretString,
     /// Whole-request timeout.
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::upstream::default_timeout_ms")]
     pub timeout_ms: u64,
     /// Connect timeout.
-    #[serde(default = "default_connect_timeout_ms")]
+    #[serde(default = "crate::upstream::default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// Calls in flight at once.
-    #[serde(default = "default_max_concurrency")]
+    #[serde(default = "crate::upstream::default_max_concurrency")]
     pub max_concurrency: usize,
     /// GHL's limits and the share of them this gateway may use.
     #[serde(default)]
@@ -39,15 +39,6 @@ pub struct GhlConfig {
 
 fn default_base_url() -> String {
     "https://services.leadconnectorhq.com".into()
-}
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_connect_timeout_ms() -> u64 {
-    3_000
-}
-fn default_max_concurrency() -> usize {
-    16
 }
 fn default_link_field() -> String {
     "contact.clubos_member_id".into()
