@@ -105,10 +105,14 @@ fn init_tracing() {
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let cfg = Config::load(config.as_deref())?;
-    let state = Arc::new(AppState::new(&cfg)?);
+    let state = Arc::new(AppState::new(&cfg).await?);
     let listener = server::bind(cfg.server.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "contactgraph serving");
-    let app = server::router(schema::build(state), cfg.server.max_body_bytes);
+    let app = server::router(
+        schema::build(state.clone()),
+        state,
+        cfg.server.max_body_bytes,
+    );
     server::serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

@@ -13,7 +13,11 @@ use figment::{
 };
 use serde::Deserialize;
 
-use crate::upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig};
+use crate::{
+    cache::CacheConfig,
+    linking::merge::MergeConfig,
+    upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig},
+};
 
 /// The whole configuration of `contactgraph serve`.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +36,54 @@ pub struct Config {
     /// How people are matched across the two systems.
     #[serde(default)]
     pub linking: LinkingConfig,
+    /// Which system wins which field of a linked person.
+    #[serde(default)]
+    pub merge: MergeConfig,
+    /// Read-through caches.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// The gateway's own store (links; later idempotency keys and the outbox).
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Per-request batching.
+    #[serde(default)]
+    pub loaders: LoaderConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/file.db`, `sqlite::memory:`, or `postgres://user@host/db` (when
+    /// several gateways share one store). Prefer the environment for a URL with a password.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://contactgraph.db".into(),
+        }
+    }
+}
+
+/// `[loaders]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// How long a loader gathers keys before it fetches them, in microseconds.
+    pub batch_delay_us: u64,
+    /// One-key-per-call fetches (notes, appointments, Club OS users) run at once per batch.
+    pub fanout: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_delay_us: 500,
+            fanout: 16,
+        }
+    }
 }
 
 /// `[server]`.

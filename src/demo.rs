@@ -19,6 +19,7 @@ pub fn config_for(sims: &Sims, listen: SocketAddr) -> anyhow::Result<Config> {
     let clubos = sims.clubos_state.config();
     let value = json!({
         "server": {"listen": listen.to_string()},
+        "store": {"url": "sqlite::memory:"},
         "ghl": {
             "base_url": sims.ghl.url(),
             "location_id": seed::GHL_LOCATION_ID,
@@ -55,10 +56,14 @@ impl Demo {
         let world = World::generate(opts.seed, opts.people);
         let sims = Sims::start(opts).await?;
         let cfg = config_for(&sims, listen)?;
-        let state = Arc::new(AppState::new(&cfg)?);
+        let state = Arc::new(AppState::new(&cfg).await?);
         let listener = server::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let app = server::router(schema::build(state), cfg.server.max_body_bytes);
+        let app = server::router(
+            schema::build(state.clone()),
+            state,
+            cfg.server.max_body_bytes,
+        );
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     UpstreamAuth,
     /// An upstream refused the request as it stands (validation, duplicate).
     UpstreamRejected,
+    /// Several records match where one was asked for; `extensions.candidates` lists them.
+    Ambiguous,
+    /// The gateway's own store cannot be reached.
+    StoreUnavailable,
 }
 
 impl ErrorCode {
@@ -37,6 +41,8 @@ impl ErrorCode {
             Self::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
             Self::UpstreamAuth => "UPSTREAM_AUTH",
             Self::UpstreamRejected => "UPSTREAM_REJECTED",
+            Self::Ambiguous => "AMBIGUOUS",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 }

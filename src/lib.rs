@@ -7,18 +7,24 @@
 //! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
 //! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
 //! - [`schema`]: the GraphQL schema, independent of HTTP.
+//! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
+//! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
+//! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
 //! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
 //! - [`demo`]: the embedded default: both simulators and the gateway in one process.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod linking;
+pub mod loaders;
 pub mod phone;
 pub mod schema;
 pub mod server;
 pub mod sim;
 pub mod state;
+pub mod store;
 pub mod upstream;

@@ -3,19 +3,25 @@
 
 use std::{future::Future, net::SocketAddr};
 
+use std::sync::Arc;
+
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQL;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Json, Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, State},
     response::Html,
-    routing::{get, post_service},
+    routing::{get, post},
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::schema::AppSchema;
+use crate::{
+    loaders::{self, Loaders, RequestMeta},
+    schema::AppSchema,
+    state::AppState,
+};
 
 /// What the playground opens with.
 pub const EXAMPLE_QUERY: &str = r#"# A person, merged from GHL and Club OS. Paste an id from the
@@ -35,13 +41,31 @@ query Person($id: ID!) {
 "#;
 
 /// The router: GraphQL, playground and health.
-pub fn router(schema: AppSchema, max_body_bytes: usize) -> Router {
+pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/graphql", post_service(GraphQL::new(schema)))
+        .route("/graphql", post(graphql))
+        .with_state((schema, state))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Runs one GraphQL request with its own loaders; says in `extensions.cache` when some
+/// of the answer came from stale cache entries because an upstream failed.
+async fn graphql(
+    State((schema, state)): State<(AppSchema, Arc<AppState>)>,
+    req: GraphQLRequest,
+) -> GraphQLResponse {
+    let meta = Arc::new(RequestMeta::default());
+    let loaders = Loaders::new(state, meta.clone());
+    let mut response = schema.execute(req.into_inner().data(loaders)).await;
+    if let Some(ext) = loaders::extensions(&meta)
+        && let Ok(value) = async_graphql::Value::from_json(ext)
+    {
+        response.extensions.insert("cache".into(), value);
+    }
+    response.into()
 }
 
 async fn playground() -> Html<String> {

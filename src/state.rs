@@ -1,10 +1,14 @@
-//! What every request shares: the upstream clients and the settings resolvers need.
+//! What every request shares: the upstream clients, the caches, the store and the
+//! settings resolvers need.
 
 use tokio::sync::OnceCell;
 
 use crate::{
+    cache::Caches,
     config::Config,
     error::{GatewayError, System},
+    linking::merge::MergeConfig,
+    store::Store,
     upstream::{RetryPolicy, UpstreamError, clubos::ClubOsClient, ghl::GhlClient},
 };
 
@@ -13,19 +17,41 @@ use crate::{
 pub struct AppState {
     pub ghl: GhlClient,
     pub clubos: ClubOsClient,
+    pub caches: Caches,
+    pub store: Store,
+    /// Which system wins which field.
+    pub merge: MergeConfig,
     /// Region for phone numbers written without a country code.
     pub phone_region: phonenumber::country::Id,
+    /// How long a loader waits to gather keys into one batch, in microseconds.
+    pub batch_delay_us: u64,
+    /// One-key-per-call fetches a loader runs at once.
+    pub fanout: usize,
     link_field: String,
     link_field_id: OnceCell<Option<String>>,
 }
 
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot build an upstream client: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
 impl AppState {
-    /// Builds the clients; both share one retry budget per upstream.
-    pub fn new(cfg: &Config) -> Result<Self, UpstreamError> {
+    /// Builds the clients and caches and opens the store.
+    pub async fn new(cfg: &Config) -> Result<Self, StartError> {
         Ok(Self {
             ghl: GhlClient::new(&cfg.ghl, RetryPolicy::new(cfg.retry.clone()))?,
             clubos: ClubOsClient::new(cfg.clubos.clone(), RetryPolicy::new(cfg.retry.clone()))?,
+            caches: Caches::new(&cfg.cache),
+            store: Store::connect(&cfg.store.url).await?,
+            merge: cfg.merge.clone(),
             phone_region: cfg.linking.region(),
+            batch_delay_us: cfg.loaders.batch_delay_us,
+            fanout: cfg.loaders.fanout,
             link_field: cfg.ghl.link_field.clone(),
             link_field_id: OnceCell::new(),
         })

@@ -1,4 +1,4 @@
-//! Contract tests against GHL's official OpenAPI spec (`shared/reference/ghl-openapi`):
+//! Contract tests against GHL's official OpenAPI spec (copies in `tests/fixtures/ghl-openapi`):
 //!
 //! - every API route the GHL simulator serves is called over HTTP with a realistic request,
 //!   and its JSON answer is validated against the schema the spec declares for that path,
@@ -144,23 +144,18 @@ struct Specs {
     common: Value,
 }
 
-/// `apps/` of the copied spec: `$GHL_OPENAPI_DIR`, or `shared/reference/ghl-openapi/apps`
-/// beside the crate or in one of its parent folders.
+/// `apps/` of the spec copies in `tests/fixtures/ghl-openapi` (see its SOURCE.md), or
+/// `$GHL_OPENAPI_DIR` to check against another snapshot.
 fn spec_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("GHL_OPENAPI_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/reference/ghl-openapi/apps"))
-        .find(|d| d.join("contacts.json").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the GHL OpenAPI spec was not found above {}; set GHL_OPENAPI_DIR to its apps/ folder",
-                manifest.display()
-            )
-        })
+    std::env::var("GHL_OPENAPI_DIR").map_or_else(
+        |_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/ghl-openapi/apps"
+            ))
+        },
+        PathBuf::from,
+    )
 }
 
 fn read_json(path: PathBuf) -> Value {

@@ -1,10 +1,17 @@
-//! `Contact`, the merged person, and the two systems' own views of them.
+//! `Contact`, the merged person, and what hangs off them.
 
-use async_graphql::{Enum, ErrorExtensions, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, Result, SimpleObject};
 
-use super::ids::ContactRef;
+use super::{
+    activity::{Appointment, Note, Source, Task},
+    ids::ContactRef,
+};
 use crate::{
-    linking::{self, Person},
+    linking::{
+        self, Person,
+        merge::{self, Merged, Side},
+    },
+    loaders::{self, Loaders},
     phone,
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
 };
@@ -18,7 +25,7 @@ pub enum LinkStatus {
     GhlOnly,
     /// Only a Club OS user (a member the CRM does not know).
     ClubOsOnly,
-    /// More than one record in the other system matches; see `linkCandidates`.
+    /// More than one record in the other system matches; see the candidates.
     Ambiguous,
 }
 
@@ -33,42 +40,138 @@ impl From<linking::LinkStatus> for LinkStatus {
     }
 }
 
+/// The rule that linked the two records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum LinkRule {
+    /// A link stored by the gateway (`linkContacts`, or a create through the gateway).
+    Stored,
+    /// The Club OS user id held in the GHL link custom field.
+    CustomField,
+    /// The same email, ignoring case.
+    Email,
+    /// The same phone number, compared as E.164.
+    Phone,
+}
+
+impl From<linking::LinkRule> for LinkRule {
+    fn from(r: linking::LinkRule) -> Self {
+        match r {
+            linking::LinkRule::Stored => Self::Stored,
+            linking::LinkRule::CustomField => Self::CustomField,
+            linking::LinkRule::Email => Self::Email,
+            linking::LinkRule::Phone => Self::Phone,
+        }
+    }
+}
+
+/// Where a membership stands, from Club OS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum MembershipStatus {
+    /// A paying member in good standing.
+    Active,
+    /// A member who asked to cancel; still active until the agreement ends.
+    PendingCancel,
+    /// A former or suspended member.
+    Inactive,
+    /// Not a member (yet): a lead or guest.
+    Prospect,
+}
+
+impl MembershipStatus {
+    /// Reads Club OS's membership fields.
+    pub fn of(u: &ClubOsUser) -> Self {
+        match u.membership_status.as_deref() {
+            Some("ACTIVE") => Self::Active,
+            Some("PENDING_CANCEL") => Self::PendingCancel,
+            Some("INACTIVE") => Self::Inactive,
+            _ if u.role.as_ref().is_some_and(|r| r.is_prospect()) => Self::Prospect,
+            None => Self::Prospect,
+            Some(_) => Self::Inactive,
+        }
+    }
+}
+
+/// A person's membership at the club.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Membership {
+    /// Where the membership stands.
+    pub status: MembershipStatus,
+    /// The plan, e.g. `Gold`; null for prospects.
+    #[graphql(name = "type")]
+    pub kind: Option<String>,
+    /// Club OS follow-up status, e.g. `Member - Pending Cancel`.
+    pub followup_status: Option<String>,
+    /// When the person joined (ISO-8601).
+    pub join_date: Option<String>,
+}
+
+/// A club location.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Location {
+    /// Club OS location id.
+    pub id: ID,
+    /// Location name.
+    pub name: String,
+    /// IANA time zone the location keeps.
+    pub time_zone: String,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Address {
+    /// Street line.
+    pub line1: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State or region code.
+    pub state: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+}
+
+/// A field on which GHL and Club OS disagree.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct FieldConflict {
+    /// The `Contact` field, e.g. `lastName`.
+    pub field: String,
+    /// GHL's value.
+    pub ghl_value: String,
+    /// Club OS's value.
+    pub club_os_value: String,
+    /// The system whose value the merged field shows.
+    pub chosen: Source,
+}
+
 /// A person: one merged record over their GHL contact and Club OS user.
 #[derive(Debug, Clone)]
 pub struct Contact {
     person: Person,
+    merged: Merged,
     region: phonenumber::country::Id,
 }
 
 impl Contact {
-    pub fn new(person: Person, region: phonenumber::country::Id) -> Self {
-        Self { person, region }
+    pub fn new(person: Person, cfg: &merge::MergeConfig, region: phonenumber::country::Id) -> Self {
+        let merged = merge::merge(&person, cfg, region);
+        Self {
+            person,
+            merged,
+            region,
+        }
     }
 
-    fn clubos_phone(&self) -> Option<String> {
-        self.person
-            .clubos
-            .as_ref()
-            .and_then(|u| u.phones().find_map(|p| phone::to_e164(p, self.region)))
+    /// The link status, for filtering lists.
+    pub fn current_link_status(&self) -> LinkStatus {
+        self.person.status.into()
     }
-}
 
-/// The first value that is present and not blank.
-fn first_of(values: [Option<&String>; 2]) -> Option<String> {
-    values
-        .into_iter()
-        .flatten()
-        .find(|v| !v.trim().is_empty())
-        .cloned()
-}
+    /// The membership status, for filtering lists (`None` without a Club OS record).
+    pub fn current_membership_status(&self) -> Option<MembershipStatus> {
+        self.person.clubos.as_ref().map(MembershipStatus::of)
+    }
 
-/// A person: one merged record over their GHL contact and Club OS user. Names come
-/// from Club OS (the member system of record) when linked; email and phone from GHL
-/// (the CRM that messages people); each falls back to the other system.
-#[Object]
-impl Contact {
-    /// Opaque global id; `contact(id:)` and `node(id:)` accept it.
-    async fn id(&self) -> ID {
+    /// The global id.
+    pub fn global_id(&self) -> ID {
         let r = match (&self.person.ghl, &self.person.clubos) {
             (Some(c), _) => ContactRef::Ghl(c.id.clone()),
             (None, Some(u)) => ContactRef::ClubOs(u.user_id),
@@ -77,51 +180,195 @@ impl Contact {
         ID(r.encode())
     }
 
+    fn ghl_id(&self) -> Option<String> {
+        self.person.ghl.as_ref().map(|c| c.id.clone())
+    }
+
+    fn clubos(&self) -> Result<Option<&ClubOsUser>> {
+        match &self.person.clubos_error {
+            Some(e) => Err(e.extend()),
+            None => Ok(self.person.clubos.as_ref()),
+        }
+    }
+}
+
+fn distinct(
+    values: impl IntoIterator<Item = Option<String>>,
+    same: fn(&str, &str) -> bool,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.into_iter().flatten() {
+        let v = v.trim().to_owned();
+        if !v.is_empty() && !out.iter().any(|o| same(o, &v)) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// A person: one merged record over their GHL contact and Club OS user. Which system
+/// wins each field is configuration (`[merge]`); every disagreement is in `conflicts`.
+#[Object]
+impl Contact {
+    /// Opaque global id; `contact(id:)` and `node(id:)` accept it.
+    pub async fn id(&self) -> ID {
+        self.global_id()
+    }
+
     /// How the person's records in GHL and Club OS relate.
     async fn link_status(&self) -> LinkStatus {
         self.person.status.into()
     }
 
+    /// The rule that linked the records; null unless `LINKED`.
+    async fn linked_by(&self) -> Option<LinkRule> {
+        self.person.rule.map(Into::into)
+    }
+
     /// Given name.
-    async fn first_name(&self) -> Option<String> {
-        first_of([
-            self.person
-                .clubos
-                .as_ref()
-                .and_then(|u| u.first_name.as_ref()),
-            self.person.ghl.as_ref().and_then(|c| c.first_name.as_ref()),
-        ])
+    async fn first_name(&self) -> Option<&str> {
+        self.merged.first_name.as_deref()
     }
 
     /// Family name.
-    async fn last_name(&self) -> Option<String> {
-        first_of([
-            self.person
-                .clubos
-                .as_ref()
-                .and_then(|u| u.last_name.as_ref()),
-            self.person.ghl.as_ref().and_then(|c| c.last_name.as_ref()),
-        ])
+    async fn last_name(&self) -> Option<&str> {
+        self.merged.last_name.as_deref()
+    }
+
+    /// `firstName lastName`.
+    async fn name(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.merged.first_name, &self.merged.last_name]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
 
     /// Primary email address.
-    async fn email(&self) -> Option<String> {
-        first_of([
-            self.person.ghl.as_ref().and_then(|c| c.email.as_ref()),
-            self.person.clubos.as_ref().and_then(|u| u.email.as_ref()),
-        ])
+    async fn email(&self) -> Option<&str> {
+        self.merged.email.as_deref()
+    }
+
+    /// Every email either system holds, primary first, without case duplicates.
+    async fn emails(&self) -> Vec<String> {
+        distinct(
+            [
+                self.merged.email.clone(),
+                self.person.ghl.as_ref().and_then(|c| c.email.clone()),
+                self.person.clubos.as_ref().and_then(|u| u.email.clone()),
+            ],
+            |a, b| a.eq_ignore_ascii_case(b),
+        )
     }
 
     /// Primary phone number, E.164 (`+12125550123`).
-    async fn phone(&self) -> Option<String> {
-        first_of([
-            self.person.ghl.as_ref().and_then(|c| c.phone.as_ref()),
-            self.clubos_phone().as_ref(),
-        ])
+    async fn phone(&self) -> Option<&str> {
+        self.merged.phone.as_deref()
     }
 
-    /// The GHL contact as GHL holds it; null when there is none, or with an error when
-    /// GHL could not be asked.
+    /// Every phone either system holds, E.164, primary first.
+    async fn phones(&self) -> Vec<String> {
+        let ghl = self
+            .person
+            .ghl
+            .as_ref()
+            .and_then(|c| c.phone.as_deref())
+            .and_then(|p| phone::to_e164(p, self.region));
+        let clubos: Vec<Option<String>> = self
+            .person
+            .clubos
+            .iter()
+            .flat_map(|u| u.phones())
+            .map(|p| phone::to_e164(p, self.region))
+            .collect();
+        distinct(
+            std::iter::once(self.merged.phone.clone())
+                .chain(std::iter::once(ghl))
+                .chain(clubos),
+            |a, b| a == b,
+        )
+    }
+
+    /// Postal address.
+    async fn address(&self) -> Option<Address> {
+        let m = &self.merged;
+        (m.address1.is_some() || m.city.is_some()).then(|| Address {
+            line1: m.address1.clone(),
+            city: m.city.clone(),
+            state: m.state.clone(),
+            postal_code: m.postal_code.clone(),
+        })
+    }
+
+    /// Date of birth, `YYYY-MM-DD`.
+    async fn date_of_birth(&self) -> Option<&str> {
+        self.merged.date_of_birth.as_deref()
+    }
+
+    /// GHL tags (lowercase).
+    async fn tags(&self) -> Vec<String> {
+        self.person
+            .ghl
+            .as_ref()
+            .map(|c| c.tags.clone())
+            .unwrap_or_default()
+    }
+
+    /// The membership, from Club OS; null without a Club OS record.
+    async fn membership(&self) -> Result<Option<Membership>> {
+        Ok(self.clubos()?.map(|u| Membership {
+            status: MembershipStatus::of(u),
+            kind: u.membership_type.clone(),
+            followup_status: u.membership_followup_status.clone(),
+            join_date: u.join_date.clone(),
+        }))
+    }
+
+    /// The home club location, from Club OS.
+    async fn home_location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let Some(u) = self.clubos()? else {
+            return Ok(None);
+        };
+        let l = ctx.data::<Loaders>()?;
+        let loc = loaders::one(&l.clubos_location, u.location_id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(loc.map(|loc| Location {
+            id: ID(loc.location_id.to_string()),
+            name: loc.name,
+            time_zone: loc.time_zone,
+        }))
+    }
+
+    /// When the person joined the club (ISO-8601), from Club OS.
+    async fn join_date(&self) -> Result<Option<String>> {
+        Ok(self.clubos()?.and_then(|u| u.join_date.clone()))
+    }
+
+    /// Club access barcode, from Club OS.
+    async fn barcode(&self) -> Result<Option<String>> {
+        Ok(self.clubos()?.and_then(|u| u.barcode.clone()))
+    }
+
+    /// Fields on which GHL and Club OS disagree (ignoring case and phone format).
+    async fn conflicts(&self) -> Vec<FieldConflict> {
+        self.merged
+            .conflicts
+            .iter()
+            .map(|c| FieldConflict {
+                field: c.field.to_owned(),
+                ghl_value: c.ghl.clone(),
+                club_os_value: c.clubos.clone(),
+                chosen: match c.chosen {
+                    Side::Ghl => Source::Ghl,
+                    Side::Clubos => Source::ClubOs,
+                },
+            })
+            .collect()
+    }
+
+    /// The GHL contact as GHL holds it; null when there is none.
     async fn ghl(&self) -> Result<Option<GhlView>> {
         if let Some(e) = &self.person.ghl_error {
             return Err(e.extend());
@@ -129,17 +376,9 @@ impl Contact {
         Ok(self.person.ghl.clone().map(GhlView::from))
     }
 
-    /// The Club OS user as Club OS holds them; null when there is none, or with an
-    /// error when Club OS could not be asked.
+    /// The Club OS user as Club OS holds them; null when there is none.
     async fn club_os(&self) -> Result<Option<ClubOsView>> {
-        if let Some(e) = &self.person.clubos_error {
-            return Err(e.extend());
-        }
-        Ok(self
-            .person
-            .clubos
-            .as_ref()
-            .map(|u| ClubOsView::new(u, self.region)))
+        Ok(self.clubos()?.map(|u| ClubOsView::new(u, self.region)))
     }
 
     /// When `linkStatus` is `AMBIGUOUS`: every Club OS user that matched.
@@ -159,6 +398,59 @@ impl Contact {
             .cloned()
             .map(GhlView::from)
             .collect()
+    }
+
+    /// Open and completed tasks, from GHL (Club OS documents no task API).
+    async fn tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
+        let Some(id) = self.ghl_id() else {
+            return Ok(Vec::new());
+        };
+        let l = ctx.data::<Loaders>()?;
+        let tasks = loaders::one(&l.ghl_tasks, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(tasks.into_iter().map(Task::from).collect())
+    }
+
+    /// Notes, newest first, from GHL (Club OS documents no note API).
+    async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<Note>> {
+        let Some(id) = self.ghl_id() else {
+            return Ok(Vec::new());
+        };
+        let l = ctx.data::<Loaders>()?;
+        let notes = loaders::one(&l.ghl_notes, id)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(notes.into_iter().map(Note::from).collect())
+    }
+
+    /// Appointments from both systems (GHL calendar events and Club OS events), by start
+    /// time; each says which system it comes from.
+    async fn appointments(&self, ctx: &Context<'_>) -> Result<Vec<Appointment>> {
+        let l = ctx.data::<Loaders>()?;
+        let ghl = async {
+            match self.ghl_id() {
+                Some(id) => loaders::one(&l.ghl_appointments, id).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let clubos = async {
+            match self.clubos()? {
+                Some(u) => loaders::one(&l.clubos_events, u.user_id)
+                    .await
+                    .map_err(|e| e.extend()),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (ghl, clubos) = futures_util::join!(ghl, clubos);
+        let mut all: Vec<Appointment> = ghl
+            .map_err(|e| e.extend())?
+            .into_iter()
+            .map(Appointment::from)
+            .chain(clubos?.into_iter().map(Appointment::from))
+            .collect();
+        all.sort_by(|a, b| a.start_time.cmp(&b.start_time));
+        Ok(all)
     }
 }
 
@@ -221,7 +513,7 @@ pub struct ClubOsView {
     pub phone: Option<String>,
     /// `Member` or `Prospect`.
     pub role: Option<String>,
-    /// Membership status (`ACTIVE`, `INACTIVE`, `PENDING_CANCEL`); null for prospects.
+    /// Membership status as Club OS reports it (`ACTIVE`, `INACTIVE`, `PENDING_CANCEL`).
     pub membership_status: Option<String>,
     /// The membership plan, e.g. `Gold`.
     pub membership_type: Option<String>,
@@ -233,10 +525,12 @@ pub struct ClubOsView {
     pub barcode: Option<String>,
     /// When the person joined (ISO-8601).
     pub join_date: Option<String>,
+    /// When Club OS last changed the user (ISO-8601).
+    pub updated_date: Option<String>,
 }
 
 impl ClubOsView {
-    fn new(u: &ClubOsUser, region: phonenumber::country::Id) -> Self {
+    pub fn new(u: &ClubOsUser, region: phonenumber::country::Id) -> Self {
         let digits = u.phones().next().map(str::to_owned);
         Self {
             user_id: ID(u.user_id.to_string()),
@@ -252,6 +546,7 @@ impl ClubOsView {
             home_location_id: u.location_id,
             barcode: u.barcode.clone(),
             join_date: u.join_date.clone(),
+            updated_date: u.updated_date.clone(),
         }
     }
 }

@@ -1,21 +1,28 @@
-//! The GraphQL schema. It knows nothing of HTTP: the server mounts it, tests and
-//! `contactgraph schema` use it directly.
+//! The GraphQL schema. It knows nothing of HTTP: the server mounts it and gives each
+//! request its [`Loaders`]; tests and `contactgraph schema` use it directly.
 
+mod activity;
 mod contact;
 mod ids;
+mod listing;
 
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, ErrorExtensions, ID, Object, Result, Schema,
+    Context, EmptyMutation, EmptySubscription, ErrorExtensions, ID, Interface, Object, Result,
+    Schema,
 };
 
-pub use contact::{ClubOsView, Contact, GhlView, LinkStatus};
+pub use activity::{Appointment, Note, Source, Task};
+pub use contact::{ClubOsView, Contact, GhlView, LinkStatus, MembershipStatus};
 pub use ids::ContactRef;
+pub use listing::ContactFilter;
 
 use crate::{
-    error::{ErrorCode, GatewayError, System},
+    error::{ErrorCode, GatewayError},
     linking,
+    loaders::{self, Loaders, email_key, phone_key},
+    phone,
     state::AppState,
 };
 
@@ -36,36 +43,168 @@ pub fn sdl() -> String {
         .sdl()
 }
 
+/// Anything with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id."))]
+pub enum Node {
+    /// A person.
+    Contact(Contact),
+}
+
 /// Read entry points.
 #[derive(Debug, Default)]
 pub struct QueryRoot;
 
+fn bad_input(message: &str) -> async_graphql::Error {
+    GatewayError::new(ErrorCode::BadUserInput, message).extend()
+}
+
+/// Turns the matches of one lookup into at most one person.
+fn only_one<T>(mut found: Vec<T>, what: &str, ids: impl Fn(&T) -> String) -> Result<Option<T>> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => {
+            let candidates: Vec<String> = found.iter().map(ids).collect();
+            Err(GatewayError::new(
+                ErrorCode::Ambiguous,
+                format!("{} records match this {what}", found.len()),
+            )
+            .extend()
+            .extend_with(|_, e| e.set("candidates", candidates)))
+        }
+    }
+}
+
+/// Resolves a person found in GHL.
+pub(crate) async fn person_of_ghl(
+    ctx: &Context<'_>,
+    c: crate::upstream::ghl::models::GhlContact,
+) -> Result<Contact> {
+    let state = ctx.data::<Arc<AppState>>()?;
+    let l = ctx.data::<Loaders>()?;
+    let p = linking::from_ghl(l, state.phone_region, c).await;
+    Ok(Contact::new(p, &state.merge, state.phone_region))
+}
+
+/// Resolves a person found in Club OS.
+pub(crate) async fn person_of_clubos(
+    ctx: &Context<'_>,
+    u: crate::upstream::clubos::ClubOsUser,
+) -> Result<Contact> {
+    let state = ctx.data::<Arc<AppState>>()?;
+    let l = ctx.data::<Loaders>()?;
+    let p = linking::from_clubos(l, state.phone_region, u).await;
+    Ok(Contact::new(p, &state.merge, state.phone_region))
+}
+
 /// Read entry points.
 #[Object]
 impl QueryRoot {
+    /// Any object by its global id.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        Ok(self.contact(ctx, id).await?.map(Node::Contact))
+    }
+
     /// One person, by the gateway's global id, a GHL contact id or a Club OS user id.
     /// Null when no system has them.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Contact>> {
-        let state = ctx.data::<Arc<AppState>>()?;
-        let Some(r) = ContactRef::parse(&id) else {
-            return Err(GatewayError::new(
-                ErrorCode::BadUserInput,
+        let l = ctx.data::<Loaders>()?;
+        match ContactRef::parse(&id) {
+            Some(ContactRef::Ghl(gid)) => {
+                match loaders::one(&l.ghl_contact, gid)
+                    .await
+                    .map_err(|e| e.extend())?
+                {
+                    Some(c) => Ok(Some(person_of_ghl(ctx, c).await?)),
+                    None => Ok(None),
+                }
+            }
+            Some(ContactRef::ClubOs(uid)) => {
+                match loaders::one(&l.clubos_user, uid)
+                    .await
+                    .map_err(|e| e.extend())?
+                {
+                    Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+                    None => Ok(None),
+                }
+            }
+            None => Err(bad_input(
                 "id is neither a contactgraph id, a GHL contact id nor a Club OS user id",
-            )
-            .extend());
+            )),
+        }
+    }
+
+    /// The person with this email (any case). Null when nobody has it; an `AMBIGUOUS`
+    /// error listing the candidates when several records in one system do.
+    async fn contact_by_email(&self, ctx: &Context<'_>, email: String) -> Result<Option<Contact>> {
+        if !email.contains('@') || email.trim().len() < 3 {
+            return Err(bad_input("email is not an email address"));
+        }
+        let l = ctx.data::<Loaders>()?;
+        let key = email_key(&email);
+        let ghl = loaders::one(&l.ghl_by_email, key.clone())
+            .await
+            .map_err(|e| e.extend())?;
+        if let Some(c) = only_one(ghl, "email", |c| c.id.clone())? {
+            return Ok(Some(person_of_ghl(ctx, c).await?));
+        }
+        let users = loaders::one(&l.clubos_by_email, key)
+            .await
+            .map_err(|e| e.extend())?;
+        match only_one(users, "email", |u| u.user_id.to_string())? {
+            Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The person with this phone number, in any format (read as E.164 with the
+    /// configured default region). Null when nobody has it; `AMBIGUOUS` when several do.
+    async fn contact_by_phone(&self, ctx: &Context<'_>, phone: String) -> Result<Option<Contact>> {
+        let state = ctx.data::<Arc<AppState>>()?;
+        let Some(e164) = phone::to_e164(&phone, state.phone_region) else {
+            return Err(bad_input("phone is not a valid phone number"));
         };
-        let person = match r {
-            ContactRef::Ghl(gid) => match state.ghl.get_contact(&gid).await {
-                Ok(Some(c)) => linking::from_ghl(state, c).await,
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(GatewayError::upstream(System::Ghl, &e).extend()),
-            },
-            ContactRef::ClubOs(uid) => match state.clubos.get_user(uid).await {
-                Ok(Some(u)) => linking::from_clubos(state, u).await,
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(GatewayError::upstream(System::ClubOs, &e).extend()),
-            },
-        };
-        Ok(Some(Contact::new(person, state.phone_region)))
+        let l = ctx.data::<Loaders>()?;
+        let key = phone_key(&e164);
+        let ghl = loaders::one(&l.ghl_by_phone, key.clone())
+            .await
+            .map_err(|e| e.extend())?;
+        if let Some(c) = only_one(ghl, "phone", |c| c.id.clone())? {
+            return Ok(Some(person_of_ghl(ctx, c).await?));
+        }
+        let users = loaders::one(&l.clubos_by_phone, key)
+            .await
+            .map_err(|e| e.extend())?;
+        match only_one(users, "phone", |u| u.user_id.to_string())? {
+            Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// People, newest GHL contacts first, as a Relay connection over GHL's search (its
+    /// `searchAfter` cursor). `query` is GHL's free-text search. Filtering by
+    /// `linkStatus: CLUB_OS_ONLY` lists Club OS members instead, as `unlinkedMembers` does.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "Page size, 1 to 100.")] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Free text over names, emails, phones and tags.")] query: Option<String>,
+        filter: Option<ContactFilter>,
+    ) -> Result<listing::ContactConnection> {
+        listing::contacts(ctx, first, after, query, filter.unwrap_or_default()).await
+    }
+
+    /// Club OS members and prospects that have no GHL contact, in Club OS id order.
+    async fn unlinked_members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "Page size, 1 to 100.")] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only members with this membership status.")] membership_status: Option<
+            MembershipStatus,
+        >,
+    ) -> Result<listing::ContactConnection> {
+        listing::club_os_only(ctx, first, after, membership_status).await
     }
 }

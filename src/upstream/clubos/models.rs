@@ -66,7 +66,7 @@ pub struct ClubOsUserOrigin {
 /// A v3 user (prospect, member or staff: one id space). The field set is the observed
 /// `POST /users` answer plus the flattened address and the membership fields the
 /// simulator exposes (*inferred*; absent upstream they read as `None`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClubOsUser {
     pub user_id: i64,
@@ -159,7 +159,7 @@ pub struct ClubOsAttendee {
 }
 
 /// A v3 calendar event: sales appointment (type 4), personal training (2), class (3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClubOsEvent {
     pub event_id: i64,
@@ -178,7 +178,7 @@ pub struct ClubOsEvent {
 }
 
 /// A physical club location; `timeZone` is what local times are rendered in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClubOsLocation {
     pub club_id: i64,

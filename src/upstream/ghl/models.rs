@@ -112,7 +112,7 @@ pub struct ContactPatch {
 }
 
 /// One search condition, or a group of them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum SearchFilter {
     Condition {
@@ -147,7 +147,7 @@ impl SearchFilter {
 }
 
 /// Search operators.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterOp {
     Eq,
@@ -160,7 +160,7 @@ pub enum FilterOp {
 }
 
 /// How a group combines its filters.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum GroupOp {
     #[serde(rename = "AND")]
     And,
@@ -169,14 +169,14 @@ pub enum GroupOp {
 }
 
 /// One sort key.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchSort {
     pub field: String,
     pub direction: SortDirection,
 }
 
 /// Sort direction.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SortDirection {
     Asc,
@@ -184,8 +184,8 @@ pub enum SortDirection {
 }
 
 /// `POST /contacts/search` body (not in the spec; `ghl-api.md` §4.5).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
 pub struct SearchRequest {
     pub location_id: String,
     pub page_limit: u32,
@@ -202,7 +202,7 @@ pub struct SearchRequest {
 }
 
 /// `POST /contacts/search` answer.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SearchResponse {
     pub contacts: Vec<GhlContact>,

@@ -1,0 +1,720 @@
+//! Per-request DataLoaders, one per upstream resource, reading through the shared caches.
+//!
+//! Within one GraphQL request every key is fetched at most once (each loader keeps what
+//! it loaded). Batch-capable endpoints are called once per batch: GHL's contact search
+//! with an OR group (many emails, phones or link values at once) and the location task
+//! search (the tasks of many contacts). One-key-per-call endpoints (notes, appointments,
+//! Club OS users and events) run concurrently, under each client's in-flight cap.
+//!
+//! A failed fetch becomes that key's error, so only the fields that needed it fail. When
+//! the cache still holds a stale copy and the upstream is unavailable or rate limited,
+//! the stale copy is served and the request's [`RequestMeta`] records it.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    convert::Infallible,
+    fmt::Debug,
+    future::Future,
+    hash::Hash,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures_util::{FutureExt, StreamExt, future::BoxFuture, stream};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{
+    cache::{Caches, EntityCache, Lookup, MatchKey},
+    error::{ErrorCode, GatewayError, System},
+    state::AppState,
+    upstream::{
+        UpstreamError,
+        clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser, EventSearch, UserSearch},
+        ghl::models::{
+            FilterOp, GhlAppointment, GhlContact, GhlNote, GhlTask, SearchFilter, SearchRequest,
+            SearchResponse, TaskSearch,
+        },
+    },
+};
+
+/// One key's outcome.
+pub type Fetched<V> = Result<V, GatewayError>;
+
+/// What one request learned while it ran: which kinds it served from stale cache entries.
+#[derive(Debug, Default)]
+pub struct RequestMeta {
+    stale: Mutex<BTreeSet<&'static str>>,
+}
+
+impl RequestMeta {
+    fn served_stale(&self, kind: &'static str) {
+        self.stale.lock().expect("meta lock").insert(kind);
+    }
+
+    /// Kinds answered from stale entries, for the response's `extensions`.
+    pub fn stale_kinds(&self) -> Vec<&'static str> {
+        self.stale
+            .lock()
+            .expect("meta lock")
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+type FetchFn<K, V> = fn(Arc<AppState>, Vec<K>) -> BoxFuture<'static, HashMap<K, Fetched<V>>>;
+
+/// A loader that reads through one cache and fetches what is missing.
+pub struct CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    state: Arc<AppState>,
+    meta: Arc<RequestMeta>,
+    cache: fn(&Caches) -> &EntityCache<K, V>,
+    fetch: FetchFn<K, V>,
+}
+
+fn may_serve_stale(e: &GatewayError) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamRateLimited
+    )
+}
+
+impl<K, V> Loader<K> for CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    type Value = Fetched<V>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Fetched<V>>, Infallible> {
+        let cache = (self.cache)(&self.state.caches);
+        let mut out = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let mut stale = HashMap::new();
+        for key in keys {
+            match cache.lookup(key).await {
+                Lookup::Fresh(v) => {
+                    out.insert(key.clone(), Ok(v));
+                }
+                Lookup::Stale(v) => {
+                    stale.insert(key.clone(), v);
+                    missing.push(key.clone());
+                }
+                Lookup::Missing => missing.push(key.clone()),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut fetched = (self.fetch)(self.state.clone(), missing.clone()).await;
+        for key in missing {
+            let result = fetched
+                .remove(&key)
+                .unwrap_or_else(|| Err(GatewayError::new(ErrorCode::NotFound, "no such record")));
+            let result = match result {
+                Ok(v) => {
+                    cache.insert(key.clone(), v.clone()).await;
+                    Ok(v)
+                }
+                Err(e) => match stale.remove(&key) {
+                    Some(v) if may_serve_stale(&e) => {
+                        cache.served_stale();
+                        self.meta.served_stale(cache.name());
+                        Ok(v)
+                    }
+                    _ => Err(e),
+                },
+            };
+            out.insert(key, result);
+        }
+        Ok(out)
+    }
+}
+
+/// A per-request loader over a [`CachedLoader`].
+pub type Cached<K, V> = DataLoader<CachedLoader<K, V>, HashMapCache>;
+
+/// Every loader of one request.
+pub struct Loaders {
+    state: Arc<AppState>,
+    pub meta: Arc<RequestMeta>,
+    /// GHL contact searches, by their JSON body.
+    ghl_search: Cached<String, SearchResponse>,
+    /// Pages of Club OS users in id order ([`CLUBOS_PAGE`] per page), by page number.
+    pub clubos_user_page: Cached<u32, Vec<ClubOsUser>>,
+    pub ghl_contact: Cached<String, Option<GhlContact>>,
+    pub clubos_user: Cached<i64, Option<ClubOsUser>>,
+    pub ghl_tasks: Cached<String, Vec<GhlTask>>,
+    pub ghl_notes: Cached<String, Vec<GhlNote>>,
+    pub ghl_appointments: Cached<String, Vec<GhlAppointment>>,
+    pub clubos_events: Cached<i64, Vec<ClubOsEvent>>,
+    pub clubos_location: Cached<i64, Option<ClubOsLocation>>,
+    /// GHL contacts by `email:<lowercase>`.
+    pub ghl_by_email: Cached<MatchKey, Vec<GhlContact>>,
+    /// GHL contacts by `phone:<E.164>`.
+    pub ghl_by_phone: Cached<MatchKey, Vec<GhlContact>>,
+    /// GHL contacts whose link custom field holds a Club OS user id.
+    pub ghl_by_link_field: Cached<i64, Vec<GhlContact>>,
+    /// Club OS users by `email:<lowercase>`.
+    pub clubos_by_email: Cached<MatchKey, Vec<ClubOsUser>>,
+    /// Club OS users by `phone:<E.164>`.
+    pub clubos_by_phone: Cached<MatchKey, Vec<ClubOsUser>>,
+    /// Stored links by GHL contact id.
+    pub link_by_ghl: Cached<String, Option<i64>>,
+    /// Stored links by Club OS user id.
+    pub link_by_clubos: Cached<i64, Option<String>>,
+}
+
+impl Loaders {
+    /// A fresh set for one request.
+    pub fn new(state: Arc<AppState>, meta: Arc<RequestMeta>) -> Self {
+        let delay = Duration::from_micros(state.batch_delay_us);
+        let ctx = (&state, &meta, delay);
+        Self {
+            ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search),
+            clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page),
+            ghl_contact: make(ctx, |c| &c.ghl_contacts, fetch_ghl_contacts),
+            clubos_user: make(ctx, |c| &c.clubos_users, fetch_clubos_users),
+            ghl_tasks: make(ctx, |c| &c.ghl_tasks, fetch_ghl_tasks),
+            ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes),
+            ghl_appointments: make(ctx, |c| &c.ghl_appointments, fetch_ghl_appointments),
+            clubos_events: make(ctx, |c| &c.clubos_events, fetch_clubos_events),
+            clubos_location: make(ctx, |c| &c.clubos_locations, fetch_clubos_locations),
+            ghl_by_email: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_email),
+            ghl_by_phone: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_phone),
+            ghl_by_link_field: make(ctx, |c| &c.ghl_by_link_field, fetch_ghl_by_link_field),
+            clubos_by_email: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_email),
+            clubos_by_phone: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_phone),
+            link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl),
+            link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos),
+            meta,
+            state,
+        }
+    }
+
+    /// The shared state the loaders fetch through.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs a GHL contact search once per request, through the cache.
+    pub async fn ghl_search(&self, req: &SearchRequest) -> Fetched<SearchResponse> {
+        let key = serde_json::to_string(req)
+            .map_err(|_| GatewayError::new(ErrorCode::BadUserInput, "unsearchable request"))?;
+        one(&self.ghl_search, key).await
+    }
+}
+
+/// Club OS users per page of [`Loaders::clubos_user_page`].
+pub const CLUBOS_PAGE: u32 = 100;
+
+fn fetch_ghl_search(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<SearchResponse>>> {
+    async move {
+        per_key(keys, s.fanout, |key| {
+            let s = s.clone();
+            async move {
+                let req: SearchRequest = serde_json::from_str(&key).map_err(|_| {
+                    GatewayError::new(ErrorCode::BadUserInput, "unsearchable request")
+                })?;
+                s.ghl.search_contacts(&req).await.map_err(ghl_err)
+            }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_clubos_user_page(
+    s: Arc<AppState>,
+    keys: Vec<u32>,
+) -> BoxFuture<'static, HashMap<u32, Fetched<Vec<ClubOsUser>>>> {
+    async move {
+        per_key(keys, s.fanout, |page| {
+            let s = s.clone();
+            async move {
+                s.clubos
+                    .search_users(&UserSearch {
+                        page,
+                        size: CLUBOS_PAGE,
+                        sort_on: Some("userId".into()),
+                        ..UserSearch::default()
+                    })
+                    .await
+                    .map(|p| p.content)
+                    .map_err(clubos_err)
+            }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn make<K, V>(
+    (state, meta, delay): (&Arc<AppState>, &Arc<RequestMeta>, Duration),
+    cache: fn(&Caches) -> &EntityCache<K, V>,
+    fetch: FetchFn<K, V>,
+) -> Cached<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    DataLoader::with_cache(
+        CachedLoader {
+            state: state.clone(),
+            meta: meta.clone(),
+            cache,
+            fetch,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    )
+    .delay(delay)
+}
+
+/// Loads one key; a key the loader dropped reads as not found.
+pub async fn one<K, V>(loader: &Cached<K, V>, key: K) -> Fetched<V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    match loader.load_one(key).await {
+        Ok(Some(v)) => v,
+        Ok(None) => Err(GatewayError::new(ErrorCode::NotFound, "no such record")),
+        Err(never) => match never {},
+    }
+}
+
+/// The lookup key of an email.
+pub fn email_key(email: &str) -> MatchKey {
+    format!("email:{}", email.trim().to_lowercase())
+}
+
+/// The lookup key of an E.164 phone.
+pub fn phone_key(e164: &str) -> MatchKey {
+    format!("phone:{e164}")
+}
+
+/// Runs `f` for every key, at most `cap` at a time.
+async fn per_key<K, V, F, Fut>(keys: Vec<K>, cap: usize, f: F) -> HashMap<K, Fetched<V>>
+where
+    K: Hash + Eq + Clone,
+    F: Fn(K) -> Fut,
+    Fut: Future<Output = Fetched<V>>,
+{
+    stream::iter(keys)
+        .map(|k| {
+            let fut = f(k.clone());
+            async move { (k, fut.await) }
+        })
+        .buffer_unordered(cap.max(1))
+        .collect()
+        .await
+}
+
+/// Gives every key the same failure (a batch call failed as a whole).
+fn all_failed<K: Hash + Eq, V>(keys: Vec<K>, e: &GatewayError) -> HashMap<K, Fetched<V>> {
+    keys.into_iter().map(|k| (k, Err(e.clone()))).collect()
+}
+
+fn ghl_err(e: UpstreamError) -> GatewayError {
+    GatewayError::upstream(System::Ghl, &e)
+}
+
+fn clubos_err(e: UpstreamError) -> GatewayError {
+    GatewayError::upstream(System::ClubOs, &e)
+}
+
+fn fetch_ghl_contacts(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<Option<GhlContact>>>> {
+    async move {
+        per_key(keys, s.fanout, |id| {
+            let s = s.clone();
+            async move { s.ghl.get_contact(&id).await.map_err(ghl_err) }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_clubos_users(
+    s: Arc<AppState>,
+    keys: Vec<i64>,
+) -> BoxFuture<'static, HashMap<i64, Fetched<Option<ClubOsUser>>>> {
+    async move {
+        per_key(keys, s.fanout, |id| {
+            let s = s.clone();
+            async move { s.clubos.get_user(id).await.map_err(clubos_err) }
+        })
+        .await
+    }
+    .boxed()
+}
+
+/// GHL's task search caps neither the contact list nor the page size in its spec; these
+/// keep each call modest.
+const TASK_SEARCH_CONTACTS: usize = 100;
+const TASK_SEARCH_PAGE: u32 = 100;
+
+fn fetch_ghl_tasks(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlTask>>>> {
+    async move {
+        let mut out: HashMap<String, Fetched<Vec<GhlTask>>> =
+            keys.iter().map(|k| (k.clone(), Ok(Vec::new()))).collect();
+        for chunk in keys.chunks(TASK_SEARCH_CONTACTS) {
+            let mut skip = 0;
+            loop {
+                let page = s
+                    .ghl
+                    .search_tasks(&TaskSearch {
+                        contact_ids: chunk.to_vec(),
+                        limit: TASK_SEARCH_PAGE,
+                        skip,
+                        ..TaskSearch::default()
+                    })
+                    .await;
+                let tasks = match page {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let e = ghl_err(e);
+                        for k in chunk {
+                            out.insert(k.clone(), Err(e.clone()));
+                        }
+                        break;
+                    }
+                };
+                let n = tasks.len();
+                for t in tasks {
+                    if let Some(Ok(list)) = t.contact_id.as_ref().and_then(|c| out.get_mut(c)) {
+                        list.push(t);
+                    }
+                }
+                if n < TASK_SEARCH_PAGE as usize {
+                    break;
+                }
+                skip += TASK_SEARCH_PAGE;
+            }
+        }
+        out
+    }
+    .boxed()
+}
+
+fn fetch_ghl_notes(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlNote>>>> {
+    async move {
+        per_key(keys, s.fanout, |id| {
+            let s = s.clone();
+            async move { s.ghl.list_notes(&id).await.map_err(ghl_err) }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_ghl_appointments(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlAppointment>>>> {
+    async move {
+        per_key(keys, s.fanout, |id| {
+            let s = s.clone();
+            async move { s.ghl.contact_appointments(&id).await.map_err(ghl_err) }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_clubos_events(
+    s: Arc<AppState>,
+    keys: Vec<i64>,
+) -> BoxFuture<'static, HashMap<i64, Fetched<Vec<ClubOsEvent>>>> {
+    async move {
+        per_key(keys, s.fanout, |id| {
+            let s = s.clone();
+            async move {
+                s.clubos
+                    .search_events(&EventSearch {
+                        user_id: Some(id),
+                        size: 100,
+                        ..EventSearch::default()
+                    })
+                    .await
+                    .map(|p| p.content)
+                    .map_err(clubos_err)
+            }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_clubos_locations(
+    s: Arc<AppState>,
+    keys: Vec<i64>,
+) -> BoxFuture<'static, HashMap<i64, Fetched<Option<ClubOsLocation>>>> {
+    async move {
+        match s.clubos.list_locations().await {
+            Ok(page) => {
+                let mut all: HashMap<i64, ClubOsLocation> = page
+                    .content
+                    .into_iter()
+                    .map(|l| (l.location_id, l))
+                    .collect();
+                keys.into_iter()
+                    .map(|k| {
+                        let v = all.remove(&k);
+                        (k, Ok(v))
+                    })
+                    .collect()
+            }
+            Err(e) => all_failed(keys, &clubos_err(e)),
+        }
+    }
+    .boxed()
+}
+
+/// Keys per search: each becomes one condition of an OR group.
+const MATCH_BATCH: usize = 50;
+
+/// One GHL search per chunk of keys, as an OR group of `field eq value`; rows are sorted
+/// back to the keys they match with `key_of`.
+async fn ghl_or_search(
+    s: &AppState,
+    keys: Vec<MatchKey>,
+    field: &str,
+    value_of: impl Fn(&str) -> Option<String>,
+    key_of: impl Fn(&GhlContact) -> Vec<MatchKey>,
+) -> HashMap<MatchKey, Fetched<Vec<GhlContact>>> {
+    let mut out: HashMap<MatchKey, Fetched<Vec<GhlContact>>> =
+        keys.iter().map(|k| (k.clone(), Ok(Vec::new()))).collect();
+    for chunk in keys.chunks(MATCH_BATCH) {
+        let conditions: Vec<SearchFilter> = chunk
+            .iter()
+            .filter_map(|k| value_of(k))
+            .map(|v| SearchFilter::cond(field, FilterOp::Eq, v))
+            .collect();
+        if conditions.is_empty() {
+            continue;
+        }
+        let request = SearchRequest {
+            page_limit: 500,
+            filters: vec![SearchFilter::any(conditions)],
+            ..SearchRequest::default()
+        };
+        match s.ghl.search_contacts(&request).await {
+            Ok(r) => {
+                for c in r.contacts {
+                    for k in key_of(&c) {
+                        if let Some(Ok(list)) = out.get_mut(&k) {
+                            list.push(c.clone());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let e = ghl_err(e);
+                for k in chunk {
+                    out.insert(k.clone(), Err(e.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fetch_ghl_by_email(
+    s: Arc<AppState>,
+    keys: Vec<MatchKey>,
+) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<GhlContact>>>> {
+    async move {
+        ghl_or_search(
+            &s,
+            keys,
+            "email",
+            |k| k.strip_prefix("email:").map(str::to_owned),
+            |c| c.email.as_deref().map(email_key).into_iter().collect(),
+        )
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_ghl_by_phone(
+    s: Arc<AppState>,
+    keys: Vec<MatchKey>,
+) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<GhlContact>>>> {
+    async move {
+        let region = s.phone_region;
+        ghl_or_search(
+            &s,
+            keys,
+            "phone",
+            |k| k.strip_prefix("phone:").map(str::to_owned),
+            |c| {
+                c.phone
+                    .as_deref()
+                    .and_then(|p| crate::phone::to_e164(p, region))
+                    .map(|p| phone_key(&p))
+                    .into_iter()
+                    .collect()
+            },
+        )
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_ghl_by_link_field(
+    s: Arc<AppState>,
+    keys: Vec<i64>,
+) -> BoxFuture<'static, HashMap<i64, Fetched<Vec<GhlContact>>>> {
+    async move {
+        let field = match s.link_field_id().await {
+            Ok(Some(f)) => f.to_owned(),
+            Ok(None) => return keys.into_iter().map(|k| (k, Ok(Vec::new()))).collect(),
+            Err(e) => return all_failed(keys, &e),
+        };
+        let as_keys: Vec<MatchKey> = keys.iter().map(i64::to_string).collect();
+        let found = ghl_or_search(
+            &s,
+            as_keys,
+            &format!("customFields.{field}"),
+            |k| Some(k.to_owned()),
+            |c| c.custom_field(&field).into_iter().collect(),
+        )
+        .await;
+        found
+            .into_iter()
+            .filter_map(|(k, v)| k.parse().ok().map(|id| (id, v)))
+            .collect()
+    }
+    .boxed()
+}
+
+fn fetch_clubos_by_email(
+    s: Arc<AppState>,
+    keys: Vec<MatchKey>,
+) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<ClubOsUser>>>> {
+    async move {
+        per_key(keys, s.fanout, |k| {
+            let s = s.clone();
+            async move {
+                let email = k.strip_prefix("email:").unwrap_or(&k).to_owned();
+                s.clubos
+                    .search_users(&UserSearch {
+                        email: Some(email),
+                        ..UserSearch::default()
+                    })
+                    .await
+                    .map(|p| p.content)
+                    .map_err(clubos_err)
+            }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn fetch_clubos_by_phone(
+    s: Arc<AppState>,
+    keys: Vec<MatchKey>,
+) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<ClubOsUser>>>> {
+    async move {
+        let region = s.phone_region;
+        per_key(keys, s.fanout, |k| {
+            let s = s.clone();
+            async move {
+                let e164 = k.strip_prefix("phone:").unwrap_or(&k);
+                let Some(digits) = crate::phone::to_national_digits(e164, region) else {
+                    return Ok(Vec::new());
+                };
+                s.clubos
+                    .search_users(&UserSearch {
+                        phone: Some(digits),
+                        ..UserSearch::default()
+                    })
+                    .await
+                    .map(|p| p.content)
+                    .map_err(clubos_err)
+            }
+        })
+        .await
+    }
+    .boxed()
+}
+
+fn store_err(e: crate::store::StoreError) -> GatewayError {
+    tracing::warn!(error = %e, "link store failed");
+    GatewayError::new(ErrorCode::StoreUnavailable, "the link store is unavailable")
+}
+
+fn fetch_links_by_ghl(
+    s: Arc<AppState>,
+    keys: Vec<String>,
+) -> BoxFuture<'static, HashMap<String, Fetched<Option<i64>>>> {
+    async move {
+        match s.store.links_by_ghl(&keys).await {
+            Ok(links) => {
+                let mut found: HashMap<String, i64> = links
+                    .into_iter()
+                    .map(|l| (l.ghl_contact_id, l.clubos_user_id))
+                    .collect();
+                keys.into_iter()
+                    .map(|k| {
+                        let v = found.remove(&k);
+                        (k, Ok(v))
+                    })
+                    .collect()
+            }
+            Err(e) => all_failed(keys, &store_err(e)),
+        }
+    }
+    .boxed()
+}
+
+fn fetch_links_by_clubos(
+    s: Arc<AppState>,
+    keys: Vec<i64>,
+) -> BoxFuture<'static, HashMap<i64, Fetched<Option<String>>>> {
+    async move {
+        match s.store.links_by_clubos(&keys).await {
+            Ok(links) => {
+                let mut found: HashMap<i64, String> = links
+                    .into_iter()
+                    .map(|l| (l.clubos_user_id, l.ghl_contact_id))
+                    .collect();
+                keys.into_iter()
+                    .map(|k| {
+                        let v = found.remove(&k);
+                        (k, Ok(v))
+                    })
+                    .collect()
+            }
+            Err(e) => all_failed(keys, &store_err(e)),
+        }
+    }
+    .boxed()
+}
+
+/// A JSON summary of [`RequestMeta`] for the response's `extensions`, when there is one.
+pub fn extensions(meta: &RequestMeta) -> Option<serde_json::Value> {
+    let stale = meta.stale_kinds();
+    (!stale.is_empty()).then(|| json!({"stale": true, "staleKinds": stale}))
+}

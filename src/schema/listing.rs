@@ -1,0 +1,284 @@
+//! Lists of people: GHL-driven `contacts` and Club OS-driven `unlinkedMembers`.
+//!
+//! Filters GHL can apply (name, email, tag, updated since, free text) go into its search;
+//! link and membership status are known only after linking, so with those filters the
+//! gateway reads further GHL pages (at most [`MAX_ROUNDS`]) until the page is full.
+
+use async_graphql::{
+    Context, ErrorExtensions, InputObject, Result, SimpleObject,
+    connection::{Connection, Edge, EmptyFields},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::{
+    contact::{Contact, LinkStatus, MembershipStatus},
+    person_of_clubos, person_of_ghl,
+};
+use crate::{
+    error::{ErrorCode, GatewayError},
+    loaders::{self, Loaders},
+    upstream::ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
+};
+
+/// GHL or Club OS pages one request may read to fill a filtered page.
+pub const MAX_ROUNDS: usize = 10;
+/// Rows per upstream page when filtering after linking.
+const SCAN_PAGE: u32 = 100;
+
+/// What a list of people can be narrowed to.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct ContactFilter {
+    /// Part of a first or last name, any case (letters, digits, spaces and hyphens).
+    pub name: Option<String>,
+    /// Exact email, any case.
+    pub email: Option<String>,
+    /// A GHL tag.
+    pub tag: Option<String>,
+    /// Only people whose records relate this way.
+    pub link_status: Option<LinkStatus>,
+    /// Only people with this membership status (people without a Club OS record never
+    /// match).
+    pub membership_status: Option<MembershipStatus>,
+    /// Only people GHL changed at or after this instant (ISO-8601).
+    pub updated_since: Option<String>,
+}
+
+/// Extra fields of a page of people.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ListInfo {
+    /// How many people match in all, when the upstream says so without filtering after
+    /// linking; null otherwise.
+    pub total_count: Option<u64>,
+}
+
+/// A page of people.
+pub type ContactConnection = Connection<String, Contact, ListInfo, EmptyFields>;
+
+fn bad_input(message: &str) -> async_graphql::Error {
+    GatewayError::new(ErrorCode::BadUserInput, message).extend()
+}
+
+fn encode(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn decode(cursor: &str) -> Result<Value> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| bad_input("after is not a cursor this list gave out"))
+}
+
+fn page_size(first: i32) -> Result<usize> {
+    match usize::try_from(first) {
+        Ok(n @ 1..=100) => Ok(n),
+        _ => Err(bad_input("first must be between 1 and 100")),
+    }
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.trim().is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
+}
+
+/// GHL search conditions for the filters GHL can apply itself.
+fn ghl_filters(f: &ContactFilter) -> Result<Vec<SearchFilter>> {
+    let mut out = Vec::new();
+    if let Some(name) = &f.name {
+        if !name_ok(name) {
+            return Err(bad_input(
+                "filter.name may hold letters, digits, spaces and hyphens",
+            ));
+        }
+        let n = name.trim().to_lowercase();
+        out.push(SearchFilter::any(vec![
+            SearchFilter::cond("firstNameLowerCase", FilterOp::Contains, n.as_str()),
+            SearchFilter::cond("lastNameLowerCase", FilterOp::Contains, n.as_str()),
+        ]));
+    }
+    if let Some(email) = &f.email {
+        out.push(SearchFilter::cond(
+            "email",
+            FilterOp::Eq,
+            email.trim().to_lowercase(),
+        ));
+    }
+    if let Some(tag) = &f.tag {
+        out.push(SearchFilter::cond(
+            "tags",
+            FilterOp::Eq,
+            tag.trim().to_lowercase(),
+        ));
+    }
+    if let Some(since) = &f.updated_since {
+        let t = chrono::DateTime::parse_from_rfc3339(since)
+            .map_err(|_| bad_input("filter.updatedSince is not an ISO-8601 instant"))?;
+        out.push(SearchFilter::cond(
+            "dateUpdated",
+            FilterOp::Range,
+            json!({"gte": t.to_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()}),
+        ));
+    }
+    Ok(out)
+}
+
+fn keep(c: &Contact, f: &ContactFilter) -> bool {
+    f.link_status.is_none_or(|s| c.current_link_status() == s)
+        && f.membership_status
+            .is_none_or(|s| c.current_membership_status() == Some(s))
+}
+
+/// `contacts(...)`.
+pub async fn contacts(
+    ctx: &Context<'_>,
+    first: i32,
+    after: Option<String>,
+    query: Option<String>,
+    filter: ContactFilter,
+) -> Result<ContactConnection> {
+    let first = page_size(first)?;
+    if filter.link_status == Some(LinkStatus::ClubOsOnly) {
+        if query.is_some()
+            || filter.name.is_some()
+            || filter.email.is_some()
+            || filter.tag.is_some()
+        {
+            return Err(bad_input(
+                "linkStatus CLUB_OS_ONLY lists Club OS members and takes no GHL filters",
+            ));
+        }
+        return club_os_only(ctx, i32::try_from(first)?, after, filter.membership_status).await;
+    }
+    if query.as_ref().is_some_and(|q| q.chars().count() > 75) {
+        return Err(bad_input("query is longer than 75 characters"));
+    }
+    let l = ctx.data::<Loaders>()?;
+    let filtering_after = filter.link_status.is_some() || filter.membership_status.is_some();
+    let mut search = SearchRequest {
+        page_limit: if filtering_after {
+            SCAN_PAGE
+        } else {
+            u32::try_from(first + 1)?
+        },
+        search_after: after.as_deref().map(decode).transpose()?.map(|v| match v {
+            Value::Array(a) => a,
+            other => vec![other],
+        }),
+        query: query.filter(|q| !q.trim().is_empty()),
+        filters: ghl_filters(&filter)?,
+        sort: vec![SearchSort {
+            field: "dateAdded".into(),
+            direction: SortDirection::Desc,
+        }],
+        ..SearchRequest::default()
+    };
+    let mut edges = Vec::new();
+    let mut has_next = false;
+    let mut total = None;
+    'rounds: for _ in 0..MAX_ROUNDS {
+        let page = l.ghl_search(&search).await.map_err(|e| e.extend())?;
+        if !filtering_after {
+            total = Some(page.total);
+        }
+        let rows = page.contacts.len();
+        for c in &page.contacts {
+            l.ghl_contact
+                .feed_one(c.id.clone(), Ok(Some(c.clone())))
+                .await;
+        }
+        let people = join_all(page.contacts.iter().cloned().map(|c| person_of_ghl(ctx, c))).await;
+        for (row, person) in page.contacts.iter().zip(people) {
+            let person = person?;
+            if !keep(&person, &filter) {
+                search.search_after = row.search_after.clone();
+                continue;
+            }
+            if edges.len() == first {
+                has_next = true;
+                break 'rounds;
+            }
+            let cursor = encode(&json!(row.search_after));
+            edges.push(Edge::new(cursor, person));
+            search.search_after = row.search_after.clone();
+        }
+        has_next = rows >= search.page_limit as usize;
+        if !has_next || edges.len() == first {
+            break;
+        }
+    }
+    let mut conn = Connection::with_additional_fields(
+        after.is_some(),
+        has_next,
+        ListInfo { total_count: total },
+    );
+    conn.edges.extend(edges);
+    Ok(conn)
+}
+
+/// `unlinkedMembers(...)` and `contacts(filter: {linkStatus: CLUB_OS_ONLY})`: Club OS
+/// users in id order whose linking finds no GHL contact. The cursor is the Club OS page
+/// and the position after the last row given.
+pub async fn club_os_only(
+    ctx: &Context<'_>,
+    first: i32,
+    after: Option<String>,
+    membership: Option<MembershipStatus>,
+) -> Result<ContactConnection> {
+    let first = page_size(first)?;
+    let (mut page, mut offset) = match after.as_deref().map(decode).transpose()? {
+        Some(v) => (
+            v["page"].as_u64().unwrap_or(0),
+            v["offset"].as_u64().unwrap_or(0),
+        ),
+        None => (0, 0),
+    };
+    let l = ctx.data::<Loaders>()?;
+    let mut edges = Vec::new();
+    let mut has_next = false;
+    'rounds: for _ in 0..MAX_ROUNDS {
+        let users = loaders::one(&l.clubos_user_page, u32::try_from(page)?)
+            .await
+            .map_err(|e| e.extend())?;
+        let rows: Vec<_> = users
+            .into_iter()
+            .enumerate()
+            .skip(usize::try_from(offset)?)
+            .collect();
+        let count = rows.len() + usize::try_from(offset)?;
+        for (_, u) in &rows {
+            l.clubos_user.feed_one(u.user_id, Ok(Some(u.clone()))).await;
+        }
+        let people = join_all(rows.iter().map(|(_, u)| person_of_clubos(ctx, u.clone()))).await;
+        for ((i, _), person) in rows.iter().zip(people) {
+            let person = person?;
+            let wanted = person.current_link_status() == LinkStatus::ClubOsOnly
+                && membership.is_none_or(|m| person.current_membership_status() == Some(m));
+            if !wanted {
+                continue;
+            }
+            if edges.len() == first {
+                has_next = true;
+                break 'rounds;
+            }
+            let cursor = encode(&json!({"page": page, "offset": i + 1}));
+            edges.push(Edge::new(cursor, person));
+        }
+        has_next = count >= loaders::CLUBOS_PAGE as usize;
+        if !has_next || edges.len() == first {
+            break;
+        }
+        page += 1;
+        offset = 0;
+    }
+    let mut conn = Connection::with_additional_fields(
+        after.is_some(),
+        has_next,
+        ListInfo { total_count: None },
+    );
+    conn.edges.extend(edges);
+    Ok(conn)
+}

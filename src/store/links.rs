@@ -1,0 +1,270 @@
+//! Links between a GHL contact and a Club OS user, remembered so that linking does not
+//! have to search both systems again for every request, and so that a person's manual
+//! decision outlives the process.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Store, StoreError, is_write_race};
+
+/// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
+/// bind parameters, and small enough to keep each statement cheap to plan.
+const MAX_IDS_PER_QUERY: usize = 500;
+
+/// How often `put_link` runs its transaction when it loses a race with another writer of
+/// the same contact or user (PostgreSQL with several replicas). Each lost round means some
+/// other writer committed, so a handful of rounds is plenty.
+const PUT_ATTEMPTS: u32 = 8;
+
+/// Why a link exists, kept so that a manual link can be told apart from a guess that a
+/// later, better match may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSource {
+    /// A person linked the two records by hand.
+    Manual,
+    /// The email addresses matched.
+    Email,
+    /// The phone numbers matched.
+    Phone,
+    /// GHL's custom field already named the Club OS user.
+    CustomField,
+    /// The gateway created one record from the other, so they are the same person.
+    Created,
+}
+
+impl LinkSource {
+    /// The stored text: stable across releases, since rows outlive the binary that wrote them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Email => "email",
+            Self::Phone => "phone",
+            Self::CustomField => "custom_field",
+            Self::Created => "created",
+        }
+    }
+}
+
+impl fmt::Display for LinkSource {
+    /// Same text as stored, so that logs and the database agree.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LinkSource {
+    type Err = StoreError;
+
+    /// Reads the stored text back; anything else is a row this version does not understand.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "manual" => Self::Manual,
+            "email" => Self::Email,
+            "phone" => Self::Phone,
+            "custom_field" => Self::CustomField,
+            "created" => Self::Created,
+            other => {
+                return Err(StoreError::UnknownValue {
+                    field: "link source",
+                    value: other.to_owned(),
+                });
+            }
+        })
+    }
+}
+
+/// One stored link: the pair, why it exists and when it was last written, so that callers
+/// can judge how much to trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The GHL contact's id.
+    pub ghl_contact_id: String,
+    /// The Club OS user's id.
+    pub clubos_user_id: i64,
+    /// Why the two are linked.
+    pub source: LinkSource,
+    /// When the link was last stored, in milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+impl Store {
+    /// Links of many GHL contacts in one query (per 500 ids), so that a batched DataLoader
+    /// costs one round trip however many contacts a GraphQL response lists. Contacts without
+    /// a link are simply absent; the order of the result is unspecified.
+    pub async fn links_by_ghl(&self, ghl_ids: &[String]) -> Result<Vec<Link>, StoreError> {
+        const OPERATION: &str = "links_by_ghl";
+        let ids = distinct(ghl_ids.iter().map(String::as_str));
+        let mut links = Vec::new();
+        for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
+            let sql = select_where_in("ghl_contact_id", chunk.len());
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.query_error(OPERATION, e))?;
+            for row in &rows {
+                links.push(self.link_from_row(OPERATION, row)?);
+            }
+        }
+        Ok(links)
+    }
+
+    /// Links of many Club OS users in one query (per 500 ids), for the same batching as
+    /// [`Store::links_by_ghl`] from the Club OS side.
+    pub async fn links_by_clubos(&self, user_ids: &[i64]) -> Result<Vec<Link>, StoreError> {
+        const OPERATION: &str = "links_by_clubos";
+        let ids = distinct(user_ids.iter().copied());
+        let mut links = Vec::new();
+        for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
+            let sql = select_where_in("clubos_user_id", chunk.len());
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.query_error(OPERATION, e))?;
+            for row in &rows {
+                links.push(self.link_from_row(OPERATION, row)?);
+            }
+        }
+        Ok(links)
+    }
+
+    /// Stores a link, keeping links one-to-one: in one transaction, any other link of the
+    /// contact or of the user is removed, then this one is written. Storing the same link
+    /// again is harmless (it only refreshes `source` and `updated_at_ms`), so callers can
+    /// retry freely. A write that loses a race with another replica is run again.
+    pub async fn put_link(
+        &self,
+        ghl_contact_id: &str,
+        clubos_user_id: i64,
+        source: LinkSource,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .try_put_link(ghl_contact_id, clubos_user_id, source)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < PUT_ATTEMPTS && is_write_race(&error) => attempt += 1,
+                Err(error) => return Err(self.query_error("put_link", error)),
+            }
+        }
+    }
+
+    async fn try_put_link(
+        &self,
+        ghl_contact_id: &str,
+        clubos_user_id: i64,
+        source: LinkSource,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM contact_links WHERE ghl_contact_id = $1 OR clubos_user_id = $2")
+            .bind(ghl_contact_id.to_owned())
+            .bind(clubos_user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO contact_links (ghl_contact_id, clubos_user_id, source, updated_at_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(ghl_contact_id.to_owned())
+        .bind(clubos_user_id)
+        .bind(source.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Removes the link of a GHL contact (it was deleted, or a person unlinked it); the
+    /// answer tells an API caller whether there was anything to undo.
+    pub async fn remove_link_by_ghl(&self, ghl_contact_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM contact_links WHERE ghl_contact_id = $1")
+            .bind(ghl_contact_id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_error("remove_link_by_ghl", e))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Removes the link of a Club OS user, the mirror of [`Store::remove_link_by_ghl`].
+    pub async fn remove_link_by_clubos(&self, clubos_user_id: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM contact_links WHERE clubos_user_id = $1")
+            .bind(clubos_user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_error("remove_link_by_clubos", e))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    fn link_from_row(&self, operation: &'static str, row: &AnyRow) -> Result<Link, StoreError> {
+        let field = |e| self.query_error(operation, e);
+        let source: String = row.try_get("source").map_err(field)?;
+        Ok(Link {
+            ghl_contact_id: row.try_get("ghl_contact_id").map_err(field)?,
+            clubos_user_id: row.try_get("clubos_user_id").map_err(field)?,
+            source: source.parse()?,
+            updated_at_ms: row.try_get("updated_at_ms").map_err(field)?,
+        })
+    }
+}
+
+/// `SELECT ... WHERE column IN ($1, ..., $n)`: placeholders are numbered, which both
+/// PostgreSQL and SQLite accept.
+fn select_where_in(column: &str, count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
+    format!(
+        "SELECT ghl_contact_id, clubos_user_id, source, updated_at_ms FROM contact_links \
+         WHERE {column} IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+/// The ids once each, in first-seen order: a duplicate in two chunks would otherwise return
+/// its link twice.
+fn distinct<T: Copy + Eq + std::hash::Hash>(ids: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    ids.filter(|id| seen.insert(*id)).collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_round_trip_through_their_stored_text() {
+        for source in [
+            LinkSource::Manual,
+            LinkSource::Email,
+            LinkSource::Phone,
+            LinkSource::CustomField,
+            LinkSource::Created,
+        ] {
+            assert_eq!(source.as_str().parse::<LinkSource>().unwrap(), source);
+        }
+        assert!("fax".parse::<LinkSource>().is_err());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_from_one() {
+        assert!(select_where_in("clubos_user_id", 3).ends_with("IN ($1, $2, $3)"));
+    }
+}
