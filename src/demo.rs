@@ -14,8 +14,14 @@ use crate::{
     state::AppState,
 };
 
-/// The gateway's configuration for simulators at these URLs.
-pub fn config_for(sims: &Sims, listen: SocketAddr) -> anyhow::Result<Config> {
+/// The gateway's configuration for simulators at these URLs, with `overrides` (a JSON
+/// object shaped like the config file, e.g. `{"cache": {"stale_if_error_secs": 60}}`)
+/// merged over it.
+pub fn config_for(
+    sims: &Sims,
+    listen: SocketAddr,
+    overrides: serde_json::Value,
+) -> anyhow::Result<Config> {
     let clubos = sims.clubos_state.config();
     let value = json!({
         "server": {"listen": listen.to_string()},
@@ -35,15 +41,17 @@ pub fn config_for(sims: &Sims, listen: SocketAddr) -> anyhow::Result<Config> {
             "location_id": seed::CLUBOS_LOCATION_IDS[0],
         },
     });
-    Ok(Config::from_figment(Figment::from(Serialized::defaults(
-        value,
-    )))?)
+    Ok(Config::from_figment(
+        Figment::from(Serialized::defaults(value)).merge(Serialized::defaults(overrides)),
+    )?)
 }
 
 /// A running demo: simulators plus gateway. Dropping it stops everything.
 #[derive(Debug)]
 pub struct Demo {
     pub sims: Sims,
+    /// The gateway's shared state (store, caches), for tests and benchmarks to inspect.
+    pub state: Arc<AppState>,
     pub addr: SocketAddr,
     pub world: World,
     stop: Option<oneshot::Sender<()>>,
@@ -53,15 +61,24 @@ pub struct Demo {
 impl Demo {
     /// Starts the simulators, then the gateway on `listen`.
     pub async fn start(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<Self> {
+        Self::start_with(listen, opts, json!({})).await
+    }
+
+    /// [`Demo::start`] with configuration overrides (see [`config_for`]).
+    pub async fn start_with(
+        listen: SocketAddr,
+        opts: SimOptions,
+        overrides: serde_json::Value,
+    ) -> anyhow::Result<Self> {
         let world = World::generate(opts.seed, opts.people);
         let sims = Sims::start(opts).await?;
-        let cfg = config_for(&sims, listen)?;
+        let cfg = config_for(&sims, listen, overrides)?;
         let state = Arc::new(AppState::new(&cfg).await?);
         let listener = server::bind(listen).await?;
         let addr = listener.local_addr()?;
         let app = server::router(
             schema::build(state.clone()),
-            state,
+            state.clone(),
             cfg.server.max_body_bytes,
         );
         let (tx, rx) = oneshot::channel::<()>();
@@ -70,6 +87,7 @@ impl Demo {
         }));
         Ok(Self {
             sims,
+            state,
             addr,
             world,
             stop: Some(tx),
