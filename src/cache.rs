@@ -325,6 +325,40 @@ impl Caches {
     }
 }
 
+impl Caches {
+    /// The counters in Prometheus' text format, for `GET /metrics`.
+    pub fn prometheus(&self) -> String {
+        let counters = self.counters();
+        let mut out = String::new();
+        let series: [(&str, &str, fn(&CounterSnapshot) -> u64); 4] = [
+            ("hits", "Cache lookups answered fresh.", |c| c.hits),
+            ("misses", "Cache lookups that had to go upstream.", |c| {
+                c.misses
+            }),
+            (
+                "stale_served",
+                "Answers served past their TTL because the upstream failed.",
+                |c| c.stale_served,
+            ),
+            ("evictions", "Entries evicted for size or age.", |c| {
+                c.evictions
+            }),
+        ];
+        for (name, help, get) in series {
+            out.push_str(&format!(
+                "# HELP contactgraph_cache_{name}_total {help}\n# TYPE contactgraph_cache_{name}_total counter\n"
+            ));
+            for (kind, c) in &counters {
+                out.push_str(&format!(
+                    "contactgraph_cache_{name}_total{{kind=\"{kind}\"}} {}\n",
+                    get(c)
+                ));
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

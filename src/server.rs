@@ -1,5 +1,5 @@
-//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`, and
-//! `GET /healthz`.
+//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
+//! `GET /healthz` and `GET /metrics` (cache counters, Prometheus text format).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -24,29 +24,47 @@ use crate::{
 };
 
 /// What the playground opens with.
-pub const EXAMPLE_QUERY: &str = r#"# A person, merged from GHL and Club OS. Paste an id from the
-# demo's banner (GHL contact id, Club OS user id, or a contactgraph id).
-query Person($id: ID!) {
+pub const EXAMPLE_QUERY: &str = r#"# contactgraph: one person over GHL and Club OS. Run an operation with the
+# play button; the demo's banner prints ids that exist (GHL contact ids, Club OS
+# user ids), and every `id` this API returns works too.
+
+query Person($id: ID! = "170000002") {
   contact(id: $id) {
-    id
-    linkStatus
-    firstName
-    lastName
-    email
-    phone
-    ghl { id tags dateAdded }
-    clubOs { userId membershipStatus membershipType homeLocationId barcode }
+    id linkStatus linkedBy name email phones tags
+    membership { status type followupStatus joinDate }
+    homeLocation { name }
+    conflicts { field ghlValue clubOsValue chosen }
+    tasks { title dueDate completed source }
+    notes { body createdAt source }
+    appointments { title startTime status source }
   }
+}
+
+query Page($after: String) {
+  contacts(first: 20, after: $after, filter: { linkStatus: LINKED }) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name email membership { status type } } }
+  }
+}
+
+query ByEmail {
+  contactByEmail(email: "someone@example.com") { id name linkStatus }
+}
+
+query MembersMissingFromTheCrm {
+  unlinkedMembers(first: 20) { edges { node { name email membership { status } } } }
 }
 "#;
 
-/// The router: GraphQL, playground and health.
+/// The router: GraphQL, playground, health and metrics.
 pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", post(graphql))
-        .with_state((schema, state))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state((schema, state))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
 }
@@ -79,6 +97,10 @@ async fn playground() -> Html<String> {
         &format!("React.createElement(GraphiQL, {{\n          defaultQuery: {default_query},"),
         1,
     ))
+}
+
+async fn metrics(State((_, state)): State<(AppSchema, Arc<AppState>)>) -> String {
+    state.caches.prometheus()
 }
 
 async fn healthz() -> Json<Value> {
