@@ -330,7 +330,8 @@ impl Caches {
     pub fn prometheus(&self) -> String {
         let counters = self.counters();
         let mut out = String::new();
-        let series: [(&str, &str, fn(&CounterSnapshot) -> u64); 4] = [
+        type Series = (&'static str, &'static str, fn(&CounterSnapshot) -> u64);
+        let series: [Series; 4] = [
             ("hits", "Cache lookups answered fresh.", |c| c.hits),
             ("misses", "Cache lookups that had to go upstream.", |c| {
                 c.misses
