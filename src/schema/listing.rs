@@ -4,10 +4,7 @@
 //! link and membership status are known only after linking, so with those filters the
 //! gateway reads further GHL pages (at most [`MAX_ROUNDS`]) until the page is full.
 
-use async_graphql::{
-    Context, ErrorExtensions, InputObject, Result, SimpleObject,
-    connection::{Connection, Edge, EmptyFields},
-};
+use async_graphql::{Context, ErrorExtensions, InputObject, Result, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -45,16 +42,59 @@ pub struct ContactFilter {
     pub updated_since: Option<String>,
 }
 
-/// Extra fields of a page of people.
+/// A page of people (a Relay connection).
 #[derive(Debug, Clone, SimpleObject)]
-pub struct ListInfo {
+pub struct ContactConnection {
+    /// The people of this page, each with its cursor.
+    pub edges: Vec<ContactEdge>,
+    /// Where this page stands in the list.
+    pub page_info: PageInfo,
     /// How many people match in all, when the upstream says so without filtering after
     /// linking; null otherwise.
     pub total_count: Option<u64>,
 }
 
-/// A page of people.
-pub type ContactConnection = Connection<String, Contact, ListInfo, EmptyFields>;
+/// One person of a page.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ContactEdge {
+    /// Pass as `after` to continue after this person.
+    pub cursor: String,
+    /// The person.
+    pub node: Contact,
+}
+
+/// Where a page stands in its list.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    /// Whether more people follow this page.
+    pub has_next_page: bool,
+    /// Whether this page was asked for with a cursor (people precede it).
+    pub has_previous_page: bool,
+    /// The cursor of the first person of the page.
+    pub start_cursor: Option<String>,
+    /// The cursor of the last person of the page: pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+impl ContactConnection {
+    fn new(
+        edges: Vec<ContactEdge>,
+        has_previous: bool,
+        has_next: bool,
+        total: Option<u64>,
+    ) -> Self {
+        Self {
+            page_info: PageInfo {
+                has_next_page: has_next,
+                has_previous_page: has_previous,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: total,
+        }
+    }
+}
 
 fn bad_input(message: &str) -> async_graphql::Error {
     GatewayError::new(ErrorCode::BadUserInput, message).extend()
@@ -202,7 +242,10 @@ pub async fn contacts(
                 break 'rounds;
             }
             let cursor = encode(&json!(row.search_after));
-            edges.push(Edge::new(cursor, person));
+            edges.push(ContactEdge {
+                cursor,
+                node: person,
+            });
             search.search_after = row.search_after.clone();
         }
         has_next = rows >= search.page_limit as usize;
@@ -210,13 +253,12 @@ pub async fn contacts(
             break;
         }
     }
-    let mut conn = Connection::with_additional_fields(
+    Ok(ContactConnection::new(
+        edges,
         after.is_some(),
         has_next,
-        ListInfo { total_count: total },
-    );
-    conn.edges.extend(edges);
-    Ok(conn)
+        total,
+    ))
 }
 
 /// `unlinkedMembers(...)` and `contacts(filter: {linkStatus: CLUB_OS_ONLY})`: Club OS
@@ -265,7 +307,10 @@ pub async fn club_os_only(
                 break 'rounds;
             }
             let cursor = encode(&json!({"page": page, "offset": i + 1}));
-            edges.push(Edge::new(cursor, person));
+            edges.push(ContactEdge {
+                cursor,
+                node: person,
+            });
         }
         has_next = count >= loaders::CLUBOS_PAGE as usize;
         if !has_next || edges.len() == first {
@@ -274,11 +319,10 @@ pub async fn club_os_only(
         page += 1;
         offset = 0;
     }
-    let mut conn = Connection::with_additional_fields(
+    Ok(ContactConnection::new(
+        edges,
         after.is_some(),
         has_next,
-        ListInfo { total_count: None },
-    );
-    conn.edges.extend(edges);
-    Ok(conn)
+        None,
+    ))
 }

@@ -1,0 +1,1285 @@
+//! The gateway benchmark: `cargo bench --bench gateway`.
+//!
+//! Everything runs in this one process, over real HTTP on loopback: both simulators, the
+//! gateway ([`Demo`]) and the load generator (a keep-alive `reqwest` client). Every
+//! upstream call gets a fixed injected latency ([`LATENCY_MS`], `POST /_sim/faults`).
+//!
+//! Two canonical queries are measured: [`Q1`], one linked contact with every field, and
+//! [`Q50`], a page of 50 contacts with member fields, tasks, notes and appointments.
+//! Every response is checked for `errors` before it is counted; any error aborts the run.
+//!
+//! What is measured (see `BENCHMARKS.md` for the method and the figures):
+//!
+//! - the latency of one direct simulator call, to calibrate the "ideal" stage length;
+//! - upstream calls by route of one cold request of each query (fresh process);
+//! - p50/p99 latency with cold data at concurrency 1 and 16, and the ideal critical path
+//!   of each request computed from its dependency chain, hence the gateway's overhead;
+//! - warm-cache requests per second at concurrency 16 (and latency at concurrency 1);
+//! - the same with other `loaders.batch_delay_us` values;
+//! - Q50 cold against the GHL simulator's default rate limits (elapsed time, 429s);
+//! - peak RSS (`VmHWM`) of the whole process.
+//!
+//! The report is Markdown on stdout; progress goes to stderr. Nothing is written to disk.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+use axum::body::Bytes;
+use contactgraph::{
+    demo::Demo,
+    sim::{
+        SimOptions, World, admin::StatsSnapshot, ghl::tokens::LOCATION as GHL_TOKEN, seed::Kind,
+    },
+};
+use reqwest::{
+    Client,
+    header::{CONTENT_TYPE, HeaderValue},
+};
+use serde::{Deserialize, de::IgnoredAny};
+use serde_json::{Value, json};
+
+/// Latency injected into every upstream API call, in milliseconds.
+const LATENCY_MS: u64 = 20;
+/// People in the seeded world: enough distinct linked people and pages of 50 for every
+/// cold sample to touch data no earlier sample loaded.
+const PEOPLE: usize = 4000;
+/// The seed of the world (the demo's).
+const SEED: u64 = 42;
+/// In-flight calls per upstream client and keys fetched at once per loader batch.
+const CLIENT_CONCURRENCY: usize = 64;
+/// Load-generator concurrency of the "c=16" runs.
+const HIGH_C: usize = 16;
+/// Upper bound on each warm-throughput run.
+const WARM_CAP: Duration = Duration::from_secs(10);
+/// Upper bound on any single request (the default-limits run is the slow one).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// GHL's task search returns at most this many tasks per call (`loaders.rs`).
+const TASK_SEARCH_PAGE: usize = 100;
+/// The loaders' default batching delay (`loaders.batch_delay_us`).
+const DEFAULT_BATCH_DELAY_US: u64 = 500;
+
+/// One linked contact with everything the schema offers about them.
+const Q1: &str = r#"query Q1($id: ID!) { contact(id: $id) {
+  id linkStatus linkedBy firstName lastName name email emails phone phones
+  address { line1 city state postalCode }
+  dateOfBirth tags joinDate barcode
+  membership { status type followupStatus joinDate }
+  homeLocation { id name timeZone }
+  conflicts { field ghlValue clubOsValue chosen }
+  ghl { id locationId firstName lastName email phone tags dateOfBirth dateAdded dateUpdated }
+  clubOs { userId firstName lastName email phoneDigits phone role membershipStatus
+           membershipType followupStatus homeLocationId barcode joinDate updatedDate }
+  tasks { id source title body dueDate completed assignedTo }
+  notes { id source body title pinned authorId createdAt }
+  appointments { id source title startTime endTime status calendar ownerId address }
+} }"#;
+
+/// A page of 50 contacts with member fields, tasks, notes and appointments.
+const Q50: &str = r#"query Q50($after: String) { contacts(first: 50, after: $after) {
+  totalCount
+  pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  edges { cursor node {
+    id linkStatus linkedBy name email phone tags
+    membership { status type followupStatus joinDate }
+    homeLocation { id name }
+    barcode
+    tasks { id source title dueDate completed assignedTo }
+    notes { id source body createdAt }
+    appointments { id source title startTime endTime status }
+  } }
+} }"#;
+
+/// Only the cursors of a page (used to walk the pages on a separate, latency-free demo).
+const PAGE_CURSOR: &str = r#"query($after: String) { contacts(first: 50, after: $after) {
+  pageInfo { hasNextPage endCursor } } }"#;
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; there are no options to read.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let report = rt.block_on(run())?;
+    print!("{report}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Plumbing: the demo, the simulators' admin routes, the GraphQL client.
+// ---------------------------------------------------------------------------------------
+
+/// Gateway settings of a run: the clients' limiter out of the way, generous concurrency,
+/// and the loaders' batching delay under test.
+fn overrides(batch_delay_us: u64) -> Value {
+    json!({
+        "ghl": {
+            "rate_limit": {
+                "max_per_interval": 1_000_000,
+                "interval_ms": 10_000,
+                "daily": 100_000_000,
+                "headroom": 1.0,
+            },
+            "max_concurrency": CLIENT_CONCURRENCY,
+        },
+        "clubos": {"max_concurrency": CLIENT_CONCURRENCY},
+        "loaders": {"fanout": CLIENT_CONCURRENCY, "batch_delay_us": batch_delay_us},
+    })
+}
+
+/// Starts simulators and gateway over the benchmark's world.
+async fn start(overrides: Value) -> anyhow::Result<Demo> {
+    Demo::start_with(
+        "127.0.0.1:0".parse().context("listen address")?,
+        SimOptions {
+            seed: SEED,
+            people: PEOPLE,
+            ..SimOptions::default()
+        },
+        overrides,
+    )
+    .await
+}
+
+/// Stops a demo, without letting a stuck graceful shutdown hang the benchmark.
+async fn stop(demo: Demo) {
+    if tokio::time::timeout(Duration::from_secs(10), demo.stop())
+        .await
+        .is_err()
+    {
+        eprintln!("warning: a demo did not stop within 10 s");
+    }
+}
+
+/// Posts JSON to a simulator admin route and expects a 2xx.
+async fn admin_post(http: &Client, url: String, body: Value) -> anyhow::Result<()> {
+    let resp = http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    ensure!(resp.status().is_success(), "POST {url}: {}", resp.status());
+    Ok(())
+}
+
+/// Injects `latency_ms` on both simulators and, when `raise_limits`, lifts the GHL
+/// simulator's rate limits out of the way.
+async fn prepare(
+    demo: &Demo,
+    http: &Client,
+    latency_ms: u64,
+    raise_limits: bool,
+) -> anyhow::Result<()> {
+    for base in [demo.sims.ghl.url(), demo.sims.clubos.url()] {
+        admin_post(
+            http,
+            format!("{base}/_sim/faults"),
+            json!({"latency_ms": latency_ms}),
+        )
+        .await?;
+    }
+    if raise_limits {
+        admin_post(
+            http,
+            format!("{}/_sim/config", demo.sims.ghl.url()),
+            json!({"rate_limit": {"max": 1_000_000_000u64, "interval_ms": 1_000, "daily": 1_000_000_000_000u64}}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// `GET /_sim/stats` of one simulator.
+async fn sim_stats(http: &Client, base: &str) -> anyhow::Result<StatsSnapshot> {
+    http.get(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .context("GET /_sim/stats")?
+        .json()
+        .await
+        .context("stats JSON")
+}
+
+/// Both simulators' counters: (GHL, Club OS).
+async fn both_stats(demo: &Demo, http: &Client) -> anyhow::Result<(StatsSnapshot, StatsSnapshot)> {
+    Ok((
+        sim_stats(http, &demo.sims.ghl.url()).await?,
+        sim_stats(http, &demo.sims.clubos.url()).await?,
+    ))
+}
+
+/// The load generator's HTTP client: keep-alive, enough idle connections for every worker.
+fn http_client() -> anyhow::Result<Client> {
+    Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("HTTP client")
+}
+
+/// A GraphQL endpoint and a client to call it with.
+#[derive(Clone)]
+struct Gateway {
+    http: Client,
+    endpoint: String,
+}
+
+/// Just enough of a GraphQL response to check it, without building a tree.
+#[derive(Deserialize)]
+struct Checked {
+    data: Option<IgnoredAny>,
+    errors: Option<IgnoredAny>,
+}
+
+impl Gateway {
+    fn new(http: &Client, demo: &Demo) -> Self {
+        Self {
+            http: http.clone(),
+            endpoint: format!("{}/graphql", demo.url()),
+        }
+    }
+
+    /// A request body, serialised once.
+    fn body(query: &str, variables: Value) -> anyhow::Result<Bytes> {
+        Ok(
+            serde_json::to_vec(&json!({"query": query, "variables": variables}))
+                .context("request JSON")?
+                .into(),
+        )
+    }
+
+    /// Sends a request; answers the time until the whole body arrived, and the body.
+    async fn send(&self, body: &Bytes) -> anyhow::Result<(Duration, Bytes)> {
+        let start = Instant::now();
+        let resp = self
+            .http
+            .post(&self.endpoint)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body.clone())
+            .send()
+            .await
+            .context("POST /graphql")?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("response body")?;
+        let elapsed = start.elapsed();
+        ensure!(
+            status.is_success(),
+            "gateway answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        Ok((elapsed, bytes))
+    }
+
+    /// A request whose answer is needed: parsed, and refused when it carries `errors`.
+    async fn query(&self, body: &Bytes) -> anyhow::Result<(Duration, Value)> {
+        let (elapsed, bytes) = self.send(body).await?;
+        let v: Value = serde_json::from_slice(&bytes).context("response JSON")?;
+        if let Some(errors) = v.get("errors") {
+            bail!("GraphQL errors: {errors}");
+        }
+        ensure!(v.get("data").is_some_and(|d| !d.is_null()), "no data: {v}");
+        Ok((elapsed, v))
+    }
+
+    /// A request whose answer is only checked (throughput runs): no `errors`, has `data`.
+    async fn check(&self, body: &Bytes) -> anyhow::Result<Duration> {
+        let (elapsed, bytes) = self.send(body).await?;
+        let c: Checked = serde_json::from_slice(&bytes).context("response JSON")?;
+        if c.errors.is_some() {
+            bail!("GraphQL errors: {}", String::from_utf8_lossy(&bytes));
+        }
+        ensure!(c.data.is_some(), "no data");
+        Ok(elapsed)
+    }
+}
+
+/// Runs `total` jobs (`job(i)` for i in 0..total) on `concurrency` workers, stopping
+/// early at `cap`. Answers each finished job's output and the wall time.
+async fn drive<T, F, Fut>(
+    concurrency: usize,
+    total: usize,
+    cap: Duration,
+    job: F,
+) -> anyhow::Result<(Vec<T>, Duration)>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + cap;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let job = job.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total || Instant::now() >= deadline {
+                    break;
+                }
+                out.push(job(i).await?);
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for w in workers {
+        all.extend(w.await.context("load worker panicked")??);
+    }
+    Ok((all, start.elapsed()))
+}
+
+/// Nearest-rank percentile of unsorted samples.
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `VmHWM` and `VmRSS` of this process, in MiB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The ideal critical path of a request, from what its answer shows.
+// ---------------------------------------------------------------------------------------
+
+/// What one contact needed before its own fields could load.
+#[derive(Debug, Clone, Copy)]
+struct NodeDeps {
+    /// Sequential Club OS lookups linking needed after the GHL record was known
+    /// (custom field / email: 1; phone after a fruitless email lookup: 2).
+    lookups: u32,
+    /// Whether a Club OS user was found (then its events load after linking).
+    linked: bool,
+}
+
+/// Reads a node of Q1 or Q50: which lookups linking made, whether it linked.
+fn node_deps(node: &Value) -> anyhow::Result<NodeDeps> {
+    let has = |f: &str| node[f].as_str().is_some_and(|s| !s.is_empty());
+    let status = node["linkStatus"].as_str().context("linkStatus")?;
+    let rule = node["linkedBy"].as_str();
+    let (lookups, linked) = match (status, rule) {
+        ("LINKED", Some("STORED" | "CUSTOM_FIELD" | "EMAIL")) => (1, true),
+        ("LINKED", Some("PHONE")) => (1 + u32::from(has("email")), true),
+        ("AMBIGUOUS", _) => (1, false),
+        ("GHL_ONLY", _) => (u32::from(has("email")) + u32::from(has("phone")), false),
+        other => bail!("unexpected link outcome {other:?} for a GHL-driven read"),
+    };
+    Ok(NodeDeps { lookups, linked })
+}
+
+/// Stages of 20 ms on the two critical paths of one request.
+#[derive(Debug, Clone, Copy)]
+struct Ideal {
+    /// The lower bound any implementation making these calls has: each call waits only
+    /// for the calls whose answers it needs, with at most [`CLIENT_CONCURRENCY`] calls in
+    /// flight per upstream.
+    data: u32,
+    /// The gateway's own plan: every contact is linked before any field resolves, and a
+    /// fresh process looks the link custom field up once, after the first GHL record.
+    plan: u32,
+}
+
+/// The ideal of a GHL-driven read over `nodes` (one for Q1, the page for Q50) that
+/// returned `tasks` tasks in all; `fresh` when the process had not resolved the link
+/// custom field yet.
+fn ideal(nodes: &[NodeDeps], tasks: usize, fresh: bool) -> Ideal {
+    let n = nodes.len();
+    let c = CLIENT_CONCURRENCY;
+    // GHL activity: notes and appointments per contact (one call each), plus the task
+    // search, whose pages follow one another.
+    let task_calls = tasks / TASK_SEARCH_PAGE + 1;
+    let ghl_waves = (2 * n + 1).div_ceil(c) + (task_calls - 1);
+    // Club OS activity: events per linked user, plus the location list.
+    let linked = nodes.iter().filter(|d| d.linked).count();
+    let clubos_waves = if linked == 0 {
+        0
+    } else {
+        (linked + 1).div_ceil(c)
+    };
+    let deepest = nodes.iter().map(|d| d.lookups).max().unwrap_or(0);
+    let chain = nodes
+        .iter()
+        .map(|d| d.lookups + u32::from(d.linked))
+        .max()
+        .unwrap_or(0);
+    let ghl_waves = u32::try_from(ghl_waves).unwrap_or(u32::MAX);
+    let clubos_waves = u32::try_from(clubos_waves).unwrap_or(u32::MAX);
+    Ideal {
+        data: 1 + chain.max(ghl_waves),
+        plan: 1 + u32::from(fresh) + deepest + ghl_waves.max(clubos_waves),
+    }
+}
+
+/// The nodes and task count of a Q1 answer.
+fn q1_shape(v: &Value) -> anyhow::Result<(Vec<NodeDeps>, usize)> {
+    let node = &v["data"]["contact"];
+    ensure!(node.is_object(), "contact is null: {v}");
+    let tasks = node["tasks"].as_array().map_or(0, Vec::len);
+    Ok((vec![node_deps(node)?], tasks))
+}
+
+/// The nodes and task count of a Q50 answer (which must hold 50 contacts).
+fn q50_shape(v: &Value) -> anyhow::Result<(Vec<NodeDeps>, usize)> {
+    let edges = v["data"]["contacts"]["edges"].as_array().context("edges")?;
+    ensure!(edges.len() == 50, "a page of {} contacts", edges.len());
+    let mut nodes = Vec::with_capacity(edges.len());
+    let mut tasks = 0;
+    for e in edges {
+        nodes.push(node_deps(&e["node"])?);
+        tasks += e["node"]["tasks"].as_array().map_or(0, Vec::len);
+    }
+    Ok((nodes, tasks))
+}
+
+type Shape = fn(&Value) -> anyhow::Result<(Vec<NodeDeps>, usize)>;
+
+/// One cold sample: its latency and its ideal.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    ms: f64,
+    ideal: Ideal,
+}
+
+/// A summary of cold samples.
+#[derive(Debug, Clone, Copy)]
+struct ColdStats {
+    n: usize,
+    p50: f64,
+    p99: f64,
+    /// Median ideal stages (data dependencies, gateway plan).
+    data_stages: f64,
+    plan_stages: f64,
+    /// Median of (latency − ideal) over the samples, nominal 20 ms per stage.
+    overhead: f64,
+    /// Same, with a stage as long as a measured direct simulator call.
+    overhead_calibrated: f64,
+    /// Median of (latency − the gateway plan's ideal), calibrated.
+    overhead_plan: f64,
+}
+
+fn cold_stats(samples: &[Sample], stage_ms: f64) -> ColdStats {
+    let lat: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    let over = |f: &dyn Fn(&Sample) -> f64| {
+        let v: Vec<f64> = samples.iter().map(|s| s.ms - f(s)).collect();
+        percentile(&v, 50.0)
+    };
+    let nominal = LATENCY_MS as f64;
+    ColdStats {
+        n: samples.len(),
+        p50: percentile(&lat, 50.0),
+        p99: percentile(&lat, 99.0),
+        data_stages: percentile(
+            &samples
+                .iter()
+                .map(|s| f64::from(s.ideal.data))
+                .collect::<Vec<_>>(),
+            50.0,
+        ),
+        plan_stages: percentile(
+            &samples
+                .iter()
+                .map(|s| f64::from(s.ideal.plan))
+                .collect::<Vec<_>>(),
+            50.0,
+        ),
+        overhead: over(&|s| f64::from(s.ideal.data) * nominal),
+        overhead_calibrated: over(&|s| f64::from(s.ideal.data) * stage_ms),
+        overhead_plan: over(&|s| f64::from(s.ideal.plan) * stage_ms),
+    }
+}
+
+/// Runs cold requests `bodies[i]` on `concurrency` workers and measures each against its
+/// ideal.
+async fn cold_run(
+    gw: &Gateway,
+    bodies: Vec<Bytes>,
+    concurrency: usize,
+    shape: Shape,
+    fresh: bool,
+) -> anyhow::Result<Vec<Sample>> {
+    let gw = gw.clone();
+    let bodies = Arc::new(bodies);
+    let total = bodies.len();
+    let (samples, _) = drive(concurrency, total, REQUEST_TIMEOUT, move |i| {
+        let gw = gw.clone();
+        let bodies = bodies.clone();
+        async move {
+            let (elapsed, v) = gw.query(&bodies[i]).await?;
+            let (nodes, tasks) = shape(&v)?;
+            Ok(Sample {
+                ms: ms(elapsed),
+                ideal: ideal(&nodes, tasks, fresh),
+            })
+        }
+    })
+    .await?;
+    Ok(samples)
+}
+
+/// A warm-cache run: latencies and throughput.
+#[derive(Debug, Clone, Copy)]
+struct WarmStats {
+    n: usize,
+    secs: f64,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    /// Upstream calls the run made (should be 0).
+    upstream_calls: u64,
+}
+
+/// Warms `body` up, then repeats it `total` times (at most [`WARM_CAP`]) on `concurrency`
+/// workers.
+async fn warm_run(
+    demo: &Demo,
+    gw: &Gateway,
+    body: Bytes,
+    concurrency: usize,
+    total: usize,
+) -> anyhow::Result<WarmStats> {
+    for _ in 0..20 {
+        gw.check(&body).await?;
+    }
+    let (g0, c0) = both_stats(demo, &gw.http).await?;
+    let gw2 = gw.clone();
+    let (lat, wall) = drive(concurrency, total, WARM_CAP, move |_| {
+        let gw = gw2.clone();
+        let body = body.clone();
+        async move { gw.check(&body).await }
+    })
+    .await?;
+    let (g1, c1) = both_stats(demo, &gw.http).await?;
+    let lat: Vec<f64> = lat.into_iter().map(ms).collect();
+    Ok(WarmStats {
+        n: lat.len(),
+        secs: wall.as_secs_f64(),
+        rps: lat.len() as f64 / wall.as_secs_f64(),
+        p50: percentile(&lat, 50.0),
+        p99: percentile(&lat, 99.0),
+        upstream_calls: (g1.total - g0.total) + (c1.total - c0.total),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Phases.
+// ---------------------------------------------------------------------------------------
+
+/// GHL contact ids of linked people (custom-field or email links), in seed order.
+fn linked_people(world: &World) -> Vec<String> {
+    world
+        .people
+        .iter()
+        .filter(|p| matches!(p.kind, Kind::Linked | Kind::StoredLink))
+        .filter_map(|p| p.ghl_contact_id.clone())
+        .collect()
+}
+
+fn q1_body(id: &str) -> anyhow::Result<Bytes> {
+    Gateway::body(Q1, json!({"id": id}))
+}
+
+fn q50_body(after: Option<&str>) -> anyhow::Result<Bytes> {
+    Gateway::body(Q50, json!({"after": after}))
+}
+
+/// The `after` cursor of every page of 50 (`None` for the first), walked on a separate
+/// latency-free demo over the same world so that the measured demos stay cold.
+async fn page_cursors(http: &Client, pages: usize) -> anyhow::Result<Vec<Option<String>>> {
+    let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+    prepare(&demo, http, 0, true).await?;
+    let gw = Gateway::new(http, &demo);
+    let mut out = vec![None];
+    while out.len() < pages {
+        let after = out.last().cloned().flatten();
+        let (_, v) = gw
+            .query(&Gateway::body(PAGE_CURSOR, json!({"after": after}))?)
+            .await?;
+        let info = &v["data"]["contacts"]["pageInfo"];
+        if info["hasNextPage"] != json!(true) {
+            break;
+        }
+        let cursor = info["endCursor"].as_str().context("endCursor")?;
+        out.push(Some(cursor.to_owned()));
+    }
+    stop(demo).await;
+    Ok(out)
+}
+
+/// p50/p99 of direct calls to each simulator with the injected latency: how long one
+/// "20 ms" stage really takes on this machine (timer granularity, HTTP, handler).
+#[derive(Debug, Clone, Copy)]
+struct Calibration {
+    ghl_p50: f64,
+    ghl_p99: f64,
+    clubos_p50: f64,
+    clubos_p99: f64,
+}
+
+impl Calibration {
+    /// The length of one stage: the mean of the two simulators' p50.
+    fn stage_ms(&self) -> f64 {
+        (self.ghl_p50 + self.clubos_p50) / 2.0
+    }
+}
+
+async fn calibrate(http: &Client) -> anyhow::Result<Calibration> {
+    let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+    prepare(&demo, http, LATENCY_MS, true).await?;
+    let person = demo
+        .world
+        .example(Kind::StoredLink)
+        .context("a stored-link person")?
+        .clone();
+    let ghl_id = person.ghl_contact_id.context("GHL id")?;
+    let user_id = *person.clubos_user_ids.first().context("Club OS id")?;
+    let api_key = demo.sims.clubos_state.config().api_key.clone();
+    let mut ghl = Vec::new();
+    let mut clubos = Vec::new();
+    for _ in 0..60 {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{}/contacts/{ghl_id}", demo.sims.ghl.url()))
+            .bearer_auth(GHL_TOKEN)
+            .header("Version", "2021-07-28")
+            .send()
+            .await?;
+        ensure!(r.status().is_success(), "GHL direct call: {}", r.status());
+        r.bytes().await?;
+        ghl.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let r = http
+            .get(format!("{}/users/{user_id}", demo.sims.clubos.url()))
+            .header("x-api-key", &api_key)
+            .send()
+            .await?;
+        ensure!(
+            r.status().is_success(),
+            "Club OS direct call: {}",
+            r.status()
+        );
+        r.bytes().await?;
+        clubos.push(ms(t.elapsed()));
+    }
+    stop(demo).await;
+    // The first calls open connections; keep the steady state.
+    let (ghl, clubos) = (&ghl[10..], &clubos[10..]);
+    Ok(Calibration {
+        ghl_p50: percentile(ghl, 50.0),
+        ghl_p99: percentile(ghl, 99.0),
+        clubos_p50: percentile(clubos, 50.0),
+        clubos_p99: percentile(clubos, 99.0),
+    })
+}
+
+/// Cold samples with a fresh process (demo) each: `bodies[i]` on its own new demo.
+/// Also answers the upstream calls by route of the first sample: (GHL, Club OS).
+async fn fresh_process_run(
+    http: &Client,
+    bodies: Vec<Bytes>,
+    shape: Shape,
+) -> anyhow::Result<(Vec<Sample>, StatsSnapshot, StatsSnapshot)> {
+    let mut samples = Vec::new();
+    let mut first = None;
+    for body in bodies {
+        let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+        prepare(&demo, http, LATENCY_MS, true).await?;
+        // A separate client per demo, so its connections close with it.
+        let client = http_client()?;
+        let gw = Gateway::new(&client, &demo);
+        let (elapsed, v) = gw.query(&body).await?;
+        let (nodes, tasks) = shape(&v)?;
+        samples.push(Sample {
+            ms: ms(elapsed),
+            ideal: ideal(&nodes, tasks, true),
+        });
+        if first.is_none() {
+            first = Some(both_stats(&demo, http).await?);
+        }
+        drop(gw);
+        drop(client);
+        stop(demo).await;
+    }
+    let (g, c) = first.context("at least one sample")?;
+    Ok((samples, g, c))
+}
+
+/// How many requests each run of a configuration makes.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    q1_cold_c1: usize,
+    q1_cold_c16: usize,
+    q1_warm_c1: usize,
+    q1_warm_c16: usize,
+    q50_cold_c1: usize,
+    q50_cold_c16: usize,
+    q50_warm_c1: usize,
+    q50_warm_c16: usize,
+}
+
+/// Everything measured for one gateway configuration.
+#[derive(Debug, Clone, Copy)]
+struct ConfigResults {
+    batch_delay_us: u64,
+    q1_cold_c1: ColdStats,
+    q1_cold_c16: Option<ColdStats>,
+    q1_warm_c1: WarmStats,
+    q1_warm_c16: WarmStats,
+    q50_cold_c1: ColdStats,
+    q50_cold_c16: Option<ColdStats>,
+    q50_warm_c1: WarmStats,
+    q50_warm_c16: WarmStats,
+    /// `VmHWM` after the Q1 runs and after the Q50 runs, MiB.
+    hwm_after_q1: f64,
+    hwm_after_q50: f64,
+}
+
+/// Measures one configuration: Q1 on one demo (cold: a distinct linked person per
+/// request; warm: one person), Q50 on another (cold: a distinct page per request; warm:
+/// the first page).
+async fn measure(
+    http: &Client,
+    batch_delay_us: u64,
+    sizes: Sizes,
+    cursors: &[Option<String>],
+    stage_ms: f64,
+) -> anyhow::Result<ConfigResults> {
+    eprintln!("[batch_delay_us={batch_delay_us}] Q1");
+    let demo = start(overrides(batch_delay_us)).await?;
+    prepare(&demo, http, LATENCY_MS, true).await?;
+    let gw = Gateway::new(http, &demo);
+    let people = linked_people(&demo.world);
+    ensure!(
+        people.len() > 1 + sizes.q1_cold_c1 + sizes.q1_cold_c16,
+        "only {} linked people",
+        people.len()
+    );
+    // Warm the process (connections, the link custom field id, the location list) on a
+    // person the cold samples do not use.
+    let warmup = q1_body(&people[0])?;
+    gw.query(&warmup).await?;
+    let mut rest = people[1..].iter();
+    let c1: Vec<_> = rest
+        .by_ref()
+        .take(sizes.q1_cold_c1)
+        .map(|id| q1_body(id))
+        .collect::<anyhow::Result<_>>()?;
+    let q1_cold_c1 = cold_stats(&cold_run(&gw, c1, 1, q1_shape, false).await?, stage_ms);
+    let q1_cold_c16 = if sizes.q1_cold_c16 > 0 {
+        let c16: Vec<_> = rest
+            .by_ref()
+            .take(sizes.q1_cold_c16)
+            .map(|id| q1_body(id))
+            .collect::<anyhow::Result<_>>()?;
+        Some(cold_stats(
+            &cold_run(&gw, c16, HIGH_C, q1_shape, false).await?,
+            stage_ms,
+        ))
+    } else {
+        None
+    };
+    let q1_warm_c1 = warm_run(&demo, &gw, warmup.clone(), 1, sizes.q1_warm_c1).await?;
+    let q1_warm_c16 = warm_run(&demo, &gw, warmup, HIGH_C, sizes.q1_warm_c16).await?;
+    drop(gw);
+    stop(demo).await;
+    let hwm_after_q1 = memory().0;
+
+    eprintln!("[batch_delay_us={batch_delay_us}] Q50");
+    let demo = start(overrides(batch_delay_us)).await?;
+    prepare(&demo, http, LATENCY_MS, true).await?;
+    let gw = Gateway::new(http, &demo);
+    ensure!(
+        cursors.len() > sizes.q50_cold_c1 + sizes.q50_cold_c16,
+        "only {} pages",
+        cursors.len()
+    );
+    // Warm the process on a page no cold sample uses: the last one.
+    let last = cursors.last().cloned().flatten();
+    gw.query(&q50_body(last.as_deref())?).await?;
+    let mut pages = cursors.iter();
+    let c1: Vec<_> = pages
+        .by_ref()
+        .take(sizes.q50_cold_c1)
+        .map(|a| q50_body(a.as_deref()))
+        .collect::<anyhow::Result<_>>()?;
+    let q50_cold_c1 = cold_stats(&cold_run(&gw, c1, 1, q50_shape, false).await?, stage_ms);
+    let q50_cold_c16 = if sizes.q50_cold_c16 > 0 {
+        let c16: Vec<_> = pages
+            .by_ref()
+            .take(sizes.q50_cold_c16)
+            .map(|a| q50_body(a.as_deref()))
+            .collect::<anyhow::Result<_>>()?;
+        Some(cold_stats(
+            &cold_run(&gw, c16, HIGH_C, q50_shape, false).await?,
+            stage_ms,
+        ))
+    } else {
+        None
+    };
+    // The first page was loaded cold above; now it is warm.
+    let first = q50_body(None)?;
+    let q50_warm_c1 = warm_run(&demo, &gw, first.clone(), 1, sizes.q50_warm_c1).await?;
+    let q50_warm_c16 = warm_run(&demo, &gw, first, HIGH_C, sizes.q50_warm_c16).await?;
+    drop(gw);
+    stop(demo).await;
+    let hwm_after_q50 = memory().0;
+
+    Ok(ConfigResults {
+        batch_delay_us,
+        q1_cold_c1,
+        q1_cold_c16,
+        q1_warm_c1,
+        q1_warm_c16,
+        q50_cold_c1,
+        q50_cold_c16,
+        q50_warm_c1,
+        q50_warm_c16,
+        hwm_after_q1,
+        hwm_after_q50,
+    })
+}
+
+/// Q50 once, cold, on a fresh demo with `overrides`, the GHL simulator at its default
+/// limits, and the injected latency.
+#[derive(Debug, Clone)]
+struct LimitRun {
+    label: &'static str,
+    secs: f64,
+    ghl_calls: u64,
+    ghl_429: u64,
+    clubos_calls: u64,
+    errors: usize,
+}
+
+async fn limits_run(
+    http: &Client,
+    label: &'static str,
+    overrides: Value,
+) -> anyhow::Result<LimitRun> {
+    eprintln!("[limits] {label}");
+    let demo = start(overrides).await?;
+    prepare(&demo, http, LATENCY_MS, false).await?;
+    let client = http_client()?;
+    let gw = Gateway::new(&client, &demo);
+    let (elapsed, bytes) = gw.send(&q50_body(None)?).await?;
+    let v: Value = serde_json::from_slice(&bytes).context("response JSON")?;
+    let errors = v["errors"].as_array().map_or(0, Vec::len);
+    if errors == 0 {
+        q50_shape(&v)?;
+    }
+    let (g, c) = both_stats(&demo, http).await?;
+    drop(gw);
+    drop(client);
+    stop(demo).await;
+    Ok(LimitRun {
+        label,
+        secs: elapsed.as_secs_f64(),
+        ghl_calls: g.total,
+        ghl_429: g.rate_limited,
+        clubos_calls: c.total,
+        errors,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The run and its report.
+// ---------------------------------------------------------------------------------------
+
+async fn run() -> anyhow::Result<String> {
+    let (hwm_start, _) = memory();
+    let http = http_client()?;
+    let began = Instant::now();
+
+    eprintln!("calibrating");
+    let cal = calibrate(&http).await?;
+    let stage_ms = cal.stage_ms();
+
+    eprintln!("walking pages");
+    let cursors = page_cursors(&http, 64).await?;
+
+    eprintln!("fresh-process samples");
+    let world = World::generate(SEED, PEOPLE);
+    let people = linked_people(&world);
+    let q1_fresh_bodies = people
+        .iter()
+        .take(20)
+        .map(|id| q1_body(id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (q1_fresh, q1_ghl, q1_clubos) = fresh_process_run(&http, q1_fresh_bodies, q1_shape).await?;
+    let q50_fresh_bodies = (0..10)
+        .map(|_| q50_body(None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (q50_fresh, q50_ghl, q50_clubos) =
+        fresh_process_run(&http, q50_fresh_bodies, q50_shape).await?;
+    let q1_fresh = cold_stats(&q1_fresh, stage_ms);
+    let q50_fresh = cold_stats(&q50_fresh, stage_ms);
+
+    let main_sizes = Sizes {
+        q1_cold_c1: 50,
+        q1_cold_c16: 320,
+        q1_warm_c1: 1_000,
+        q1_warm_c16: 20_000,
+        q50_cold_c1: 10,
+        q50_cold_c16: 48,
+        q50_warm_c1: 100,
+        q50_warm_c16: 2_000,
+    };
+    let main = measure(
+        &http,
+        DEFAULT_BATCH_DELAY_US,
+        main_sizes,
+        &cursors,
+        stage_ms,
+    )
+    .await?;
+    let variant_sizes = Sizes {
+        q1_cold_c1: 30,
+        q1_cold_c16: 0,
+        q1_warm_c1: 500,
+        q1_warm_c16: 10_000,
+        q50_cold_c1: 10,
+        q50_cold_c16: 0,
+        q50_warm_c1: 50,
+        q50_warm_c16: 1_000,
+    };
+    let mut variants = Vec::new();
+    for delay in [0, 100] {
+        variants.push(measure(&http, delay, variant_sizes, &cursors, stage_ms).await?);
+    }
+
+    let limits = vec![
+        limits_run(
+            &http,
+            "default config, GHL simulator at its default limits",
+            json!({}),
+        )
+        .await?,
+        limits_run(
+            &http,
+            "client limiter raised, GHL simulator at its default limits",
+            overrides(DEFAULT_BATCH_DELAY_US),
+        )
+        .await?,
+    ];
+    let (hwm_end, rss_end) = memory();
+
+    let mut r = String::new();
+    write_report(
+        &mut r,
+        &Report {
+            cal,
+            q1_routes: (&q1_ghl, &q1_clubos),
+            q50_routes: (&q50_ghl, &q50_clubos),
+            q1_fresh,
+            q50_fresh,
+            main,
+            variants: &variants,
+            limits: &limits,
+            hwm_start,
+            hwm_end,
+            rss_end,
+            secs: began.elapsed().as_secs_f64(),
+        },
+    )?;
+    Ok(r)
+}
+
+/// Everything the report prints.
+struct Report<'a> {
+    cal: Calibration,
+    q1_routes: (&'a StatsSnapshot, &'a StatsSnapshot),
+    q50_routes: (&'a StatsSnapshot, &'a StatsSnapshot),
+    q1_fresh: ColdStats,
+    q50_fresh: ColdStats,
+    main: ConfigResults,
+    variants: &'a [ConfigResults],
+    limits: &'a [LimitRun],
+    hwm_start: f64,
+    hwm_end: f64,
+    rss_end: f64,
+    secs: f64,
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn cold_row(
+    out: &mut String,
+    query: &str,
+    workload: &str,
+    c: usize,
+    s: &ColdStats,
+) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| {query} | {workload} | {c} | {} | {:.1} | {:.1} | {:.0} ({:.0} ms) | {:.0} ({:.0} ms) | {:+.1} | {:+.1} | {:+.1} |",
+        s.n,
+        s.p50,
+        s.p99,
+        s.data_stages,
+        s.data_stages * LATENCY_MS as f64,
+        s.plan_stages,
+        s.plan_stages * LATENCY_MS as f64,
+        s.overhead,
+        s.overhead_calibrated,
+        s.overhead_plan,
+    )
+}
+
+fn warm_row(out: &mut String, query: &str, c: usize, w: &WarmStats) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| {query} | {c} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
+        w.n, w.secs, w.rps, w.p50, w.p99, w.upstream_calls
+    )
+}
+
+fn routes_table(out: &mut String, r: &Report<'_>) -> std::fmt::Result {
+    let mut rows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for ((ghl, clubos), col) in [(r.q1_routes, 0), (r.q50_routes, 1)] {
+        for (sys, snap) in [("GHL", ghl), ("Club OS", clubos)] {
+            for (route, stats) in &snap.routes {
+                let e = rows.entry((sys.to_owned(), route.clone())).or_default();
+                if col == 0 {
+                    e.0 += stats.count;
+                } else {
+                    e.1 += stats.count;
+                }
+            }
+        }
+    }
+    writeln!(out, "| system | route | Q1 | Q50 |")?;
+    writeln!(out, "|---|---|---:|---:|")?;
+    for ((sys, route), (a, b)) in &rows {
+        writeln!(out, "| {sys} | `{route}` | {a} | {b} |")?;
+    }
+    let total = |s: (&StatsSnapshot, &StatsSnapshot)| s.0.total + s.1.total;
+    let limited = |s: (&StatsSnapshot, &StatsSnapshot)| s.0.rate_limited + s.1.rate_limited;
+    writeln!(
+        out,
+        "| | **total** | **{}** | **{}** |",
+        total(r.q1_routes),
+        total(r.q50_routes)
+    )?;
+    writeln!(
+        out,
+        "| | 429s | {} | {} |",
+        limited(r.q1_routes),
+        limited(r.q50_routes)
+    )
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "**met**" } else { "**not met**" }
+}
+
+fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
+    let m = &r.main;
+    writeln!(out, "# contactgraph gateway benchmark\n")?;
+    writeln!(
+        out,
+        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; injected latency {LATENCY_MS} ms per upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        cpu_model(),
+        r.secs,
+    )?;
+
+    writeln!(
+        out,
+        "## One stage: a direct simulator call with {LATENCY_MS} ms injected\n"
+    )?;
+    writeln!(out, "| call | p50 ms | p99 ms |\n|---|---:|---:|")?;
+    writeln!(
+        out,
+        "| GHL `GET /contacts/{{contactId}}` | {:.2} | {:.2} |",
+        r.cal.ghl_p50, r.cal.ghl_p99
+    )?;
+    writeln!(
+        out,
+        "| Club OS `GET /users/{{userId}}` | {:.2} | {:.2} |",
+        r.cal.clubos_p50, r.cal.clubos_p99
+    )?;
+    writeln!(
+        out,
+        "\nCalibrated stage: {:.2} ms (mean of the two p50s).\n",
+        r.cal.stage_ms()
+    )?;
+
+    writeln!(
+        out,
+        "## Upstream calls by route, one cold request in a fresh process\n"
+    )?;
+    routes_table(out, r)?;
+    writeln!(out)?;
+
+    writeln!(out, "## Cold latency (ms)\n")?;
+    writeln!(
+        out,
+        "Ideal columns: stages, and stages × {LATENCY_MS} ms. Overheads: median over samples of latency − ideal; \"nominal\" with {LATENCY_MS} ms stages, \"calibrated\" with {:.2} ms stages, \"vs plan\" against the gateway's own plan, calibrated.\n",
+        r.cal.stage_ms()
+    )?;
+    writeln!(
+        out,
+        "| query | cold workload | c | n | p50 | p99 | ideal (data deps) | ideal (gateway plan) | overhead nominal | overhead calibrated | overhead vs plan |"
+    )?;
+    writeln!(
+        out,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    cold_row(out, "Q1", "fresh process per sample", 1, &r.q1_fresh)?;
+    cold_row(
+        out,
+        "Q1",
+        "distinct linked person per request",
+        1,
+        &m.q1_cold_c1,
+    )?;
+    if let Some(s) = &m.q1_cold_c16 {
+        cold_row(out, "Q1", "distinct linked person per request", HIGH_C, s)?;
+    }
+    cold_row(
+        out,
+        "Q50",
+        "fresh process per sample (first page)",
+        1,
+        &r.q50_fresh,
+    )?;
+    cold_row(out, "Q50", "distinct page per request", 1, &m.q50_cold_c1)?;
+    if let Some(s) = &m.q50_cold_c16 {
+        cold_row(out, "Q50", "distinct page per request", HIGH_C, s)?;
+    }
+    writeln!(out)?;
+
+    writeln!(out, "## Warm cache\n")?;
+    writeln!(
+        out,
+        "| query | c | requests | seconds | req/s | p50 ms | p99 ms | upstream calls |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    warm_row(out, "Q1", 1, &m.q1_warm_c1)?;
+    warm_row(out, "Q1", HIGH_C, &m.q1_warm_c16)?;
+    warm_row(out, "Q50", 1, &m.q50_warm_c1)?;
+    warm_row(out, "Q50", HIGH_C, &m.q50_warm_c16)?;
+    writeln!(out)?;
+
+    writeln!(out, "## `loaders.batch_delay_us`\n")?;
+    writeln!(
+        out,
+        "| batch_delay_us | Q1 cold p50 (c=1) | Q1 overhead calibrated | Q1 warm p50 (c=1) | Q1 warm req/s (c=16) | Q50 cold p50 (c=1) | Q50 overhead calibrated | Q50 overhead vs plan | Q50 warm p50 (c=1) | Q50 warm req/s (c=16) |"
+    )?;
+    writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for v in std::iter::once(m).chain(r.variants.iter()) {
+        writeln!(
+            out,
+            "| {} | {:.1} | {:+.1} | {:.2} | {:.0} | {:.1} | {:+.1} | {:+.1} | {:.2} | {:.0} |",
+            v.batch_delay_us,
+            v.q1_cold_c1.p50,
+            v.q1_cold_c1.overhead_calibrated,
+            v.q1_warm_c1.p50,
+            v.q1_warm_c16.rps,
+            v.q50_cold_c1.p50,
+            v.q50_cold_c1.overhead_calibrated,
+            v.q50_cold_c1.overhead_plan,
+            v.q50_warm_c1.p50,
+            v.q50_warm_c16.rps,
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "## Q50 cold against GHL's default rate limits ({LATENCY_MS} ms injected)\n"
+    )?;
+    writeln!(
+        out,
+        "| configuration | seconds | GHL calls | GHL 429s | Club OS calls | GraphQL errors |\n|---|---:|---:|---:|---:|---:|"
+    )?;
+    for l in r.limits {
+        writeln!(
+            out,
+            "| {} | {:.2} | {} | {} | {} | {} |",
+            l.label, l.secs, l.ghl_calls, l.ghl_429, l.clubos_calls, l.errors
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "## Memory (whole process: simulators, gateway, load generator)\n"
+    )?;
+    writeln!(out, "| point | VmHWM MiB |\n|---|---:|")?;
+    writeln!(out, "| start | {:.1} |", r.hwm_start)?;
+    writeln!(out, "| after the Q1 runs | {:.1} |", m.hwm_after_q1)?;
+    writeln!(out, "| after the Q50 runs | {:.1} |", m.hwm_after_q50)?;
+    writeln!(out, "| end (VmRSS {:.1}) | {:.1} |", r.rss_end, r.hwm_end)?;
+    writeln!(out)?;
+
+    writeln!(out, "## Targets\n")?;
+    writeln!(out, "| target | measured | verdict |\n|---|---:|---|")?;
+    let q1 = m.q1_cold_c1.overhead;
+    let q50 = m.q50_cold_c1.overhead;
+    writeln!(
+        out,
+        "| Q1 overhead above the critical path, p50 at c=1 ≤ 2 ms | {q1:+.1} ms nominal ({:+.1} calibrated) | {} |",
+        m.q1_cold_c1.overhead_calibrated,
+        verdict(q1 <= 2.0)
+    )?;
+    writeln!(
+        out,
+        "| Q50 overhead above the critical path, p50 at c=1 ≤ 10 ms | {q50:+.1} ms nominal ({:+.1} calibrated) | {} |",
+        m.q50_cold_c1.overhead_calibrated,
+        verdict(q50 <= 10.0)
+    )?;
+    writeln!(
+        out,
+        "| Warm Q1 ≥ 5,000 req/s (c=16, load generator included) | {:.0} req/s | {} |",
+        m.q1_warm_c16.rps,
+        verdict(m.q1_warm_c16.rps >= 5_000.0)
+    )?;
+    Ok(())
+}
