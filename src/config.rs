@@ -17,6 +17,7 @@ use crate::{
     cache::CacheConfig,
     linking::merge::MergeConfig,
     upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig},
+    writes::WritesConfig,
 };
 
 /// The whole configuration of `contactgraph serve`.
@@ -48,6 +49,9 @@ pub struct Config {
     /// Per-request batching.
     #[serde(default)]
     pub loaders: LoaderConfig,
+    /// The write path: idempotency keys, the outbox and its relay.
+    #[serde(default)]
+    pub writes: WritesConfig,
 }
 
 /// `[store]`.

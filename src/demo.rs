@@ -56,6 +56,7 @@ pub struct Demo {
     pub world: World,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    relay: JoinHandle<()>,
 }
 
 impl Demo {
@@ -74,6 +75,7 @@ impl Demo {
         let sims = Sims::start(opts).await?;
         let cfg = config_for(&sims, listen, overrides)?;
         let state = Arc::new(AppState::new(&cfg).await?);
+        let relay = crate::writes::relay::spawn(state.clone());
         let listener = server::bind(listen).await?;
         let addr = listener.local_addr()?;
         let app = server::router(
@@ -92,6 +94,7 @@ impl Demo {
             world,
             stop: Some(tx),
             task,
+            relay,
         })
     }
 
@@ -105,6 +108,7 @@ impl Demo {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+        self.relay.abort();
         let _ = (&mut self.task).await;
     }
 

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Ambiguous,
     /// The gateway's own store cannot be reached.
     StoreUnavailable,
+    /// The idempotency key was used before with a different input.
+    IdempotencyKeyReused,
+    /// Another request with this idempotency key is still running.
+    IdempotencyInProgress,
 }
 
 impl ErrorCode {
@@ -43,6 +47,8 @@ impl ErrorCode {
             Self::UpstreamRejected => "UPSTREAM_REJECTED",
             Self::Ambiguous => "AMBIGUOUS",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct GatewayError {
     pub code: ErrorCode,
     pub message: String,
     pub system: Option<System>,
+    /// The input field at fault, for `BAD_USER_INPUT`.
+    pub field: Option<String>,
 }
 
 impl GatewayError {
@@ -78,6 +86,7 @@ impl GatewayError {
             code,
             message: message.into(),
             system: None,
+            field: None,
         }
     }
 
@@ -119,6 +128,7 @@ impl GatewayError {
             code,
             message,
             system: Some(system),
+            field: None,
         }
     }
 }
@@ -129,6 +139,9 @@ impl ErrorExtensions for GatewayError {
             e.set("code", self.code.as_str());
             if let Some(system) = self.system {
                 e.set("system", system.to_string());
+            }
+            if let Some(field) = &self.field {
+                e.set("field", field.clone());
             }
         })
     }

@@ -10,6 +10,7 @@
 //! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
 //! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
+//! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
 //! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
 //! - [`demo`]: the embedded default: both simulators and the gateway in one process.
@@ -28,3 +29,4 @@ pub mod sim;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod writes;

@@ -10,6 +10,7 @@ use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
+    http::HeaderMap,
     response::Html,
     routing::{get, post},
 };
@@ -19,7 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     loaders::{self, Loaders, RequestMeta},
-    schema::AppSchema,
+    schema::{AppSchema, IdempotencyHeader},
     state::AppState,
 };
 
@@ -73,11 +74,16 @@ pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) ->
 /// of the answer came from stale cache entries because an upstream failed.
 async fn graphql(
     State((schema, state)): State<(AppSchema, Arc<AppState>)>,
+    headers: HeaderMap,
     req: GraphQLRequest,
 ) -> GraphQLResponse {
     let meta = Arc::new(RequestMeta::default());
     let loaders = Loaders::new(state, meta.clone());
-    let mut response = schema.execute(req.into_inner().data(loaders)).await;
+    let mut req = req.into_inner().data(loaders);
+    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        req = req.data(IdempotencyHeader(key.to_owned()));
+    }
+    let mut response = schema.execute(req).await;
     if let Some(ext) = loaders::extensions(&meta)
         && let Ok(value) = async_graphql::Value::from_json(ext)
     {

@@ -10,6 +10,7 @@ use crate::{
     linking::merge::MergeConfig,
     store::Store,
     upstream::{RetryPolicy, UpstreamError, clubos::ClubOsClient, ghl::GhlClient},
+    writes::WritesConfig,
 };
 
 /// The gateway's shared state, built once at start-up.
@@ -27,6 +28,8 @@ pub struct AppState {
     pub batch_delay_us: u64,
     /// One-key-per-call fetches a loader runs at once.
     pub fanout: usize,
+    /// The write path's settings.
+    pub writes: WritesConfig,
     link_field: String,
     link_field_id: OnceCell<Option<String>>,
 }
@@ -52,6 +55,7 @@ impl AppState {
             phone_region: cfg.linking.region(),
             batch_delay_us: cfg.loaders.batch_delay_us,
             fanout: cfg.loaders.fanout,
+            writes: cfg.writes.clone(),
             link_field: cfg.ghl.link_field.clone(),
             link_field_id: OnceCell::new(),
         })

@@ -5,18 +5,19 @@ mod activity;
 mod contact;
 mod ids;
 mod listing;
+mod mutation;
 
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, ErrorExtensions, ID, Interface, Object, Result,
-    Schema,
+    Context, EmptySubscription, ErrorExtensions, ID, Interface, Object, Result, Schema,
 };
 
 pub use activity::{Appointment, Note, Source, Task};
 pub use contact::{ClubOsView, Contact, GhlView, LinkStatus, MembershipStatus};
 pub use ids::ContactRef;
 pub use listing::ContactFilter;
+pub use mutation::{IdempotencyHeader, MutationRoot};
 
 use crate::{
     error::{ErrorCode, GatewayError},
@@ -27,18 +28,18 @@ use crate::{
 };
 
 /// The schema type the server serves.
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema over the shared state.
 pub fn build(state: Arc<AppState>) -> AppSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(state)
         .finish()
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .finish()
         .sdl()
 }
@@ -193,6 +194,25 @@ impl QueryRoot {
         filter: Option<ContactFilter>,
     ) -> Result<listing::ContactConnection> {
         listing::contacts(ctx, first, after, query, filter.unwrap_or_default()).await
+    }
+
+    /// Writes recorded but not finished yet (the relay is on them), oldest first.
+    async fn pending_writes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most this many, 1 to 500.")] first: i32,
+    ) -> Result<Vec<mutation::OutboxWrite>> {
+        mutation::writes_in_state(ctx, crate::store::LegState::Pending, first).await
+    }
+
+    /// Writes that failed for good or ran out of attempts (dead letters), oldest first;
+    /// `retryWrite` puts one back in the queue.
+    async fn failed_writes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most this many, 1 to 500.")] first: i32,
+    ) -> Result<Vec<mutation::OutboxWrite>> {
+        mutation::writes_in_state(ctx, crate::store::LegState::Dead, first).await
     }
 
     /// Club OS members and prospects that have no GHL contact, in Club OS id order.

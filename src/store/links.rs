@@ -23,7 +23,8 @@ const PUT_ATTEMPTS: u32 = 8;
 
 /// Why a link exists, kept so that a manual link can be told apart from a guess that a
 /// later, better match may replace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LinkSource {
     /// A person linked the two records by hand.
     Manual,

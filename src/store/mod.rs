@@ -1,5 +1,6 @@
 //! The gateway's durable store: what the gateway itself must remember across restarts
-//! (links between a GHL contact and a Club OS user; later idempotency keys and an outbox).
+//! (links between a GHL contact and a Club OS user, idempotency keys of mutations, and the
+//! outbox of upstream writes still owed).
 //!
 //! One set of queries serves two backends through sqlx's `Any` driver: embedded SQLite,
 //! the default, which needs no server, and PostgreSQL, which several gateway replicas can
@@ -8,7 +9,9 @@
 //! submodule with an `impl Store` block (see [`links`]); this module owns the pool, the
 //! migrations and the few places where the backends must differ.
 
+mod idempotency;
 mod links;
+mod outbox;
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +20,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+pub use idempotency::Claim;
 pub use links::{Link, LinkSource};
+pub use outbox::{Leg, LegState, NewLeg, new_id};
 
 /// The schema, embedded in the binary so that a deployed gateway never depends on a
 /// `migrations/` directory beside it.
@@ -81,6 +86,24 @@ pub enum StoreError {
         field: &'static str,
         /// The stored text.
         value: String,
+    },
+    /// The record a write names does not exist (never stored, or already purged), so there
+    /// was nothing to update.
+    #[error("the store holds no {what} `{id}`")]
+    NotFound {
+        /// What kind of record, e.g. `outbox leg`.
+        what: &'static str,
+        /// Its id as the caller gave it.
+        id: String,
+    },
+    /// The call asked for something the store refuses to do whatever the data, e.g. setting
+    /// a leg to a state that has a method of its own; a bug in the caller, not an outage.
+    #[error("store operation `{operation}` refused: {reason}")]
+    InvalidArgument {
+        /// The [`Store`] method that refused.
+        operation: &'static str,
+        /// Why.
+        reason: &'static str,
     },
 }
 

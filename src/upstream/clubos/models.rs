@@ -278,7 +278,7 @@ impl Default for UserSearch {
 /// The body of `POST /users`, shaped like the observed prospect create. `None` fields
 /// are left out so the upstream applies its own defaults; the client fills `clubId` and
 /// `locationId` from its configuration when they are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewUser {
     pub first_name: String,
@@ -317,7 +317,7 @@ pub struct NewUser {
 
 /// The body of `PUT /users/{userId}` (*inferred* endpoint): only the `Some` fields are
 /// sent, so the rest stay as they are upstream.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPatch {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -67,8 +67,8 @@ impl GhlContact {
 
 /// `POST /contacts/` and `POST /contacts/upsert` body (CreateContactDto): the update
 /// fields plus `locationId` and `companyName`, which only a create may send.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
 pub struct NewContact {
     pub location_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,8 +78,8 @@ pub struct NewContact {
 }
 
 /// `PUT /contacts/{contactId}` body (UpdateContactDto: no `locationId`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ContactPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
@@ -262,7 +262,7 @@ pub struct GhlTask {
 }
 
 /// `POST /contacts/{contactId}/tasks` body.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTask {
     pub title: String,
@@ -275,8 +275,8 @@ pub struct NewTask {
 }
 
 /// `PUT /contacts/{contactId}/tasks/{taskId}` body.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
 pub struct TaskPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -318,8 +318,8 @@ pub struct GhlNote {
 }
 
 /// `POST`/`PUT` note body (no `locationId`: GHL answers 422 to it).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
 pub struct NoteWrite {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,

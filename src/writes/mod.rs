@@ -1,0 +1,454 @@
+//! The write path: a mutation becomes a plan of legs (one upstream write each), recorded
+//! in the outbox together with its idempotency key before anything is sent, then run
+//! in order. A leg that fails transiently stays in the outbox and the relay finishes it;
+//! a permanent failure undoes what can be undone (a created GHL contact is deleted) and
+//! cancels the rest. The answer says, system by system, what happened.
+
+pub mod input;
+pub mod legs;
+pub mod relay;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{ErrorCode, GatewayError, System},
+    state::AppState,
+    store::{Claim, Leg, LegState, NewLeg, StoreError, new_id},
+};
+use legs::{LegOp, Prior};
+
+/// `[writes]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WritesConfig {
+    /// How long an idempotency key is remembered.
+    pub idempotency_retention_secs: u64,
+    /// How long a request or the relay owns a leg it runs; a leg whose owner died is
+    /// taken up again after this.
+    pub lease_secs: u64,
+    /// How long a request with a key another request is running waits for its answer.
+    pub key_wait_ms: u64,
+    /// How often the relay looks for due legs.
+    pub relay_poll_ms: u64,
+    /// Attempts before a leg is dead-lettered.
+    pub max_attempts: i32,
+    /// First retry delay ceiling (full jitter below it), doubling per attempt.
+    pub retry_base_ms: u64,
+    /// Largest retry delay.
+    pub retry_max_ms: u64,
+}
+
+impl Default for WritesConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_retention_secs: 24 * 60 * 60,
+            lease_secs: 30,
+            key_wait_ms: 10_000,
+            relay_poll_ms: 500,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+        }
+    }
+}
+
+/// What happened on one system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WriteStatus {
+    /// Done.
+    Applied,
+    /// Not attempted, for the reason given (e.g. no record in that system).
+    Skipped,
+    /// Recorded; the relay will finish it.
+    Pending,
+    /// Not applied (or undone), for the error given.
+    Failed,
+}
+
+/// One system's part of a mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteRecord {
+    pub system: String,
+    pub operation: String,
+    pub status: WriteStatus,
+    pub write_id: Option<String>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The result of a mutation, as answered and as stored for replays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub operation_id: String,
+    pub writes: Vec<WriteRecord>,
+    /// The GHL contact the mutation is about (created or changed).
+    pub ghl_contact_id: Option<String>,
+    /// The Club OS user the mutation is about.
+    pub clubos_user_id: Option<i64>,
+    /// The id of the record a create made (task, note), when there is one.
+    pub created_id: Option<String>,
+}
+
+/// The overall status of a mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overall {
+    Applied,
+    Pending,
+    Partial,
+    Failed,
+}
+
+impl Outcome {
+    pub fn overall(&self) -> Overall {
+        let has = |s| self.writes.iter().any(|w| w.status == s);
+        let applied = has(WriteStatus::Applied);
+        match (applied, has(WriteStatus::Pending), has(WriteStatus::Failed)) {
+            (_, _, true) if applied => Overall::Partial,
+            (_, true, true) => Overall::Partial,
+            (false, false, true) => Overall::Failed,
+            (_, true, false) => Overall::Pending,
+            _ => Overall::Applied,
+        }
+    }
+}
+
+/// A mutation's legs, what it skips, and what it is about.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub legs: Vec<LegOp>,
+    pub skipped: Vec<WriteRecord>,
+    pub ghl_contact_id: Option<String>,
+    pub clubos_user_id: Option<i64>,
+}
+
+impl Plan {
+    /// Records a system the mutation leaves alone, and why.
+    pub fn skip(&mut self, system: System, operation: &str, why: &str) {
+        self.skipped.push(WriteRecord {
+            system: system.to_string(),
+            operation: operation.to_owned(),
+            status: WriteStatus::Skipped,
+            write_id: None,
+            error_code: None,
+            message: Some(why.to_owned()),
+        });
+    }
+}
+
+/// An idempotency key with what it is claimed for.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl Idempotency {
+    /// A key scoped to the caller and the mutation, fingerprinted by its input.
+    pub fn new(caller: &str, mutation: &str, key: &str, input: &serde_json::Value) -> Self {
+        let digest = Sha256::digest(format!("{mutation}\n{input}").as_bytes());
+        Self {
+            scope: format!("{caller}:{mutation}"),
+            key: key.to_owned(),
+            fingerprint: hex::encode(digest),
+        }
+    }
+}
+
+/// Wall-clock milliseconds: the store is shared by replicas, so it keeps real time.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+fn store_err(e: StoreError) -> GatewayError {
+    tracing::warn!(error = %e, "store failed during a write");
+    GatewayError::new(
+        ErrorCode::StoreUnavailable,
+        "the gateway's store is unavailable",
+    )
+}
+
+fn record(op: &LegOp, leg: &Leg, status: WriteStatus, err: Option<&GatewayError>) -> WriteRecord {
+    WriteRecord {
+        system: op.system().to_string(),
+        operation: op.kind().to_owned(),
+        status,
+        write_id: Some(leg.id.clone()),
+        error_code: err.map(|e| e.code.as_str().to_owned()),
+        message: err.map(|e| e.message.clone()),
+    }
+}
+
+/// The delay before attempt `attempt + 1` of a leg: exponential, full jitter, capped.
+pub fn backoff(cfg: &WritesConfig, attempt: i32) -> Duration {
+    use rand::RngExt;
+    let exp = u32::try_from(attempt.clamp(0, 20)).unwrap_or(20);
+    let ceiling = cfg
+        .retry_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(cfg.retry_max_ms);
+    Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling.max(1)))
+}
+
+/// Runs a plan: claims the key and records the legs, runs them, and answers.
+pub async fn execute(
+    s: &AppState,
+    plan: Plan,
+    key: Option<Idempotency>,
+) -> Result<Outcome, GatewayError> {
+    let cfg = &s.writes;
+    let operation_id = new_id();
+    let new_legs: Vec<NewLeg> = plan
+        .legs
+        .iter()
+        .map(|op| {
+            Ok(NewLeg {
+                system: op.system().to_string(),
+                kind: op.kind().to_owned(),
+                payload: serde_json::to_string(op).map_err(|_| {
+                    GatewayError::new(ErrorCode::BadUserInput, "the input cannot be recorded")
+                })?,
+            })
+        })
+        .collect::<Result<_, GatewayError>>()?;
+    let lease_ms = i64::try_from(cfg.lease_secs * 1000).unwrap_or(i64::MAX);
+    let retention_ms = i64::try_from(cfg.idempotency_retention_secs * 1000).unwrap_or(i64::MAX);
+    let started = tokio::time::Instant::now();
+    let (claim, legs) = loop {
+        let claim_of = key.as_ref().map(|k| {
+            (
+                k.scope.as_str(),
+                k.key.as_str(),
+                k.fingerprint.as_str(),
+                retention_ms,
+            )
+        });
+        let (claim, legs) = s
+            .store
+            .begin_operation(&operation_id, &new_legs, now_ms(), lease_ms, claim_of)
+            .await
+            .map_err(store_err)?;
+        if claim != Claim::InProgress || started.elapsed() > Duration::from_millis(cfg.key_wait_ms)
+        {
+            break (claim, legs);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    match claim {
+        Claim::Claimed => {}
+        Claim::Replay(stored) => return replay(s, &stored).await,
+        Claim::Reused => {
+            return Err(GatewayError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this idempotency key was used with a different input",
+            ));
+        }
+        Claim::InProgress => {
+            return Err(GatewayError::new(
+                ErrorCode::IdempotencyInProgress,
+                "another request with this idempotency key is still running",
+            ));
+        }
+    }
+    let mut outcome = Outcome {
+        operation_id,
+        writes: plan.skipped.clone(),
+        ghl_contact_id: plan.ghl_contact_id.clone(),
+        clubos_user_id: plan.clubos_user_id,
+        created_id: None,
+    };
+    let mut results: Vec<Option<String>> = Vec::new();
+    let mut stopped = false;
+    for (i, (op, leg)) in plan.legs.iter().zip(&legs).enumerate() {
+        if stopped {
+            break;
+        }
+        let prior = Prior::of(results.iter());
+        match legs::run(s, op, &prior, false).await {
+            Ok(result) => {
+                let result = result.map(|v| v.to_string());
+                s.store
+                    .leg_done(&leg.id, result.as_deref(), now_ms())
+                    .await
+                    .map_err(store_err)?;
+                results.push(result);
+                outcome
+                    .writes
+                    .push(record(op, leg, WriteStatus::Applied, None));
+            }
+            Err(e) if e.is_transient() => {
+                let err = GatewayError::upstream(op.system(), &e);
+                let retry_at = now_ms() + millis(backoff(cfg, 0));
+                s.store
+                    .leg_failed(&leg.id, err.code.as_str(), retry_at, false, now_ms())
+                    .await
+                    .map_err(store_err)?;
+                outcome
+                    .writes
+                    .push(record(op, leg, WriteStatus::Pending, Some(&err)));
+                for (later_op, later) in plan.legs.iter().zip(&legs).skip(i + 1) {
+                    s.store
+                        .leg_release(&later.id, now_ms())
+                        .await
+                        .map_err(store_err)?;
+                    outcome
+                        .writes
+                        .push(record(later_op, later, WriteStatus::Pending, None));
+                }
+                stopped = true;
+            }
+            Err(e) => {
+                let err = GatewayError::upstream(op.system(), &e);
+                let undone = compensate(s, &plan.legs[..i], &legs[..i], &results).await;
+                if undone > 0 {
+                    for w in outcome
+                        .writes
+                        .iter_mut()
+                        .filter(|w| w.status == WriteStatus::Applied)
+                    {
+                        w.status = WriteStatus::Failed;
+                        w.message = Some("undone because a later step was refused".into());
+                    }
+                    s.store
+                        .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
+                        .await
+                        .map_err(store_err)?;
+                } else {
+                    s.store
+                        .leg_failed(&leg.id, err.code.as_str(), now_ms(), true, now_ms())
+                        .await
+                        .map_err(store_err)?;
+                }
+                outcome
+                    .writes
+                    .push(record(op, leg, WriteStatus::Failed, Some(&err)));
+                for (later_op, later) in plan.legs.iter().zip(&legs).skip(i + 1) {
+                    s.store
+                        .leg_set_state(&later.id, LegState::Cancelled, now_ms())
+                        .await
+                        .map_err(store_err)?;
+                    outcome.writes.push(WriteRecord {
+                        message: Some("not attempted: an earlier step failed".into()),
+                        ..record(later_op, later, WriteStatus::Failed, None)
+                    });
+                }
+                stopped = true;
+            }
+        }
+    }
+    let prior = Prior::of(results.iter());
+    outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
+    outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
+    outcome.created_id = ["taskId", "noteId"]
+        .iter()
+        .find_map(|k| prior.0.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+    for op in &plan.legs {
+        invalidate(s, op, &prior).await;
+    }
+    if let Some(k) = &key {
+        let stored = serde_json::to_string(&outcome).unwrap_or_default();
+        s.store
+            .complete_key(&k.scope, &k.key, &stored, now_ms())
+            .await
+            .map_err(store_err)?;
+    }
+    Ok(outcome)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Undoes the applied legs that can be undone, newest first; returns how many.
+async fn compensate(
+    s: &AppState,
+    ops: &[LegOp],
+    legs: &[Leg],
+    results: &[Option<String>],
+) -> usize {
+    let mut undone = 0;
+    for ((op, leg), result) in ops.iter().zip(legs).zip(results).rev() {
+        let Some(undo) = legs::compensation(op, result.as_deref()) else {
+            continue;
+        };
+        match legs::run(s, &undo, &Prior::default(), true).await {
+            Ok(_) => {
+                undone += 1;
+                if let Err(e) = s
+                    .store
+                    .leg_set_state(&leg.id, LegState::Compensated, now_ms())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record a compensation");
+                }
+                invalidate(s, &undo, &Prior::default()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, operation = op.kind(), "compensation failed");
+            }
+        }
+    }
+    undone
+}
+
+/// Forgets cached data a leg changed.
+pub async fn invalidate(s: &AppState, op: &LegOp, prior: &Prior) {
+    let (ghl, clubos) = op.touches(prior);
+    if let Some(id) = ghl {
+        s.caches.invalidate_ghl_contact(&id).await;
+    }
+    if let Some(id) = clubos {
+        s.caches.invalidate_clubos_user(id).await;
+    }
+    if let LegOp::GhlBulkTags { contact_ids, .. } = op {
+        for id in contact_ids {
+            s.caches.invalidate_ghl_contact(id).await;
+        }
+    }
+}
+
+/// A stored outcome, with each write's status brought up to date from the outbox (a
+/// pending write the relay has since finished reads as applied).
+async fn replay(s: &AppState, stored: &str) -> Result<Outcome, GatewayError> {
+    let mut outcome: Outcome = serde_json::from_str(stored).map_err(|_| {
+        GatewayError::new(ErrorCode::StoreUnavailable, "a stored answer is unreadable")
+    })?;
+    let legs = s
+        .store
+        .operation_legs(&outcome.operation_id)
+        .await
+        .map_err(store_err)?;
+    for w in &mut outcome.writes {
+        let Some(leg) = w
+            .write_id
+            .as_ref()
+            .and_then(|id| legs.iter().find(|l| &l.id == id))
+        else {
+            continue;
+        };
+        w.status = match leg.state {
+            LegState::Done => WriteStatus::Applied,
+            LegState::Pending | LegState::InFlight => WriteStatus::Pending,
+            LegState::Dead | LegState::Compensated | LegState::Cancelled => WriteStatus::Failed,
+        };
+        if leg.state == LegState::Done {
+            w.error_code = None;
+            w.message = None;
+        }
+    }
+    let prior = Prior::of(legs.iter().map(|l| &l.result));
+    outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
+    outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
+    Ok(outcome)
+}

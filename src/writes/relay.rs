@@ -1,0 +1,90 @@
+//! The relay: finishes the legs requests could not. It leases due legs from the outbox
+//! (a pending leg whose retry time came, or a leg whose owner died and whose lease
+//! expired), runs them in order, and records the outcome: done, another try later with
+//! backoff and jitter, or dead-lettered after `writes.max_attempts`. Creates look before
+//! they create, since an earlier attempt may have been applied without an answer.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+
+use super::{
+    backoff, invalidate,
+    legs::{self, LegOp, Prior},
+    now_ms,
+};
+use crate::{
+    error::GatewayError,
+    state::AppState,
+    store::{Leg, LegState},
+};
+
+/// Legs leased per round.
+const BATCH: i64 = 16;
+
+/// Runs the relay until the process ends.
+pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = Duration::from_millis(state.writes.relay_poll_ms.max(10));
+        loop {
+            match tick(&state).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "relay round failed"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}
+
+/// One round: leases and runs the due legs; returns how many it ran.
+pub async fn tick(s: &AppState) -> Result<usize, crate::store::StoreError> {
+    let lease_ms = i64::try_from(s.writes.lease_secs * 1000).unwrap_or(i64::MAX);
+    let legs = s.store.lease_due(now_ms(), lease_ms, BATCH).await?;
+    let n = legs.len();
+    for leg in legs {
+        run_leg(s, leg).await?;
+    }
+    Ok(n)
+}
+
+async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError> {
+    let Ok(op) = serde_json::from_str::<LegOp>(&leg.payload) else {
+        tracing::error!(leg = %leg.id, "unreadable outbox payload");
+        s.store
+            .leg_failed(&leg.id, "BAD_PAYLOAD", now_ms(), true, now_ms())
+            .await?;
+        return Ok(());
+    };
+    let earlier = s.store.operation_legs(&leg.operation_id).await?;
+    let prior = Prior::of(
+        earlier
+            .iter()
+            .filter(|l| l.seq < leg.seq && l.state == LegState::Done)
+            .map(|l| &l.result),
+    );
+    match legs::run(s, &op, &prior, true).await {
+        Ok(result) => {
+            let result = result.map(|v| v.to_string());
+            s.store
+                .leg_done(&leg.id, result.as_deref(), now_ms())
+                .await?;
+            invalidate(s, &op, &Prior::of([&result])).await;
+            tracing::info!(leg = %leg.id, operation = op.kind(), "relay finished a write");
+        }
+        Err(e) => {
+            let err = GatewayError::upstream(op.system(), &e);
+            let attempts = leg.attempts + 1;
+            let dead = !e.is_transient() || attempts >= s.writes.max_attempts;
+            let retry_at = now_ms()
+                + i64::try_from(backoff(&s.writes, attempts).as_millis()).unwrap_or(i64::MAX);
+            s.store
+                .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
+                .await?;
+            if dead {
+                tracing::warn!(leg = %leg.id, operation = op.kind(), code = err.code.as_str(), "write dead-lettered");
+            }
+        }
+    }
+    Ok(())
+}

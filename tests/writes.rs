@@ -1,0 +1,480 @@
+//! Mutations fan out to both systems: checked against the simulators' own APIs and
+//! call counts, with idempotency keys, the outbox relay and compensation.
+
+use std::time::Duration;
+
+use contactgraph::{
+    demo::Demo,
+    sim::{
+        SimOptions,
+        admin::StatsSnapshot,
+        clubos::ClubOsSimConfig,
+        ghl::tokens,
+        seed::{Example, Kind},
+    },
+};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+async fn start() -> Demo {
+    Demo::start_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        SimOptions {
+            people: 80,
+            ..SimOptions::default()
+        },
+        json!({"writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}}),
+    )
+    .await
+    .expect("demo starts")
+}
+
+async fn graphql_with(demo: &Demo, query: &str, variables: Value, key: Option<&str>) -> Value {
+    let mut req = Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    req.send()
+        .await
+        .expect("graphql")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn graphql(demo: &Demo, query: &str, variables: Value) -> Value {
+    graphql_with(demo, query, variables, None).await
+}
+
+async fn stats(url: String) -> StatsSnapshot {
+    Client::new()
+        .get(format!("{url}/_sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json")
+}
+
+async fn faults(url: String, plan: Value) {
+    Client::new()
+        .post(format!("{url}/_sim/faults"))
+        .json(&plan)
+        .send()
+        .await
+        .expect("faults");
+}
+
+/// The contact as the GHL simulator holds it (its own API).
+async fn ghl_contact(demo: &Demo, id: &str) -> Value {
+    Client::new()
+        .get(format!("{}/contacts/{id}", demo.sims.ghl.url()))
+        .bearer_auth(tokens::LOCATION)
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .expect("ghl")
+        .json::<Value>()
+        .await
+        .expect("json")["contact"]
+        .clone()
+}
+
+/// The user as the Club OS simulator holds them (its own API).
+async fn clubos_user(demo: &Demo, id: i64) -> Value {
+    Client::new()
+        .get(format!("{}/users/{id}", demo.sims.clubos.url()))
+        .header("x-api-key", ClubOsSimConfig::default().api_key)
+        .send()
+        .await
+        .expect("clubos")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn linked(demo: &Demo) -> (&Example, String, i64) {
+    let p = demo.world.example(Kind::StoredLink).expect("linked person");
+    (
+        p,
+        p.ghl_contact_id.clone().expect("ghl id"),
+        p.clubos_user_ids[0],
+    )
+}
+
+const UPDATE: &str = r#"mutation($id: ID!, $input: ContactInput!, $key: String) {
+    updateContact(id: $id, input: $input, idempotencyKey: $key) {
+        status operationId
+        writes { system operation status writeId errorCode message }
+        contact { email phone clubOs { email phoneDigits } }
+    } }"#;
+
+#[tokio::test]
+async fn an_update_reaches_both_systems_and_the_next_read_shows_it() {
+    let demo = start().await;
+    let (_, ghl, user) = linked(&demo);
+    let body = graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"email": "new.address@example.com", "phone": "(512) 555-0177"}}),
+    )
+    .await;
+    let p = &body["data"]["updateContact"];
+    assert_eq!(p["status"], "APPLIED", "{body}");
+    assert_eq!(p["writes"].as_array().map(Vec::len), Some(2));
+    let g = ghl_contact(&demo, &ghl).await;
+    assert_eq!(g["email"], "new.address@example.com");
+    assert_eq!(g["phone"], "+15125550177");
+    let u = clubos_user(&demo, user).await;
+    assert_eq!(u["email"], "new.address@example.com");
+    assert_eq!(u["mobilePhone"], "5125550177");
+    assert_eq!(p["contact"]["email"], "new.address@example.com");
+    assert_eq!(p["contact"]["clubOs"]["phoneDigits"], "5125550177");
+    let read = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { email phone } }",
+        json!({"id": ghl}),
+    )
+    .await;
+    assert_eq!(read["data"]["contact"]["email"], "new.address@example.com");
+    assert_eq!(read["data"]["contact"]["phone"], "+15125550177");
+}
+
+#[tokio::test]
+async fn club_os_failing_for_a_while_leaves_a_pending_write_the_relay_finishes() {
+    let demo = start().await;
+    let (_, ghl, user) = linked(&demo);
+    faults(
+        demo.sims.clubos.url(),
+        json!({"rules": [{"route": "PUT /users/{userId}", "status": 503, "times": 3}]}),
+    )
+    .await;
+    let body = graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"email": "later@example.com"}}),
+    )
+    .await;
+    let p = &body["data"]["updateContact"];
+    assert_eq!(p["status"], "PENDING", "{body}");
+    let writes = p["writes"].as_array().expect("writes");
+    let by_system = |s: &str| writes.iter().find(|w| w["system"] == s).expect(s).clone();
+    assert_eq!(by_system("GHL")["status"], "APPLIED");
+    assert_eq!(by_system("CLUB_OS")["status"], "PENDING");
+    assert_eq!(by_system("CLUB_OS")["errorCode"], "UPSTREAM_UNAVAILABLE");
+    assert_eq!(ghl_contact(&demo, &ghl).await["email"], "later@example.com");
+    // No further request: the relay retries on its own once the fault clears.
+    let mut done = false;
+    for _ in 0..200 {
+        if clubos_user(&demo, user).await["email"] == "later@example.com" {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(done, "Club OS never got the new email");
+    let s = stats(demo.sims.clubos.url()).await;
+    assert_eq!(s.routes["PUT /users/{userId}"].statuses.get(&503), Some(&3));
+    assert_eq!(s.routes["PUT /users/{userId}"].statuses.get(&200), Some(&1));
+    let pending = graphql(
+        &demo,
+        "{ pendingWrites { id } failedWrites { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(pending["data"]["pendingWrites"], json!([]));
+    assert_eq!(pending["data"]["failedWrites"], json!([]));
+}
+
+#[tokio::test]
+async fn the_same_key_twice_writes_once_per_system() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let vars = json!({"id": ghl, "input": {"firstName": "Robin"}, "key": "key-1"});
+    let first = graphql(&demo, UPDATE, vars.clone()).await;
+    let again = graphql(&demo, UPDATE, vars).await;
+    assert_eq!(
+        first["data"]["updateContact"]["operationId"],
+        again["data"]["updateContact"]["operationId"]
+    );
+    assert_eq!(again["data"]["updateContact"]["status"], "APPLIED");
+    assert_eq!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("PUT /contacts/{contactId}"),
+        1
+    );
+    assert_eq!(
+        stats(demo.sims.clubos.url())
+            .await
+            .count("PUT /users/{userId}"),
+        1
+    );
+    // The header works as the argument does.
+    let header = graphql_with(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"firstName": "Robin"}}),
+        Some("key-1"),
+    )
+    .await;
+    assert_eq!(
+        header["data"]["updateContact"]["operationId"],
+        first["data"]["updateContact"]["operationId"]
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_with_one_key_write_once() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let vars = json!({"id": ghl, "input": {"lastName": "Concurrent"}, "key": "same"});
+    let all =
+        futures_util::future::join_all((0..20).map(|_| graphql(&demo, UPDATE, vars.clone()))).await;
+    let ops: Vec<&Value> = all
+        .iter()
+        .map(|b| &b["data"]["updateContact"]["operationId"])
+        .collect();
+    assert!(ops.iter().all(|o| *o == ops[0] && o.is_string()), "{all:?}");
+    assert_eq!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("PUT /contacts/{contactId}"),
+        1
+    );
+    assert_eq!(
+        stats(demo.sims.clubos.url())
+            .await
+            .count("PUT /users/{userId}"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_key_reused_with_other_input_is_refused_without_a_call() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"firstName": "A"}, "key": "k"}),
+    )
+    .await;
+    let before = stats(demo.sims.ghl.url()).await.total;
+    let body = graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"firstName": "B"}, "key": "k"}),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "IDEMPOTENCY_KEY_REUSED"
+    );
+    let after = stats(demo.sims.ghl.url()).await;
+    assert_eq!(after.count("PUT /contacts/{contactId}"), 1);
+    assert!(after.total <= before + 1, "at most a cached read");
+}
+
+const CREATE: &str = r#"mutation($input: ContactInput!) {
+    createContact(input: $input) {
+        status
+        writes { system operation status errorCode message }
+        contact { linkStatus ghl { id } clubOs { userId } }
+    } }"#;
+
+#[tokio::test]
+async fn a_create_lands_in_both_systems_linked() {
+    let demo = start().await;
+    let body = graphql(
+        &demo,
+        CREATE,
+        json!({"input": {"firstName": "Nova", "lastName": "Reyes", "email": "nova.reyes@example.com", "phone": "303-555-0144", "tags": ["Trial"]}}),
+    )
+    .await;
+    let p = &body["data"]["createContact"];
+    assert_eq!(p["status"], "APPLIED", "{body}");
+    assert_eq!(p["contact"]["linkStatus"], "LINKED");
+    let user: i64 = p["contact"]["clubOs"]["userId"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("user id");
+    assert_eq!(clubos_user(&demo, user).await["mobilePhone"], "3035550144");
+    let ghl = p["contact"]["ghl"]["id"].as_str().expect("ghl id");
+    let g = ghl_contact(&demo, ghl).await;
+    assert_eq!(g["tags"], json!(["trial"]));
+    assert_eq!(
+        g["customFields"][0]["value"],
+        user.to_string(),
+        "the link is mirrored into GHL"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_club_os_rejection_leaves_no_orphan_ghl_contact() {
+    let demo = start().await;
+    // Club OS already has this person (same names and email): it answers DUPLICATE_USER.
+    let member = demo
+        .world
+        .example(Kind::ClubOsOnly)
+        .expect("member")
+        .clubos_user_ids[0];
+    let u = clubos_user(&demo, member).await;
+    let body = graphql(
+        &demo,
+        CREATE,
+        json!({"input": {"firstName": u["firstName"], "lastName": u["lastName"], "email": u["email"]}}),
+    )
+    .await;
+    let p = &body["data"]["createContact"];
+    assert_eq!(p["status"], "FAILED", "{body}");
+    assert_eq!(p["contact"], Value::Null);
+    let writes = p["writes"].as_array().expect("writes");
+    assert!(writes.iter().all(|w| w["status"] == "FAILED"), "{writes:?}");
+    let s = stats(demo.sims.ghl.url()).await;
+    assert_eq!(s.count("POST /contacts/"), 1);
+    assert_eq!(
+        s.count("DELETE /contacts/{contactId}"),
+        1,
+        "the GHL contact was removed"
+    );
+    let left = Client::new()
+        .get(format!("{}/contacts/search/duplicate", demo.sims.ghl.url()))
+        .query(&[
+            ("locationId", contactgraph::sim::seed::GHL_LOCATION_ID),
+            ("email", u["email"].as_str().expect("email")),
+        ])
+        .bearer_auth(tokens::LOCATION)
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .expect("lookup")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(left["contact"], Value::Null, "no orphan left in GHL");
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_any_upstream_call() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let before = (
+        stats(demo.sims.ghl.url()).await.total,
+        stats(demo.sims.clubos.url()).await.total,
+    );
+    let cases = [
+        (
+            UPDATE,
+            json!({"id": ghl, "input": {"email": "not-an-email"}}),
+            "email",
+        ),
+        (
+            UPDATE,
+            json!({"id": ghl, "input": {"phone": "12"}}),
+            "phone",
+        ),
+        (
+            UPDATE,
+            json!({"id": ghl, "input": {"dateOfBirth": "31/12/1990"}}),
+            "dateOfBirth",
+        ),
+        (
+            UPDATE,
+            json!({"id": ghl, "input": {"lastName": "x".repeat(51)}}),
+            "lastName",
+        ),
+        (
+            CREATE,
+            json!({"input": {"firstName": "Solo", "email": "solo@example.com"}}),
+            "lastName",
+        ),
+        (
+            CREATE,
+            json!({"input": {"firstName": "A", "lastName": "B"}}),
+            "email",
+        ),
+    ];
+    for (q, vars, field) in cases {
+        let body = graphql(&demo, q, vars).await;
+        let e = &body["errors"][0]["extensions"];
+        assert_eq!(e["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(e["field"], field, "{body}");
+    }
+    let after = (
+        stats(demo.sims.ghl.url()).await.total,
+        stats(demo.sims.clubos.url()).await.total,
+    );
+    assert_eq!(before, after, "no upstream call");
+}
+
+#[tokio::test]
+async fn tasks_and_notes_are_written_and_read_back() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let body = graphql(
+        &demo,
+        r#"mutation($id: ID!) {
+            t: createTask(contactId: $id, input: {title: "Call back", dueDate: "2026-12-01T10:00:00Z"}) {
+                status task { id title completed source } }
+            n: createNote(contactId: $id, body: "Asked about pricing.") { status note { id body } }
+            g: addTags(id: $id, tags: ["VIP", "Renewal"]) { status contact { tags } } }"#,
+        json!({"id": ghl}),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let d = &body["data"];
+    assert_eq!(d["t"]["task"]["title"], "Call back");
+    assert_eq!(d["n"]["note"]["body"], "Asked about pricing.");
+    let tags = d["g"]["contact"]["tags"].to_string();
+    assert!(
+        tags.contains("\"vip\"") && tags.contains("\"renewal\""),
+        "{tags}"
+    );
+    let task = d["t"]["task"]["id"].as_str().expect("task id");
+    let done = graphql(
+        &demo,
+        "mutation($c: ID!, $t: ID!) { completeTask(contactId: $c, taskId: $t) { status task { completed } } }",
+        json!({"c": ghl, "t": task}),
+    )
+    .await;
+    assert_eq!(
+        done["data"]["completeTask"]["task"]["completed"], true,
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_says_club_os_was_skipped() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let body = graphql(
+        &demo,
+        "mutation($id: ID!) { deleteContact(id: $id) { status writes { system status message } } }",
+        json!({"id": ghl}),
+    )
+    .await;
+    let writes = body["data"]["deleteContact"]["writes"]
+        .as_array()
+        .expect("writes");
+    let clubos = writes
+        .iter()
+        .find(|w| w["system"] == "CLUB_OS")
+        .expect("club os");
+    assert_eq!(clubos["status"], "SKIPPED");
+    assert!(
+        clubos["message"]
+            .as_str()
+            .expect("why")
+            .contains("no delete")
+    );
+    assert_eq!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("DELETE /contacts/{contactId}"),
+        1
+    );
+}
