@@ -255,10 +255,23 @@ pub async fn execute(
             ));
         }
         Claim::InProgress => {
-            return Err(GatewayError::new(
-                ErrorCode::IdempotencyInProgress,
-                "another request with this idempotency key is still running",
-            ));
+            // The key's operation may be recorded already (its request died, or still
+            // runs): answer what the outbox knows of it rather than nothing.
+            let recorded = match &key {
+                Some(k) => s
+                    .store
+                    .key_operation(&k.scope, &k.key)
+                    .await
+                    .map_err(store_err)?,
+                None => None,
+            };
+            return match recorded {
+                Some(operation_id) => from_outbox(s, operation_id).await,
+                None => Err(GatewayError::new(
+                    ErrorCode::IdempotencyInProgress,
+                    "another request with this idempotency key is still running",
+                )),
+            };
         }
     }
     let mut outcome = Outcome {
@@ -421,9 +434,42 @@ pub async fn invalidate(s: &AppState, op: &LegOp, prior: &Prior) {
 /// A stored outcome, with each write's status brought up to date from the outbox (a
 /// pending write the relay has since finished reads as applied).
 async fn replay(s: &AppState, stored: &str) -> Result<Outcome, GatewayError> {
-    let mut outcome: Outcome = serde_json::from_str(stored).map_err(|_| {
+    let outcome: Outcome = serde_json::from_str(stored).map_err(|_| {
         GatewayError::new(ErrorCode::StoreUnavailable, "a stored answer is unreadable")
     })?;
+    refresh(s, outcome).await
+}
+
+/// The outcome of a recorded operation whose answer was never stored, from its legs.
+async fn from_outbox(s: &AppState, operation_id: String) -> Result<Outcome, GatewayError> {
+    let legs = s
+        .store
+        .operation_legs(&operation_id)
+        .await
+        .map_err(store_err)?;
+    let writes = legs
+        .iter()
+        .map(|l| WriteRecord {
+            system: l.system.clone(),
+            operation: l.kind.clone(),
+            status: WriteStatus::Pending,
+            write_id: Some(l.id.clone()),
+            error_code: l.last_error_code.clone(),
+            message: None,
+        })
+        .collect();
+    let recorded = Outcome {
+        operation_id,
+        writes,
+        ghl_contact_id: None,
+        clubos_user_id: None,
+        created_id: None,
+    };
+    refresh(s, recorded).await
+}
+
+/// Brings each write's status up to date from the outbox.
+async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayError> {
     let legs = s
         .store
         .operation_legs(&outcome.operation_id)

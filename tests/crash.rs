@@ -1,0 +1,214 @@
+//! A gateway process killed between the two legs of a write: started again on the same
+//! store, it finishes the write, and nothing is written twice.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use contactgraph::{
+    sim::{SimOptions, Sims, admin::StatsSnapshot, clubos::ClubOsSimConfig, ghl::tokens, seed},
+    store::{LegState, Store},
+};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contactgraph");
+
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn start_gateway(config: &PathBuf, url: &str) -> Gateway {
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gateway starts");
+    let gateway = Gateway(child);
+    for _ in 0..200 {
+        if Client::new()
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return gateway;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the gateway did not come up");
+}
+
+async fn stats(url: String) -> StatsSnapshot {
+    Client::new()
+        .get(format!("{url}/_sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn clubos_email(sims: &Sims, user: i64) -> Value {
+    Client::new()
+        .get(format!("{}/users/{user}", sims.clubos.url()))
+        .header("x-api-key", ClubOsSimConfig::default().api_key)
+        .send()
+        .await
+        .expect("user")
+        .json::<Value>()
+        .await
+        .expect("json")["email"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_off_by_a_crash_completes_after_restart_without_writing_twice() {
+    let sims = Sims::start(SimOptions {
+        people: 60,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("sims");
+    let world = contactgraph::sim::World::generate(42, 60);
+    let person = world
+        .example(seed::Kind::StoredLink)
+        .expect("linked person");
+    let ghl_id = person.ghl_contact_id.clone().expect("ghl id");
+    let user = person.clubos_user_ids[0];
+
+    let dir = std::env::temp_dir().join(format!("contactgraph-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = dir.join("store.db");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let clubos = ClubOsSimConfig::default();
+    let config = dir.join("contactgraph.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[ghl]
+base_url = "{ghl}"
+location_id = "{location}"
+token = "{token}"
+[clubos]
+base_url = "{clubos_url}"
+v1_base_url = "{clubos_url}"
+api_key = "{api_key}"
+club_id = {club}
+location_id = {club_location}
+[store]
+url = "sqlite://{db}"
+[writes]
+lease_secs = 1
+relay_poll_ms = 50
+retry_base_ms = 50
+"#,
+            ghl = sims.ghl.url(),
+            location = seed::GHL_LOCATION_ID,
+            token = tokens::LOCATION,
+            clubos_url = sims.clubos.url(),
+            api_key = clubos.api_key,
+            club = seed::CLUBOS_CLUB_ID,
+            club_location = seed::CLUBOS_LOCATION_IDS[0],
+            db = db.display(),
+        ),
+    )
+    .expect("config written");
+
+    // Club OS never answers the update: the write stops between its two legs.
+    Client::new()
+        .post(format!("{}/_sim/faults", sims.clubos.url()))
+        .json(&json!({"rules": [{"route": "PUT /users/{userId}", "action": "hang"}]}))
+        .send()
+        .await
+        .expect("faults");
+    let first = start_gateway(&config, &url).await;
+    let mutation = json!({
+        "query": "mutation($id: ID!) { updateContact(id: $id, input: {email: \"after.crash@example.com\"}) { status } }",
+        "variables": {"id": ghl_id},
+    });
+    let request = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let _ = Client::new()
+                .post(format!("{url}/graphql"))
+                .json(&mutation)
+                .send()
+                .await;
+        }
+    });
+
+    // Watch the store until the GHL leg is recorded done.
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("store");
+    let mut ghl_done = false;
+    for _ in 0..200 {
+        let done = store.legs_in_state(LegState::Done, 10).await.expect("legs");
+        if done.iter().any(|l| l.kind == "update_contact") {
+            ghl_done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ghl_done, "the GHL leg finished before the crash");
+    drop(first); // SIGKILL: no shutdown, no cleanup.
+    request.abort();
+
+    Client::new()
+        .post(format!("{}/_sim/faults", sims.clubos.url()))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("clear faults");
+    assert_ne!(
+        clubos_email(&sims, user).await,
+        "after.crash@example.com",
+        "Club OS was not written before the crash"
+    );
+
+    let _second = start_gateway(&config, &url).await;
+    let mut finished = false;
+    for _ in 0..400 {
+        if clubos_email(&sims, user).await == "after.crash@example.com" {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(finished, "the restarted gateway finished the write");
+    let ghl = stats(sims.ghl.url()).await;
+    assert_eq!(
+        ghl.count("PUT /contacts/{contactId}"),
+        1,
+        "GHL was written once"
+    );
+    let clubos = stats(sims.clubos.url()).await;
+    assert_eq!(
+        clubos.routes["PUT /users/{userId}"].statuses.get(&200),
+        Some(&1),
+        "Club OS was written once"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
