@@ -478,3 +478,82 @@ async fn deleting_says_club_os_was_skipped() {
         1
     );
 }
+
+#[tokio::test]
+async fn appointments_are_booked_moved_and_cancelled() {
+    let demo = start().await;
+    let (_, ghl, _) = linked(&demo);
+    let booked = graphql(
+        &demo,
+        r#"mutation($c: ID!, $cal: String!, $u: String!) {
+            bookAppointment(contactId: $c, input: {calendarId: $cal, assignedUserId: $u,
+                startTime: "2026-12-03T15:00:00Z", endTime: "2026-12-03T15:30:00Z", title: "Tour"}) {
+                status appointment { id title startTime status source } } }"#,
+        json!({"c": ghl, "cal": contactgraph::sim::seed::GHL_CALENDAR_ID, "u": contactgraph::sim::seed::GHL_USER_IDS[0]}),
+    )
+    .await;
+    let a = &booked["data"]["bookAppointment"]["appointment"];
+    assert_eq!(a["title"], "Tour", "{booked}");
+    let id = a["id"].as_str().expect("appointment id");
+    let moved = graphql(
+        &demo,
+        r#"mutation($c: ID!, $a: ID!) { updateAppointment(contactId: $c, appointmentId: $a,
+            input: {startTime: "2026-12-04T15:00:00Z", endTime: "2026-12-04T15:30:00Z"}) {
+            appointment { startTime } } }"#,
+        json!({"c": ghl, "a": id}),
+    )
+    .await;
+    let start_time = moved["data"]["updateAppointment"]["appointment"]["startTime"].to_string();
+    assert!(start_time.contains("2026-12-04"), "{moved}");
+    let cancelled = graphql(
+        &demo,
+        r#"mutation($c: ID!, $a: ID!) { cancelAppointment(contactId: $c, appointmentId: $a) {
+            status appointment { status } } }"#,
+        json!({"c": ghl, "a": id}),
+    )
+    .await;
+    assert_eq!(
+        cancelled["data"]["cancelAppointment"]["appointment"]["status"], "cancelled",
+        "{cancelled}"
+    );
+    let bad = graphql(
+        &demo,
+        r#"mutation($c: ID!) { bookAppointment(contactId: $c, input: {calendarId: "x", assignedUserId: "u",
+            startTime: "2026-12-03T15:00:00Z", endTime: "2026-12-03T14:00:00Z"}) { status } }"#,
+        json!({"c": ghl}),
+    )
+    .await;
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "endTime");
+}
+
+#[tokio::test]
+async fn an_upsert_updates_whoever_has_the_email_and_creates_nobody_twice() {
+    let demo = start().await;
+    let (p, ghl, user) = linked(&demo);
+    let email = p.email.clone().expect("email");
+    let q = r#"mutation($input: ContactInput!) { upsertContact(input: $input) {
+        status writes { system operation status } contact { ghl { id } clubOs { userId } } } }"#;
+    let body = graphql(
+        &demo,
+        q,
+        json!({"input": {"email": email, "firstName": "Upserted"}}),
+    )
+    .await;
+    let r = &body["data"]["upsertContact"];
+    assert_eq!(r["status"], "APPLIED", "{body}");
+    assert_eq!(r["contact"]["ghl"]["id"], ghl.as_str());
+    assert_eq!(r["contact"]["clubOs"]["userId"], user.to_string());
+    assert_eq!(stats(demo.sims.clubos.url()).await.count("POST /users"), 0);
+    assert_eq!(clubos_user(&demo, user).await["firstName"], "Upserted");
+    let fresh = graphql(
+        &demo,
+        q,
+        json!({"input": {"email": "brand.new@example.com", "firstName": "Brand", "lastName": "New"}}),
+    )
+    .await;
+    assert_eq!(
+        fresh["data"]["upsertContact"]["status"], "APPLIED",
+        "{fresh}"
+    );
+    assert_eq!(stats(demo.sims.clubos.url()).await.count("POST /users"), 1);
+}

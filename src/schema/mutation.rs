@@ -10,14 +10,14 @@ use async_graphql::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Contact, ContactRef, Note, Source, Task};
+use super::{Appointment, Contact, ContactRef, Note, Source, Task};
 use crate::{
     error::{ErrorCode, GatewayError, System},
     linking::{LinkStatus, Person},
     loaders::{self, Loaders, RequestMeta},
     state::AppState,
     store::{Leg, LegState, LinkSource},
-    upstream::ghl::models::{NewTask, NoteWrite, TaskPatch},
+    upstream::ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
     writes::{
         self, Idempotency, Outcome, Overall, Plan, WriteStatus as Status,
         input::{self, PersonFields},
@@ -96,6 +96,38 @@ pub struct TaskChanges {
     pub assigned_to: Option<String>,
     /// Whether it is done.
     pub completed: Option<bool>,
+}
+
+/// A new appointment on a GHL calendar.
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct AppointmentInput {
+    /// GHL calendar id.
+    pub calendar_id: String,
+    /// Start (ISO-8601).
+    pub start_time: String,
+    /// End (ISO-8601); GHL defaults to the calendar's slot length.
+    pub end_time: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// The GHL user who owns it (GHL requires an owner).
+    pub assigned_user_id: String,
+    /// Where it takes place.
+    pub address: Option<String>,
+}
+
+/// Changes to an appointment. Absent fields are left as they are.
+#[derive(Debug, Clone, Default, InputObject, Serialize)]
+pub struct AppointmentChanges {
+    /// Start (ISO-8601).
+    pub start_time: Option<String>,
+    /// End (ISO-8601).
+    pub end_time: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// The GHL user who owns it.
+    pub assigned_user_id: Option<String>,
+    /// Where it takes place.
+    pub address: Option<String>,
 }
 
 /// How a tag change applies.
@@ -237,6 +269,20 @@ impl WritePayload {
             .await
             .map_err(|e| e.extend())?;
         Ok(tasks.into_iter().find(|t| &t.id == id).map(Task::from))
+    }
+
+    /// The appointment an appointment mutation booked or changed, as it is now.
+    async fn appointment(&self, ctx: &Context<'_>) -> Result<Option<Appointment>> {
+        let (Some(contact), Some(id)) = (&self.outcome.ghl_contact_id, &self.outcome.created_id)
+        else {
+            return Ok(None);
+        };
+        let state = ctx.data::<Arc<AppState>>()?;
+        let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
+        let all = loaders::one(&fresh.ghl_appointments, contact.clone())
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(all.into_iter().find(|a| &a.id == id).map(Appointment::from))
     }
 
     /// The note a note mutation created or changed, as it is now.
@@ -415,6 +461,188 @@ impl MutationRoot {
             ..Plan::default()
         };
         run(ctx, plan, key).await
+    }
+
+    /// Creates or updates a person by email (then phone): GHL's upsert, and the Club OS
+    /// user with that email or phone (updated) or a new prospect (created), linked.
+    async fn upsert_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: ContactInput,
+        idempotency_key: Option<String>,
+    ) -> Result<WritePayload> {
+        let state = ctx.data::<Arc<AppState>>()?;
+        let checked = input.fields().check(state.phone_region).map_err(err)?;
+        if checked.email.is_none() && checked.phone_e164.is_none() {
+            return Err(err(input::bad("email", "an email or a phone is required")));
+        }
+        let tags = input
+            .tags
+            .as_deref()
+            .map(|t| input::tags("tags", t))
+            .transpose()
+            .map_err(err)?;
+        let key = key(ctx, idempotency_key, "upsertContact", json!(input))?;
+        let l = ctx.data::<Loaders>()?;
+        let matches = match (&checked.email, &checked.phone_e164) {
+            (Some(e), _) => loaders::one(&l.clubos_by_email, loaders::email_key(e)).await,
+            (None, Some(p)) => loaders::one(&l.clubos_by_phone, loaders::phone_key(p)).await,
+            (None, None) => Ok(Vec::new()),
+        }
+        .map_err(err)?;
+        let mut plan = Plan {
+            legs: vec![LegOp::GhlUpsertContact {
+                contact: checked.ghl_new(state.ghl.location_id(), tags),
+            }],
+            ..Plan::default()
+        };
+        let user = match matches.as_slice() {
+            [u] => {
+                plan.legs.push(LegOp::ClubOsUpdateUser {
+                    user_id: u.user_id,
+                    patch: checked.clubos_patch(),
+                });
+                Some(u.user_id)
+            }
+            [] => match checked.clubos_new() {
+                Ok(new) => {
+                    plan.legs.push(LegOp::ClubOsCreateUser { user: new });
+                    None
+                }
+                Err(e) => return Err(err(e)),
+            },
+            _ => {
+                plan.skip(
+                    System::ClubOs,
+                    "upsert_user",
+                    "several Club OS users match: link the person first",
+                );
+                return run(ctx, plan, key).await;
+            }
+        };
+        plan.legs.push(LegOp::Link {
+            ghl_contact_id: None,
+            clubos_user_id: user,
+            source: LinkSource::Created,
+        });
+        plan.clubos_user_id = user;
+        run(ctx, plan, key).await
+    }
+
+    /// Books an appointment for a person on a GHL calendar.
+    async fn book_appointment(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: ID,
+        input: AppointmentInput,
+        idempotency_key: Option<String>,
+    ) -> Result<WritePayload> {
+        let start = input::instant("startTime", &input.start_time).map_err(err)?;
+        let end = input
+            .end_time
+            .as_deref()
+            .map(|e| input::instant("endTime", e))
+            .transpose()
+            .map_err(err)?;
+        if end.as_ref().is_some_and(|e| *e <= start) {
+            return Err(err(input::bad(
+                "endTime",
+                "endTime must be after startTime",
+            )));
+        }
+        let owner = input::text("assignedUserId", &input.assigned_user_id).map_err(err)?;
+        let calendar = input::text("calendarId", &input.calendar_id).map_err(err)?;
+        let state = ctx.data::<Arc<AppState>>()?;
+        let g = ghl_id(ctx, &contact_id).await?;
+        let key = key(
+            ctx,
+            idempotency_key,
+            "bookAppointment",
+            json!({"contact": g, "input": input}),
+        )?;
+        let plan = Plan {
+            legs: vec![LegOp::GhlBookAppointment {
+                appointment: NewAppointment {
+                    calendar_id: calendar,
+                    location_id: state.ghl.location_id().to_owned(),
+                    contact_id: g.clone(),
+                    start_time: start,
+                    end_time: end,
+                    title: input.title.clone(),
+                    appointment_status: Some("confirmed".into()),
+                    assigned_user_id: owner,
+                    address: input.address.clone(),
+                    ignore_free_slot_validation: Some(true),
+                },
+            }],
+            ghl_contact_id: Some(g),
+            ..Plan::default()
+        };
+        run(ctx, plan, key).await
+    }
+
+    /// Moves or renames an appointment.
+    async fn update_appointment(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: ID,
+        appointment_id: ID,
+        input: AppointmentChanges,
+        idempotency_key: Option<String>,
+    ) -> Result<WritePayload> {
+        let patch = AppointmentPatch {
+            start_time: input
+                .start_time
+                .as_deref()
+                .map(|t| input::instant("startTime", t))
+                .transpose()
+                .map_err(err)?,
+            end_time: input
+                .end_time
+                .as_deref()
+                .map(|t| input::instant("endTime", t))
+                .transpose()
+                .map_err(err)?,
+            title: input.title.clone(),
+            assigned_user_id: input.assigned_user_id.clone(),
+            address: input.address.clone(),
+            ..AppointmentPatch::default()
+        };
+        if patch == AppointmentPatch::default() {
+            return Err(err(input::bad("input", "nothing to change")));
+        }
+        self.appointment_write(
+            ctx,
+            contact_id,
+            appointment_id,
+            patch,
+            idempotency_key,
+            "updateAppointment",
+        )
+        .await
+    }
+
+    /// Cancels an appointment (its status becomes `cancelled`; GHL keeps the record).
+    async fn cancel_appointment(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: ID,
+        appointment_id: ID,
+        idempotency_key: Option<String>,
+    ) -> Result<WritePayload> {
+        let patch = AppointmentPatch {
+            appointment_status: Some("cancelled".into()),
+            ..AppointmentPatch::default()
+        };
+        self.appointment_write(
+            ctx,
+            contact_id,
+            appointment_id,
+            patch,
+            idempotency_key,
+            "cancelAppointment",
+        )
+        .await
     }
 
     /// Changes a person's fields in whichever systems hold them.
@@ -891,6 +1119,36 @@ impl MutationRoot {
 }
 
 impl MutationRoot {
+    async fn appointment_write(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: ID,
+        appointment_id: ID,
+        patch: AppointmentPatch,
+        idempotency_key: Option<String>,
+        name: &str,
+    ) -> Result<WritePayload> {
+        let g = ghl_id(ctx, &contact_id).await?;
+        let key = key(
+            ctx,
+            idempotency_key,
+            name,
+            json!({"contact": g, "appointment": appointment_id.0, "patch": patch}),
+        )?;
+        let plan = Plan {
+            legs: vec![LegOp::GhlUpdateAppointment {
+                contact_id: g.clone(),
+                appointment_id: appointment_id.0.clone(),
+                patch,
+            }],
+            ghl_contact_id: Some(g),
+            ..Plan::default()
+        };
+        let mut payload = run(ctx, plan, key).await?;
+        payload.outcome.created_id = Some(appointment_id.0);
+        Ok(payload)
+    }
+
     async fn tag(
         &self,
         ctx: &Context<'_>,

@@ -17,7 +17,10 @@ use crate::{
     upstream::{
         UpstreamError,
         clubos::{NewUser, UserPatch, UserSearch},
-        ghl::models::{ContactPatch, CustomFieldWrite, NewContact, NewTask, NoteWrite, TaskPatch},
+        ghl::models::{
+            AppointmentPatch, ContactPatch, CustomFieldWrite, NewAppointment, NewContact, NewTask,
+            NoteWrite, TaskPatch,
+        },
     },
 };
 
@@ -27,6 +30,11 @@ use crate::{
 pub enum LegOp {
     /// Result: `{"ghlContactId": ...}`.
     GhlCreateContact {
+        contact: NewContact,
+    },
+    /// Result: `{"ghlContactId": ...}`. Idempotent by construction (GHL matches on
+    /// email, then phone).
+    GhlUpsertContact {
         contact: NewContact,
     },
     GhlUpdateContact {
@@ -93,6 +101,15 @@ pub enum LegOp {
         contact_id: String,
         note_id: String,
     },
+    /// Result: `{"appointmentId": ...}`.
+    GhlBookAppointment {
+        appointment: NewAppointment,
+    },
+    GhlUpdateAppointment {
+        contact_id: String,
+        appointment_id: String,
+        patch: AppointmentPatch,
+    },
 }
 
 impl LegOp {
@@ -108,6 +125,7 @@ impl LegOp {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::GhlCreateContact { .. } => "create_contact",
+            Self::GhlUpsertContact { .. } => "upsert_contact",
             Self::GhlUpdateContact { .. } => "update_contact",
             Self::GhlDeleteContact { .. } => "delete_contact",
             Self::GhlTags { add: true, .. } => "add_tags",
@@ -123,13 +141,20 @@ impl LegOp {
             Self::GhlCreateNote { .. } => "create_note",
             Self::GhlUpdateNote { .. } => "update_note",
             Self::GhlDeleteNote { .. } => "delete_note",
+            Self::GhlBookAppointment { .. } => "book_appointment",
+            Self::GhlUpdateAppointment { .. } => "update_appointment",
         }
     }
 
     /// The GHL contact and Club OS user whose cached data this leg changes.
     pub fn touches(&self, prior: &Prior) -> (Option<String>, Option<i64>) {
         match self {
-            Self::GhlCreateContact { .. } => (prior.ghl_contact_id(), None),
+            Self::GhlCreateContact { .. } | Self::GhlUpsertContact { .. } => {
+                (prior.ghl_contact_id(), None)
+            }
+            Self::GhlBookAppointment { appointment } => {
+                (Some(appointment.contact_id.clone()), None)
+            }
             Self::GhlUpdateContact { contact_id, .. }
             | Self::GhlDeleteContact { contact_id }
             | Self::GhlTags { contact_id, .. }
@@ -138,7 +163,8 @@ impl LegOp {
             | Self::GhlDeleteTask { contact_id, .. }
             | Self::GhlCreateNote { contact_id, .. }
             | Self::GhlUpdateNote { contact_id, .. }
-            | Self::GhlDeleteNote { contact_id, .. } => (Some(contact_id.clone()), None),
+            | Self::GhlDeleteNote { contact_id, .. }
+            | Self::GhlUpdateAppointment { contact_id, .. } => (Some(contact_id.clone()), None),
             Self::GhlBulkTags { .. } => (None, None),
             Self::ClubOsCreateUser { .. } => (None, prior.clubos_user_id()),
             Self::ClubOsUpdateUser { user_id, .. } => (None, Some(*user_id)),
@@ -208,6 +234,22 @@ pub async fn run(
                 Ok(c) => Ok(Some(json!({"ghlContactId": c.id}))),
                 Err(e) => Err(e),
             }
+        }
+        LegOp::GhlUpsertContact { contact } => {
+            let r = s.ghl.upsert_contact(contact).await?;
+            Ok(Some(json!({"ghlContactId": r.contact.id})))
+        }
+        LegOp::GhlBookAppointment { appointment } => {
+            let a = s.ghl.create_appointment(appointment).await?;
+            Ok(Some(json!({"appointmentId": a.id})))
+        }
+        LegOp::GhlUpdateAppointment {
+            appointment_id,
+            patch,
+            ..
+        } => {
+            s.ghl.update_appointment(appointment_id, patch).await?;
+            Ok(None)
         }
         LegOp::GhlUpdateContact { contact_id, patch } => {
             s.ghl.update_contact(contact_id, patch).await?;

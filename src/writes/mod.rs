@@ -363,7 +363,7 @@ pub async fn execute(
     let prior = Prior::of(results.iter());
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
-    outcome.created_id = ["taskId", "noteId"]
+    outcome.created_id = ["taskId", "noteId", "appointmentId"]
         .iter()
         .find_map(|k| prior.0.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
     for op in &plan.legs {

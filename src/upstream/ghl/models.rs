@@ -352,7 +352,7 @@ pub struct GhlAppointment {
 }
 
 /// `POST /calendars/events/appointments` body.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NewAppointment {
     pub calendar_id: String,
@@ -373,7 +373,7 @@ pub struct NewAppointment {
 }
 
 /// `PUT /calendars/events/appointments/{eventId}` body.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AppointmentPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
