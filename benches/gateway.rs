@@ -38,12 +38,21 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 use axum::body::Bytes;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use contactgraph::{
+    cache::Caches,
     demo::Demo,
+    phone,
     sim::{
         SimOptions, World, admin::StatsSnapshot, ghl::tokens::LOCATION as GHL_TOKEN, seed::Kind,
     },
+    state::AppState,
+    upstream::{
+        clubos::{ClubOsUser, EventSearch, UserSearch},
+        ghl::models::{GhlContact, SearchRequest, SearchSort, SortDirection, TaskSearch},
+    },
 };
+use futures_util::future::try_join_all;
 use reqwest::{
     Client,
     header::{CONTENT_TYPE, HeaderValue},
@@ -53,8 +62,9 @@ use serde_json::{Value, json};
 
 /// Latency injected into every upstream API call, in milliseconds.
 const LATENCY_MS: u64 = 20;
-/// People in the seeded world: enough distinct linked people and pages of 50 for every
-/// cold sample to touch data no earlier sample loaded.
+/// People in the seeded world: enough distinct linked people for every cold Q1 to be a
+/// new person, and more than [`HIGH_C`] pages of 50 contacts; small enough that the
+/// simulators' linear scans stay cheap (they share the machine with the gateway).
 const PEOPLE: usize = 1500;
 /// The seed of the world (the demo's).
 const SEED: u64 = 42;
@@ -482,6 +492,13 @@ struct Sample {
     ideal: Ideal,
 }
 
+/// p50/p99 of the reference fan-out over the same cold workload.
+#[derive(Debug, Clone, Copy)]
+struct RefStats {
+    p50: f64,
+    p99: f64,
+}
+
 /// A summary of cold samples.
 #[derive(Debug, Clone, Copy)]
 struct ColdStats {
@@ -491,42 +508,35 @@ struct ColdStats {
     /// Median ideal stages (data dependencies, gateway plan).
     data_stages: f64,
     plan_stages: f64,
-    /// Median of (latency − ideal) over the samples, nominal 20 ms per stage.
+    /// Median over samples of (latency − data-dependency ideal at 20 ms per stage).
     overhead: f64,
-    /// Same, with a stage as long as a measured direct simulator call.
-    overhead_calibrated: f64,
-    /// Median of (latency − the gateway plan's ideal), calibrated.
-    overhead_plan: f64,
+    /// The reference fan-out over the same workload, when it was run.
+    reference: Option<RefStats>,
 }
 
-fn cold_stats(samples: &[Sample], stage_ms: f64) -> ColdStats {
+impl ColdStats {
+    /// p50 of the gateway − p50 of the reference fan-out.
+    fn overhead_vs_reference(&self) -> Option<f64> {
+        self.reference.map(|r| self.p50 - r.p50)
+    }
+}
+
+fn cold_stats(samples: &[Sample], reference: Option<&[f64]>) -> ColdStats {
     let lat: Vec<f64> = samples.iter().map(|s| s.ms).collect();
-    let over = |f: &dyn Fn(&Sample) -> f64| {
-        let v: Vec<f64> = samples.iter().map(|s| s.ms - f(s)).collect();
-        percentile(&v, 50.0)
-    };
+    let median_of =
+        |f: &dyn Fn(&Sample) -> f64| percentile(&samples.iter().map(f).collect::<Vec<_>>(), 50.0);
     let nominal = LATENCY_MS as f64;
     ColdStats {
         n: samples.len(),
         p50: percentile(&lat, 50.0),
         p99: percentile(&lat, 99.0),
-        data_stages: percentile(
-            &samples
-                .iter()
-                .map(|s| f64::from(s.ideal.data))
-                .collect::<Vec<_>>(),
-            50.0,
-        ),
-        plan_stages: percentile(
-            &samples
-                .iter()
-                .map(|s| f64::from(s.ideal.plan))
-                .collect::<Vec<_>>(),
-            50.0,
-        ),
-        overhead: over(&|s| f64::from(s.ideal.data) * nominal),
-        overhead_calibrated: over(&|s| f64::from(s.ideal.data) * stage_ms),
-        overhead_plan: over(&|s| f64::from(s.ideal.plan) * stage_ms),
+        data_stages: median_of(&|s| f64::from(s.ideal.data)),
+        plan_stages: median_of(&|s| f64::from(s.ideal.plan)),
+        overhead: median_of(&|s| s.ms - f64::from(s.ideal.data) * nominal),
+        reference: reference.map(|r| RefStats {
+            p50: percentile(r, 50.0),
+            p99: percentile(r, 99.0),
+        }),
     }
 }
 
@@ -557,6 +567,210 @@ async fn cold_run(
     .await?;
     Ok(samples)
 }
+
+/// Forgets every cached record, so that the next request is cold again. The process
+/// stays warm: connection pools, and the link custom field's id (resolved once).
+fn clear_caches(c: &Caches) {
+    c.ghl_searches.invalidate_all();
+    c.clubos_user_pages.invalidate_all();
+    c.ghl_contacts.invalidate_all();
+    c.clubos_users.invalidate_all();
+    c.ghl_tasks.invalidate_all();
+    c.ghl_notes.invalidate_all();
+    c.ghl_appointments.invalidate_all();
+    c.clubos_events.invalidate_all();
+    c.clubos_locations.invalidate_all();
+    c.ghl_by_match.invalidate_all();
+    c.ghl_by_link_field.invalidate_all();
+    c.clubos_by_match.invalidate_all();
+    c.links_by_ghl.invalidate_all();
+    c.links_by_clubos.invalidate_all();
+}
+
+// ---------------------------------------------------------------------------------------
+// The reference fan-out: the same upstream calls, each as early as its inputs allow.
+// ---------------------------------------------------------------------------------------
+
+/// What the reference fan-out reads: Q1 of a GHL contact id, or Q50 after a cursor.
+#[derive(Debug, Clone)]
+enum RefJob {
+    Q1(String),
+    Q50(Option<String>),
+}
+
+/// Makes the upstream calls `job`'s gateway request makes, through the gateway's own
+/// clients (same connection pools, in-flight caps and retries), each as soon as the
+/// answers it depends on are in: no GraphQL, no loaders, no caches, no store. Answers
+/// the wall time.
+async fn reference(state: &AppState, job: &RefJob) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let field = state.link_field_id().await?.map(str::to_owned);
+    let contacts = match job {
+        RefJob::Q1(id) => vec![
+            state
+                .ghl
+                .get_contact(id)
+                .await?
+                .context("no such contact")?,
+        ],
+        RefJob::Q50(after) => {
+            let search_after = after.as_deref().map(decode_cursor).transpose()?;
+            let page = state
+                .ghl
+                .search_contacts(&SearchRequest {
+                    page_limit: 51,
+                    search_after,
+                    sort: vec![SearchSort {
+                        field: "dateAdded".into(),
+                        direction: SortDirection::Desc,
+                    }],
+                    ..SearchRequest::default()
+                })
+                .await?;
+            page.contacts.into_iter().take(50).collect()
+        }
+    };
+    let ids: Vec<String> = contacts.iter().map(|c| c.id.clone()).collect();
+    let field = field.as_deref();
+    futures_util::try_join!(
+        ghl_activity(state, &ids),
+        try_join_all(contacts.iter().map(|c| link_then_events(state, field, c))),
+        async { Ok(state.clubos.list_locations().await.map(drop)?) },
+    )?;
+    Ok(start.elapsed())
+}
+
+/// The gateway's cursor (base64url of the GHL `searchAfter` JSON) as `searchAfter`.
+fn decode_cursor(cursor: &str) -> anyhow::Result<Vec<Value>> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).context("cursor base64")?;
+    Ok(
+        match serde_json::from_slice(&bytes).context("cursor JSON")? {
+            Value::Array(a) => a,
+            other => vec![other],
+        },
+    )
+}
+
+/// Notes and appointments of every contact, and their tasks through the task search.
+async fn ghl_activity(state: &AppState, ids: &[String]) -> anyhow::Result<()> {
+    let notes = try_join_all(ids.iter().map(|id| state.ghl.list_notes(id)));
+    let appointments = try_join_all(ids.iter().map(|id| state.ghl.contact_appointments(id)));
+    let tasks = async {
+        for chunk in ids.chunks(TASK_SEARCH_PAGE) {
+            let mut skip = 0;
+            loop {
+                let page = state
+                    .ghl
+                    .search_tasks(&TaskSearch {
+                        contact_ids: chunk.to_vec(),
+                        limit: TASK_SEARCH_PAGE as u32,
+                        skip,
+                        ..TaskSearch::default()
+                    })
+                    .await?;
+                if page.len() < TASK_SEARCH_PAGE {
+                    break;
+                }
+                skip += TASK_SEARCH_PAGE as u32;
+            }
+        }
+        anyhow::Ok(())
+    };
+    futures_util::try_join!(
+        async { Ok(notes.await.map(drop)?) },
+        async { Ok(appointments.await.map(drop)?) },
+        tasks
+    )?;
+    Ok(())
+}
+
+/// Links a contact as the gateway does (link custom field, then email, then phone; a
+/// unique match links), then reads the user's Club OS events.
+async fn link_then_events(
+    state: &AppState,
+    field: Option<&str>,
+    c: &GhlContact,
+) -> anyhow::Result<()> {
+    if let Some(u) = link(state, field, c).await? {
+        state
+            .clubos
+            .search_events(&EventSearch {
+                user_id: Some(u.user_id),
+                size: 100,
+                ..EventSearch::default()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+async fn link(
+    state: &AppState,
+    field: Option<&str>,
+    c: &GhlContact,
+) -> anyhow::Result<Option<ClubOsUser>> {
+    let region = state.phone_region;
+    let one = |mut users: Vec<ClubOsUser>| (users.len() == 1).then(|| users.pop()).flatten();
+    if let Some(uid) = field
+        .and_then(|f| c.custom_field(f))
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        && let Some(u) = state.clubos.get_user(uid).await?
+    {
+        return Ok(Some(u));
+    }
+    if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        let users = state
+            .clubos
+            .search_users(&UserSearch {
+                email: Some(email.trim().to_lowercase()),
+                ..UserSearch::default()
+            })
+            .await?
+            .content;
+        if !users.is_empty() {
+            return Ok(one(users));
+        }
+    }
+    if let Some(digits) = c
+        .phone
+        .as_deref()
+        .and_then(|p| phone::to_e164(p, region))
+        .and_then(|e| phone::to_national_digits(&e, region))
+    {
+        let users = state
+            .clubos
+            .search_users(&UserSearch {
+                phone: Some(digits),
+                ..UserSearch::default()
+            })
+            .await?
+            .content;
+        return Ok(one(users));
+    }
+    Ok(None)
+}
+
+/// Runs the reference fan-out of `jobs[i]` on `concurrency` workers; latencies in ms.
+async fn reference_run(
+    state: &Arc<AppState>,
+    jobs: Vec<RefJob>,
+    concurrency: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let state = state.clone();
+    let jobs = Arc::new(jobs);
+    let total = jobs.len();
+    let (lat, _) = drive(concurrency, total, REQUEST_TIMEOUT, move |i| {
+        let state = state.clone();
+        let jobs = jobs.clone();
+        async move { reference(&state, &jobs[i]).await.map(ms) }
+    })
+    .await?;
+    Ok(lat)
+}
+
+// ---------------------------------------------------------------------------------------
+// Warm runs.
+// ---------------------------------------------------------------------------------------
 
 /// A warm-cache run: latencies and throughput.
 #[derive(Debug, Clone, Copy)]
@@ -625,7 +839,7 @@ fn q50_body(after: Option<&str>) -> anyhow::Result<Bytes> {
 }
 
 /// The `after` cursor of every page of 50 (`None` for the first), walked on a separate
-/// latency-free demo over the same world so that the measured demos stay cold.
+/// latency-free demo over the same world.
 async fn page_cursors(http: &Client, pages: usize) -> anyhow::Result<Vec<Option<String>>> {
     let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
     prepare(&demo, http, 0, true).await?;
@@ -655,13 +869,6 @@ struct Calibration {
     ghl_p99: f64,
     clubos_p50: f64,
     clubos_p99: f64,
-}
-
-impl Calibration {
-    /// The length of one stage: the mean of the two simulators' p50.
-    fn stage_ms(&self) -> f64 {
-        (self.ghl_p50 + self.clubos_p50) / 2.0
-    }
 }
 
 async fn calibrate(http: &Client) -> anyhow::Result<Calibration> {
@@ -725,7 +932,7 @@ async fn fresh_process_run(
     for body in bodies {
         let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
         prepare(&demo, http, LATENCY_MS, true).await?;
-        // A separate client per demo, so its connections close with it.
+        // A separate client per demo, so that its connections close with it.
         let client = http_client()?;
         let gw = Gateway::new(&client, &demo);
         let (elapsed, v) = gw.query(&body).await?;
@@ -753,7 +960,8 @@ struct Sizes {
     q1_warm_c1: usize,
     q1_warm_c16: usize,
     q50_cold_c1: usize,
-    q50_cold_c16: usize,
+    /// Rounds of [`HIGH_C`] concurrent distinct pages, caches cleared between rounds.
+    q50_cold_c16_rounds: usize,
     q50_warm_c1: usize,
     q50_warm_c16: usize,
 }
@@ -775,53 +983,58 @@ struct ConfigResults {
     hwm_after_q50: f64,
 }
 
-/// Measures one configuration: Q1 on one demo (cold: a distinct linked person per
-/// request; warm: one person), Q50 on another (cold: a distinct page per request; warm:
-/// the first page).
+/// Measures one configuration. Q1 runs on one demo: cold requests each for a linked
+/// person no earlier request read, warm ones for a single person. Q50 runs on another:
+/// cold requests for distinct pages with every cache cleared before each request (c=1)
+/// or each round of [`HIGH_C`] concurrent pages (c=16); warm ones for the first page.
+/// Each cold workload is also run by the reference fan-out.
 async fn measure(
     http: &Client,
     batch_delay_us: u64,
     sizes: Sizes,
     cursors: &[Option<String>],
-    stage_ms: f64,
 ) -> anyhow::Result<ConfigResults> {
     eprintln!("[batch_delay_us={batch_delay_us}] Q1");
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
+    let state = demo.state.clone();
     let people = linked_people(&demo.world);
     ensure!(
         people.len() > 1 + sizes.q1_cold_c1 + sizes.q1_cold_c16,
         "only {} linked people",
         people.len()
     );
-    // Warm the process (connections, the link custom field id, the location list) on a
-    // person the cold samples do not use.
+    // Warm the process (connections, the link custom field's id) on a person the cold
+    // samples do not use.
     let warmup = q1_body(&people[0])?;
     gw.query(&warmup).await?;
+    reference(&state, &RefJob::Q1(people[0].clone())).await?;
     let mut rest = people[1..].iter();
-    let c1: Vec<_> = rest
-        .by_ref()
-        .take(sizes.q1_cold_c1)
-        .map(|id| q1_body(id))
-        .collect::<anyhow::Result<_>>()?;
-    let q1_cold_c1 = cold_stats(&cold_run(&gw, c1, 1, q1_shape, false).await?, stage_ms);
+    let mut samples = Vec::new();
+    let mut refs = Vec::new();
+    for id in rest.by_ref().take(sizes.q1_cold_c1) {
+        refs.push(ms(reference(&state, &RefJob::Q1(id.clone())).await?));
+        samples.extend(cold_run(&gw, vec![q1_body(id)?], 1, q1_shape, false).await?);
+    }
+    let q1_cold_c1 = cold_stats(&samples, Some(&refs));
     let q1_cold_c16 = if sizes.q1_cold_c16 > 0 {
-        let c16: Vec<_> = rest
-            .by_ref()
-            .take(sizes.q1_cold_c16)
+        let ids: Vec<&String> = rest.by_ref().take(sizes.q1_cold_c16).collect();
+        let jobs = ids.iter().map(|id| RefJob::Q1((*id).clone())).collect();
+        let refs = reference_run(&state, jobs, HIGH_C).await?;
+        let bodies = ids
+            .iter()
             .map(|id| q1_body(id))
             .collect::<anyhow::Result<_>>()?;
-        Some(cold_stats(
-            &cold_run(&gw, c16, HIGH_C, q1_shape, false).await?,
-            stage_ms,
-        ))
+        let samples = cold_run(&gw, bodies, HIGH_C, q1_shape, false).await?;
+        Some(cold_stats(&samples, Some(&refs)))
     } else {
         None
     };
     let q1_warm_c1 = warm_run(&demo, &gw, warmup.clone(), 1, sizes.q1_warm_c1).await?;
     let q1_warm_c16 = warm_run(&demo, &gw, warmup, HIGH_C, sizes.q1_warm_c16).await?;
     drop(gw);
+    drop(state);
     stop(demo).await;
     let hwm_after_q1 = memory().0;
 
@@ -829,39 +1042,47 @@ async fn measure(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
+    let state = demo.state.clone();
     ensure!(
-        cursors.len() > sizes.q50_cold_c1 + sizes.q50_cold_c16,
+        cursors.len() > sizes.q50_cold_c1.max(HIGH_C),
         "only {} pages",
         cursors.len()
     );
-    // Warm the process on a page no cold sample uses: the last one.
     let last = cursors.last().cloned().flatten();
     gw.query(&q50_body(last.as_deref())?).await?;
-    let mut pages = cursors.iter();
-    let c1: Vec<_> = pages
-        .by_ref()
-        .take(sizes.q50_cold_c1)
-        .map(|a| q50_body(a.as_deref()))
-        .collect::<anyhow::Result<_>>()?;
-    let q50_cold_c1 = cold_stats(&cold_run(&gw, c1, 1, q50_shape, false).await?, stage_ms);
-    let q50_cold_c16 = if sizes.q50_cold_c16 > 0 {
-        let c16: Vec<_> = pages
-            .by_ref()
-            .take(sizes.q50_cold_c16)
-            .map(|a| q50_body(a.as_deref()))
-            .collect::<anyhow::Result<_>>()?;
-        Some(cold_stats(
-            &cold_run(&gw, c16, HIGH_C, q50_shape, false).await?,
-            stage_ms,
-        ))
+    reference(&state, &RefJob::Q50(last)).await?;
+    let mut samples = Vec::new();
+    let mut refs = Vec::new();
+    for after in cursors.iter().take(sizes.q50_cold_c1) {
+        refs.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
+        clear_caches(&demo.state.caches);
+        let body = q50_body(after.as_deref())?;
+        samples.extend(cold_run(&gw, vec![body], 1, q50_shape, false).await?);
+    }
+    let q50_cold_c1 = cold_stats(&samples, Some(&refs));
+    let q50_cold_c16 = if sizes.q50_cold_c16_rounds > 0 {
+        let pages = &cursors[..HIGH_C];
+        let mut samples = Vec::new();
+        let mut refs = Vec::new();
+        for _ in 0..sizes.q50_cold_c16_rounds {
+            let jobs = pages.iter().map(|a| RefJob::Q50(a.clone())).collect();
+            refs.extend(reference_run(&state, jobs, HIGH_C).await?);
+            clear_caches(&demo.state.caches);
+            let bodies = pages
+                .iter()
+                .map(|a| q50_body(a.as_deref()))
+                .collect::<anyhow::Result<_>>()?;
+            samples.extend(cold_run(&gw, bodies, HIGH_C, q50_shape, false).await?);
+        }
+        Some(cold_stats(&samples, Some(&refs)))
     } else {
         None
     };
-    // The first page was loaded cold above; now it is warm.
     let first = q50_body(None)?;
     let q50_warm_c1 = warm_run(&demo, &gw, first.clone(), 1, sizes.q50_warm_c1).await?;
     let q50_warm_c16 = warm_run(&demo, &gw, first, HIGH_C, sizes.q50_warm_c16).await?;
     drop(gw);
+    drop(state);
     stop(demo).await;
     let hwm_after_q50 = memory().0;
 
@@ -933,10 +1154,9 @@ async fn run() -> anyhow::Result<String> {
 
     eprintln!("calibrating");
     let cal = calibrate(&http).await?;
-    let stage_ms = cal.stage_ms();
 
     eprintln!("walking pages");
-    let cursors = page_cursors(&http, 64).await?;
+    let cursors = page_cursors(&http, HIGH_C + 2).await?;
 
     eprintln!("fresh-process samples");
     let world = World::generate(SEED, PEOPLE);
@@ -952,8 +1172,8 @@ async fn run() -> anyhow::Result<String> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (q50_fresh, q50_ghl, q50_clubos) =
         fresh_process_run(&http, q50_fresh_bodies, q50_shape).await?;
-    let q1_fresh = cold_stats(&q1_fresh, stage_ms);
-    let q50_fresh = cold_stats(&q50_fresh, stage_ms);
+    let q1_fresh = cold_stats(&q1_fresh, None);
+    let q50_fresh = cold_stats(&q50_fresh, None);
 
     let main_sizes = Sizes {
         q1_cold_c1: 50,
@@ -961,43 +1181,31 @@ async fn run() -> anyhow::Result<String> {
         q1_warm_c1: 1_000,
         q1_warm_c16: 20_000,
         q50_cold_c1: 10,
-        q50_cold_c16: 48,
+        q50_cold_c16_rounds: 3,
         q50_warm_c1: 100,
         q50_warm_c16: 2_000,
     };
-    let main = measure(
-        &http,
-        DEFAULT_BATCH_DELAY_US,
-        main_sizes,
-        &cursors,
-        stage_ms,
-    )
-    .await?;
+    let main = measure(&http, DEFAULT_BATCH_DELAY_US, main_sizes, &cursors).await?;
     let variant_sizes = Sizes {
         q1_cold_c1: 30,
         q1_cold_c16: 0,
         q1_warm_c1: 500,
         q1_warm_c16: 10_000,
         q50_cold_c1: 10,
-        q50_cold_c16: 0,
+        q50_cold_c16_rounds: 0,
         q50_warm_c1: 50,
-        q50_warm_c16: 1_000,
+        q50_warm_c16: 500,
     };
     let mut variants = Vec::new();
     for delay in [0, 100] {
-        variants.push(measure(&http, delay, variant_sizes, &cursors, stage_ms).await?);
+        variants.push(measure(&http, delay, variant_sizes, &cursors).await?);
     }
 
     let limits = vec![
+        limits_run(&http, "default configuration", json!({})).await?,
         limits_run(
             &http,
-            "default config, GHL simulator at its default limits",
-            json!({}),
-        )
-        .await?,
-        limits_run(
-            &http,
-            "client limiter raised, GHL simulator at its default limits",
+            "benchmark configuration (client limiter raised)",
             overrides(DEFAULT_BATCH_DELAY_US),
         )
         .await?,
@@ -1052,6 +1260,15 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// A signed number of milliseconds, or a dash.
+fn opt(v: Option<f64>, signed: bool) -> String {
+    match v {
+        Some(v) if signed => format!("{v:+.1}"),
+        Some(v) => format!("{v:.1}"),
+        None => "–".into(),
+    }
+}
+
 fn cold_row(
     out: &mut String,
     query: &str,
@@ -1061,17 +1278,17 @@ fn cold_row(
 ) -> std::fmt::Result {
     writeln!(
         out,
-        "| {query} | {workload} | {c} | {} | {:.1} | {:.1} | {:.0} ({:.0} ms) | {:.0} ({:.0} ms) | {:+.1} | {:+.1} | {:+.1} |",
+        "| {query} | {workload} | {c} | {} | {:.1} | {:.1} | {:.0} / {:.0} | {:.0} | {:+.1} | {} | {} | {} |",
         s.n,
         s.p50,
         s.p99,
         s.data_stages,
-        s.data_stages * LATENCY_MS as f64,
         s.plan_stages,
-        s.plan_stages * LATENCY_MS as f64,
+        s.data_stages * LATENCY_MS as f64,
         s.overhead,
-        s.overhead_calibrated,
-        s.overhead_plan,
+        opt(s.reference.map(|r| r.p50), false),
+        opt(s.reference.map(|r| r.p99), false),
+        opt(s.overhead_vs_reference(), true),
     )
 }
 
@@ -1084,22 +1301,17 @@ fn warm_row(out: &mut String, query: &str, c: usize, w: &WarmStats) -> std::fmt:
 }
 
 fn routes_table(out: &mut String, r: &Report<'_>) -> std::fmt::Result {
-    let mut rows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    let mut rows: BTreeMap<(&str, &str), [u64; 2]> = BTreeMap::new();
     for ((ghl, clubos), col) in [(r.q1_routes, 0), (r.q50_routes, 1)] {
         for (sys, snap) in [("GHL", ghl), ("Club OS", clubos)] {
             for (route, stats) in &snap.routes {
-                let e = rows.entry((sys.to_owned(), route.clone())).or_default();
-                if col == 0 {
-                    e.0 += stats.count;
-                } else {
-                    e.1 += stats.count;
-                }
+                rows.entry((sys, route.as_str())).or_default()[col] += stats.count;
             }
         }
     }
     writeln!(out, "| system | route | Q1 | Q50 |")?;
     writeln!(out, "|---|---|---:|---:|")?;
-    for ((sys, route), (a, b)) in &rows {
+    for ((sys, route), [a, b]) in &rows {
         writeln!(out, "| {sys} | `{route}` | {a} | {b} |")?;
     }
     let total = |s: (&StatsSnapshot, &StatsSnapshot)| s.0.total + s.1.total;
@@ -1119,7 +1331,7 @@ fn routes_table(out: &mut String, r: &Report<'_>) -> std::fmt::Result {
 }
 
 fn verdict(ok: bool) -> &'static str {
-    if ok { "**met**" } else { "**not met**" }
+    if ok { "met" } else { "not met" }
 }
 
 fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
@@ -1127,7 +1339,7 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "# contactgraph gateway benchmark\n")?;
     writeln!(
         out,
-        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; injected latency {LATENCY_MS} ms per upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s\n",
+        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; {LATENCY_MS} ms injected into every upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map_or(0, usize::from),
         cpu_model(),
@@ -1146,13 +1358,8 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "| Club OS `GET /users/{{userId}}` | {:.2} | {:.2} |",
+        "| Club OS `GET /users/{{userId}}` | {:.2} | {:.2} |\n",
         r.cal.clubos_p50, r.cal.clubos_p99
-    )?;
-    writeln!(
-        out,
-        "\nCalibrated stage: {:.2} ms (mean of the two p50s).\n",
-        r.cal.stage_ms()
     )?;
 
     writeln!(
@@ -1165,38 +1372,49 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "## Cold latency (ms)\n")?;
     writeln!(
         out,
-        "Ideal columns: stages, and stages × {LATENCY_MS} ms. Overheads: median over samples of latency − ideal; \"nominal\" with {LATENCY_MS} ms stages, \"calibrated\" with {:.2} ms stages, \"vs plan\" against the gateway's own plan, calibrated.\n",
-        r.cal.stage_ms()
+        "Ideal stages: data dependencies / the gateway's plan; nominal ideal = data-dependency stages × {LATENCY_MS} ms. Overhead vs nominal: median over samples of latency − nominal ideal. Reference: the same upstream calls made directly through the gateway's clients, each as early as its inputs allow, over the same workload; overhead vs reference = p50 − reference p50.\n"
     )?;
     writeln!(
         out,
-        "| query | cold workload | c | n | p50 | p99 | ideal (data deps) | ideal (gateway plan) | overhead nominal | overhead calibrated | overhead vs plan |"
+        "| query | cold workload | c | n | p50 | p99 | ideal stages | nominal ideal | overhead vs nominal | reference p50 | reference p99 | overhead vs reference |"
     )?;
     writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
-    cold_row(out, "Q1", "fresh process per sample", 1, &r.q1_fresh)?;
+    cold_row(out, "Q1", "fresh process per request", 1, &r.q1_fresh)?;
     cold_row(
         out,
         "Q1",
-        "distinct linked person per request",
+        "a new linked person per request",
         1,
         &m.q1_cold_c1,
     )?;
     if let Some(s) = &m.q1_cold_c16 {
-        cold_row(out, "Q1", "distinct linked person per request", HIGH_C, s)?;
+        cold_row(out, "Q1", "a new linked person per request", HIGH_C, s)?;
     }
     cold_row(
         out,
         "Q50",
-        "fresh process per sample (first page)",
+        "fresh process per request (first page)",
         1,
         &r.q50_fresh,
     )?;
-    cold_row(out, "Q50", "distinct page per request", 1, &m.q50_cold_c1)?;
+    cold_row(
+        out,
+        "Q50",
+        "caches cleared, a different page each",
+        1,
+        &m.q50_cold_c1,
+    )?;
     if let Some(s) = &m.q50_cold_c16 {
-        cold_row(out, "Q50", "distinct page per request", HIGH_C, s)?;
+        cold_row(
+            out,
+            "Q50",
+            "caches cleared per round of 16 different pages",
+            HIGH_C,
+            s,
+        )?;
     }
     writeln!(out)?;
 
@@ -1214,21 +1432,25 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "## `loaders.batch_delay_us`\n")?;
     writeln!(
         out,
-        "| batch_delay_us | Q1 cold p50 (c=1) | Q1 overhead calibrated | Q1 warm p50 (c=1) | Q1 warm req/s (c=16) | Q50 cold p50 (c=1) | Q50 overhead calibrated | Q50 overhead vs plan | Q50 warm p50 (c=1) | Q50 warm req/s (c=16) |"
+        "| batch_delay_us | Q1 cold p50 (c=1) | Q1 overhead vs nominal | Q1 overhead vs reference | Q1 warm p50 (c=1) | Q1 warm req/s (c=16) | Q50 cold p50 (c=1) | Q50 overhead vs nominal | Q50 overhead vs reference | Q50 warm p50 (c=1) | Q50 warm req/s (c=16) |"
     )?;
-    writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
     for v in std::iter::once(m).chain(r.variants.iter()) {
         writeln!(
             out,
-            "| {} | {:.1} | {:+.1} | {:.2} | {:.0} | {:.1} | {:+.1} | {:+.1} | {:.2} | {:.0} |",
+            "| {} | {:.1} | {:+.1} | {} | {:.2} | {:.0} | {:.1} | {:+.1} | {} | {:.2} | {:.0} |",
             v.batch_delay_us,
             v.q1_cold_c1.p50,
-            v.q1_cold_c1.overhead_calibrated,
+            v.q1_cold_c1.overhead,
+            opt(v.q1_cold_c1.overhead_vs_reference(), true),
             v.q1_warm_c1.p50,
             v.q1_warm_c16.rps,
             v.q50_cold_c1.p50,
-            v.q50_cold_c1.overhead_calibrated,
-            v.q50_cold_c1.overhead_plan,
+            v.q50_cold_c1.overhead,
+            opt(v.q50_cold_c1.overhead_vs_reference(), true),
             v.q50_warm_c1.p50,
             v.q50_warm_c16.rps,
         )?;
@@ -1237,11 +1459,11 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "## Q50 cold against GHL's default rate limits ({LATENCY_MS} ms injected)\n"
+        "## Q50 cold, GHL simulator at its default rate limits ({LATENCY_MS} ms injected)\n"
     )?;
     writeln!(
         out,
-        "| configuration | seconds | GHL calls | GHL 429s | Club OS calls | GraphQL errors |\n|---|---:|---:|---:|---:|---:|"
+        "| gateway configuration | seconds | GHL calls | GHL 429s | Club OS calls | GraphQL errors |\n|---|---:|---:|---:|---:|---:|"
     )?;
     for l in r.limits {
         writeln!(
@@ -1258,30 +1480,37 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     )?;
     writeln!(out, "| point | VmHWM MiB |\n|---|---:|")?;
     writeln!(out, "| start | {:.1} |", r.hwm_start)?;
-    writeln!(out, "| after the Q1 runs | {:.1} |", m.hwm_after_q1)?;
+    writeln!(
+        out,
+        "| after the fresh-process and Q1 runs | {:.1} |",
+        m.hwm_after_q1
+    )?;
     writeln!(out, "| after the Q50 runs | {:.1} |", m.hwm_after_q50)?;
     writeln!(out, "| end (VmRSS {:.1}) | {:.1} |", r.rss_end, r.hwm_end)?;
     writeln!(out)?;
 
     writeln!(out, "## Targets\n")?;
-    writeln!(out, "| target | measured | verdict |\n|---|---:|---|")?;
-    let q1 = m.q1_cold_c1.overhead;
-    let q50 = m.q50_cold_c1.overhead;
     writeln!(
         out,
-        "| Q1 overhead above the critical path, p50 at c=1 ≤ 2 ms | {q1:+.1} ms nominal ({:+.1} calibrated) | {} |",
-        m.q1_cold_c1.overhead_calibrated,
-        verdict(q1 <= 2.0)
+        "| target | vs nominal ideal | verdict | vs reference fan-out | verdict |\n|---|---:|---|---:|---|"
     )?;
+    for (name, s, limit) in [
+        ("Q1 overhead, p50 at c=1 ≤ 2 ms", &m.q1_cold_c1, 2.0),
+        ("Q50 overhead, p50 at c=1 ≤ 10 ms", &m.q50_cold_c1, 10.0),
+    ] {
+        let vs_ref = s.overhead_vs_reference();
+        writeln!(
+            out,
+            "| {name} | {:+.1} ms | {} | {} ms | {} |",
+            s.overhead,
+            verdict(s.overhead <= limit),
+            opt(vs_ref, true),
+            vs_ref.map_or("–", |o| verdict(o <= limit)),
+        )?;
+    }
     writeln!(
         out,
-        "| Q50 overhead above the critical path, p50 at c=1 ≤ 10 ms | {q50:+.1} ms nominal ({:+.1} calibrated) | {} |",
-        m.q50_cold_c1.overhead_calibrated,
-        verdict(q50 <= 10.0)
-    )?;
-    writeln!(
-        out,
-        "| Warm Q1 ≥ 5,000 req/s (c=16, load generator included) | {:.0} req/s | {} |",
+        "| Warm Q1 ≥ 5,000 req/s at c=16, load generator included | {:.0} req/s | {} | | |",
         m.q1_warm_c16.rps,
         verdict(m.q1_warm_c16.rps >= 5_000.0)
     )?;

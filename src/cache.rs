@@ -158,19 +158,23 @@ where
 
     /// Looks `key` up, counting a hit or a miss.
     pub async fn lookup(&self, key: &K) -> Lookup<V> {
+        let found = self.peek(key).await;
+        if !matches!(found, Lookup::Fresh(_)) {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Like [`EntityCache::lookup`], but a fresh entry counts as a hit and anything
+    /// else is not counted (the loader that then fetches counts the miss).
+    pub async fn peek(&self, key: &K) -> Lookup<V> {
         match self.inner.get(key).await {
             Some(e) if e.stored_at.elapsed() < self.ttl => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 Lookup::Fresh(e.value)
             }
-            Some(e) => {
-                self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                Lookup::Stale(e.value)
-            }
-            None => {
-                self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                Lookup::Missing
-            }
+            Some(e) => Lookup::Stale(e.value),
+            None => Lookup::Missing,
         }
     }
 

@@ -281,12 +281,17 @@ where
     .delay(delay)
 }
 
-/// Loads one key; a key the loader dropped reads as not found.
+/// Loads one key; a key the loader dropped reads as not found. A fresh cache entry is
+/// answered at once: only keys that need fetching wait for their batch to fill.
 pub async fn one<K, V>(loader: &Cached<K, V>, key: K) -> Fetched<V>
 where
     K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
     V: Clone + Send + Sync + Serialize + 'static,
 {
+    let inner = loader.loader();
+    if let Lookup::Fresh(v) = (inner.cache)(&inner.state.caches).peek(&key).await {
+        return Ok(v);
+    }
     match loader.load_one(key).await {
         Ok(Some(v)) => v,
         Ok(None) => Err(GatewayError::new(ErrorCode::NotFound, "no such record")),

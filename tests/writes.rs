@@ -557,3 +557,43 @@ async fn an_upsert_updates_whoever_has_the_email_and_creates_nobody_twice() {
     );
     assert_eq!(stats(demo.sims.clubos.url()).await.count("POST /users"), 1);
 }
+
+#[tokio::test]
+async fn a_booking_is_mirrored_into_club_os_where_configured() {
+    let demo = Demo::start_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        SimOptions {
+            people: 80,
+            ..SimOptions::default()
+        },
+        json!({"writes": {"clubos_mirror": {"event_type_id": 4, "owner_id": 130000001}}}),
+    )
+    .await
+    .expect("demo starts");
+    let (_, ghl, user) = linked(&demo);
+    let body = graphql(
+        &demo,
+        r#"mutation($c: ID!, $cal: String!, $u: String!) {
+            bookAppointment(contactId: $c, input: {calendarId: $cal, assignedUserId: $u,
+                startTime: "2026-12-05T15:00:00Z", title: "Tour"}) {
+                status writes { system operation status } } }"#,
+        json!({"c": ghl, "cal": contactgraph::sim::seed::GHL_CALENDAR_ID, "u": contactgraph::sim::seed::GHL_USER_IDS[0]}),
+    )
+    .await;
+    let p = &body["data"]["bookAppointment"];
+    assert_eq!(p["status"], "APPLIED", "{body}");
+    assert_eq!(stats(demo.sims.clubos.url()).await.count("POST /events"), 1);
+    let read = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { appointments { source startTime } } }",
+        json!({"id": user.to_string()}),
+    )
+    .await;
+    let mirrored = read["data"]["contact"]["appointments"]
+        .as_array()
+        .expect("appointments")
+        .iter()
+        .filter(|a| a["source"] == "CLUB_OS" && a["startTime"].to_string().contains("2026-12-05"))
+        .count();
+    assert_eq!(mirrored, 1, "{read}");
+}

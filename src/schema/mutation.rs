@@ -17,7 +17,10 @@ use crate::{
     loaders::{self, Loaders, RequestMeta},
     state::AppState,
     store::{Leg, LegState, LinkSource},
-    upstream::ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
+    upstream::{
+        clubos::{ClubOsAttendee, NewEvent},
+        ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
+    },
     writes::{
         self, Idempotency, Outcome, Overall, Plan, WriteStatus as Status,
         input::{self, PersonFields},
@@ -553,20 +556,36 @@ impl MutationRoot {
         let owner = input::text("assignedUserId", &input.assigned_user_id).map_err(err)?;
         let calendar = input::text("calendarId", &input.calendar_id).map_err(err)?;
         let state = ctx.data::<Arc<AppState>>()?;
-        let g = ghl_id(ctx, &contact_id).await?;
+        let p = person(ctx, &contact_id).await?;
+        let Some(g) = p.ghl.as_ref().map(|c| c.id.clone()) else {
+            return Err(err(GatewayError::new(
+                ErrorCode::NotFound,
+                "this person has no GHL contact",
+            )));
+        };
         let key = key(
             ctx,
             idempotency_key,
             "bookAppointment",
             json!({"contact": g, "input": input}),
         )?;
-        let plan = Plan {
+        let mirror_end = end.clone().unwrap_or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(&start)
+                .map(|t| {
+                    (t + chrono::Duration::minutes(30))
+                        .to_utc()
+                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        });
+        let mut plan = Plan {
             legs: vec![LegOp::GhlBookAppointment {
                 appointment: NewAppointment {
                     calendar_id: calendar,
                     location_id: state.ghl.location_id().to_owned(),
                     contact_id: g.clone(),
-                    start_time: start,
+                    start_time: start.clone(),
                     end_time: end,
                     title: input.title.clone(),
                     appointment_status: Some("confirmed".into()),
@@ -578,6 +597,34 @@ impl MutationRoot {
             ghl_contact_id: Some(g),
             ..Plan::default()
         };
+        match (state.writes.clubos_mirror, &p.clubos) {
+            (Some(mirror), Some(u)) => plan.legs.push(LegOp::ClubOsCreateEvent {
+                event: NewEvent {
+                    event_type_id: mirror.event_type_id,
+                    event_owner_id: Some(mirror.owner_id),
+                    start_time: start,
+                    end_time: mirror_end,
+                    subject: input.title.clone(),
+                    booking_source: Some("contactgraph".into()),
+                    attendee: vec![ClubOsAttendee {
+                        attendee_id: u.user_id,
+                        attendee_status: "A".into(),
+                        visit_type: None,
+                    }],
+                    ..NewEvent::default()
+                },
+            }),
+            (Some(_), None) => plan.skip(
+                System::ClubOs,
+                "create_event",
+                "the person has no Club OS record",
+            ),
+            (None, _) => plan.skip(
+                System::ClubOs,
+                "create_event",
+                "appointments are not mirrored into Club OS (writes.clubos_mirror)",
+            ),
+        }
         run(ctx, plan, key).await
     }
 

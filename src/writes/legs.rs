@@ -16,7 +16,7 @@ use crate::{
     store::LinkSource,
     upstream::{
         UpstreamError,
-        clubos::{NewUser, UserPatch, UserSearch},
+        clubos::{NewEvent, NewUser, UserPatch, UserSearch},
         ghl::models::{
             AppointmentPatch, ContactPatch, CustomFieldWrite, NewAppointment, NewContact, NewTask,
             NoteWrite, TaskPatch,
@@ -110,13 +110,19 @@ pub enum LegOp {
         appointment_id: String,
         patch: AppointmentPatch,
     },
+    /// Result: `{"clubOsEventId": ...}`.
+    ClubOsCreateEvent {
+        event: NewEvent,
+    },
 }
 
 impl LegOp {
     /// The system the leg writes to.
     pub fn system(&self) -> System {
         match self {
-            Self::ClubOsCreateUser { .. } | Self::ClubOsUpdateUser { .. } => System::ClubOs,
+            Self::ClubOsCreateUser { .. }
+            | Self::ClubOsUpdateUser { .. }
+            | Self::ClubOsCreateEvent { .. } => System::ClubOs,
             _ => System::Ghl,
         }
     }
@@ -143,6 +149,7 @@ impl LegOp {
             Self::GhlDeleteNote { .. } => "delete_note",
             Self::GhlBookAppointment { .. } => "book_appointment",
             Self::GhlUpdateAppointment { .. } => "update_appointment",
+            Self::ClubOsCreateEvent { .. } => "create_event",
         }
     }
 
@@ -168,6 +175,9 @@ impl LegOp {
             Self::GhlBulkTags { .. } => (None, None),
             Self::ClubOsCreateUser { .. } => (None, prior.clubos_user_id()),
             Self::ClubOsUpdateUser { user_id, .. } => (None, Some(*user_id)),
+            Self::ClubOsCreateEvent { event } => {
+                (None, event.attendee.first().map(|a| a.attendee_id))
+            }
             Self::Link {
                 ghl_contact_id,
                 clubos_user_id,
@@ -250,6 +260,10 @@ pub async fn run(
         } => {
             s.ghl.update_appointment(appointment_id, patch).await?;
             Ok(None)
+        }
+        LegOp::ClubOsCreateEvent { event } => {
+            let e = s.clubos.create_event(event).await?;
+            Ok(Some(json!({"clubOsEventId": e.event_id})))
         }
         LegOp::GhlUpdateContact { contact_id, patch } => {
             s.ghl.update_contact(contact_id, patch).await?;

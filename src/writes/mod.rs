@@ -39,6 +39,19 @@ pub struct WritesConfig {
     pub retry_base_ms: u64,
     /// Largest retry delay.
     pub retry_max_ms: u64,
+    /// When set, `bookAppointment` also books the linked Club OS user into a Club OS
+    /// event (absent: appointments live in GHL only).
+    pub clubos_mirror: Option<ClubOsMirror>,
+}
+
+/// How booked appointments are mirrored into Club OS.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClubOsMirror {
+    /// Club OS event type: `4` sales appointment or tour, `2` personal training, `3` class.
+    pub event_type_id: i64,
+    /// The Club OS staff user who owns the mirrored events.
+    pub owner_id: i64,
 }
 
 impl Default for WritesConfig {
@@ -51,6 +64,7 @@ impl Default for WritesConfig {
             max_attempts: 8,
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
+            clubos_mirror: None,
         }
     }
 }

@@ -359,7 +359,7 @@ impl UserPatch {
 
 /// The body of `POST /events`, shaped like the observed appointment booking. The client
 /// fills `clubId` and `locationId` from its configuration when they are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
