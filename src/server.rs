@@ -78,8 +78,15 @@ async fn graphql(
     req: GraphQLRequest,
 ) -> GraphQLResponse {
     let meta = Arc::new(RequestMeta::default());
+    let mut req = req.into_inner();
+    if let Some(doc) = state.parsed_queries.get(&req.query) {
+        req.set_parsed_query(doc);
+    } else if let Ok(doc) = req.parsed_query() {
+        let doc = doc.clone();
+        state.parsed_queries.insert(req.query.clone(), doc);
+    }
     let loaders = Loaders::new(state, meta.clone());
-    let mut req = req.into_inner().data(loaders);
+    let mut req = req.data(loaders);
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         req = req.data(IdempotencyHeader(key.to_owned()));
     }

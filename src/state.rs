@@ -1,6 +1,7 @@
 //! What every request shares: the upstream clients, the caches, the store and the
 //! settings resolvers need.
 
+use async_graphql::parser::types::ExecutableDocument;
 use tokio::sync::OnceCell;
 
 use crate::{
@@ -30,6 +31,9 @@ pub struct AppState {
     pub fanout: usize,
     /// The write path's settings.
     pub writes: WritesConfig,
+    /// Parsed GraphQL documents by their text: clients send the same few documents, and
+    /// parsing is a large part of answering from cache.
+    pub parsed_queries: moka::sync::Cache<String, ExecutableDocument>,
     link_field: String,
     link_field_id: OnceCell<Option<String>>,
 }
@@ -56,6 +60,10 @@ impl AppState {
             batch_delay_us: cfg.loaders.batch_delay_us,
             fanout: cfg.loaders.fanout,
             writes: cfg.writes.clone(),
+            parsed_queries: moka::sync::Cache::builder()
+                .max_capacity(4 * 1024 * 1024)
+                .weigher(|q: &String, _| u32::try_from(q.len() * 8).unwrap_or(u32::MAX))
+                .build(),
             link_field: cfg.ghl.link_field.clone(),
             link_field_id: OnceCell::new(),
         })
