@@ -777,15 +777,24 @@ async fn reference_run(
 struct WarmStats {
     n: usize,
     secs: f64,
+    /// Median of the rounds' requests per second, and the slowest and fastest round.
     rps: f64,
+    rps_min: f64,
+    rps_max: f64,
+    /// Over every request of every round.
     p50: f64,
     p99: f64,
     /// Upstream calls the run made (should be 0).
     upstream_calls: u64,
+    /// CPU other processes of the machine took meanwhile, % of its capacity.
+    foreign_cpu: f64,
 }
 
-/// Warms `body` up, then repeats it `total` times (at most [`WARM_CAP`]) on `concurrency`
-/// workers.
+/// Rounds of each warm run: the machine is a shared VM, so one round can be unlucky.
+const WARM_ROUNDS: usize = 3;
+
+/// Warms `body` up, then repeats it `total` times in [`WARM_ROUNDS`] rounds (each at most
+/// [`WARM_CAP`] / [`WARM_ROUNDS`]) on `concurrency` workers.
 async fn warm_run(
     demo: &Demo,
     gw: &Gateway,
@@ -797,23 +806,105 @@ async fn warm_run(
         gw.check(&body).await?;
     }
     let (g0, c0) = both_stats(demo, &gw.http).await?;
-    let gw2 = gw.clone();
-    let (lat, wall) = drive(concurrency, total, WARM_CAP, move |_| {
-        let gw = gw2.clone();
+    let ticks = Ticks::now();
+    let mut lat = Vec::with_capacity(total);
+    let mut rates = Vec::with_capacity(WARM_ROUNDS);
+    let mut secs = 0.0;
+    for _ in 0..WARM_ROUNDS {
+        let gw = gw.clone();
         let body = body.clone();
-        async move { gw.check(&body).await }
-    })
-    .await?;
+        let cap = WARM_CAP / WARM_ROUNDS as u32;
+        let (round, wall) = drive(concurrency, total / WARM_ROUNDS, cap, move |_| {
+            let gw = gw.clone();
+            let body = body.clone();
+            async move { gw.check(&body).await }
+        })
+        .await?;
+        rates.push(round.len() as f64 / wall.as_secs_f64());
+        secs += wall.as_secs_f64();
+        lat.extend(round.into_iter().map(ms));
+    }
+    let (foreign_cpu, _) = Ticks::now().since(ticks);
     let (g1, c1) = both_stats(demo, &gw.http).await?;
-    let lat: Vec<f64> = lat.into_iter().map(ms).collect();
     Ok(WarmStats {
         n: lat.len(),
-        secs: wall.as_secs_f64(),
-        rps: lat.len() as f64 / wall.as_secs_f64(),
+        secs,
+        rps: percentile(&rates, 50.0),
+        rps_min: percentile(&rates, 0.0),
+        rps_max: percentile(&rates, 100.0),
         p50: percentile(&lat, 50.0),
         p99: percentile(&lat, 99.0),
         upstream_calls: (g1.total - g0.total) + (c1.total - c0.total),
+        foreign_cpu,
     })
+}
+
+/// CPU time counters, in clock ticks: the machine's busy time, its steal time and its
+/// total time (`/proc/stat`), and this process's own time (`/proc/self/stat`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Ticks {
+    busy: u64,
+    steal: u64,
+    total: u64,
+    own: u64,
+}
+
+impl Ticks {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let f: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let at = |i: usize| f.get(i).copied().unwrap_or(0);
+        let own = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                // Fields after the command name: state is field 3, utime 14, stime 15.
+                let rest = s.rsplit_once(')')?.1.to_owned();
+                let v: Vec<u64> = rest
+                    .split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                Some(v.iter().sum())
+            })
+            .unwrap_or(0);
+        Self {
+            busy: at(0) + at(1) + at(2) + at(5) + at(6) + at(7),
+            steal: at(7),
+            total: f.iter().sum(),
+            own,
+        }
+    }
+
+    /// Since `before`: (CPU taken by other processes, CPU stolen by the hypervisor), as
+    /// percentages of the machine's capacity.
+    fn since(self, before: Self) -> (f64, f64) {
+        let total = self.total.saturating_sub(before.total).max(1) as f64;
+        let busy = self.busy.saturating_sub(before.busy);
+        let own = self.own.saturating_sub(before.own);
+        let steal = self.steal.saturating_sub(before.steal);
+        (
+            busy.saturating_sub(own + steal) as f64 / total * 100.0,
+            steal as f64 / total * 100.0,
+        )
+    }
+}
+
+/// The 1-minute load average before the run: other work on the machine skews figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1149,6 +1240,8 @@ async fn limits_run(
 
 async fn run() -> anyhow::Result<String> {
     let (hwm_start, _) = memory();
+    let load_before = load_average();
+    let ticks_before = Ticks::now();
     let http = http_client()?;
     let began = Instant::now();
 
@@ -1211,6 +1304,7 @@ async fn run() -> anyhow::Result<String> {
         .await?,
     ];
     let (hwm_end, rss_end) = memory();
+    let (foreign_cpu, steal) = Ticks::now().since(ticks_before);
 
     let mut r = String::new();
     write_report(
@@ -1228,6 +1322,9 @@ async fn run() -> anyhow::Result<String> {
             hwm_end,
             rss_end,
             secs: began.elapsed().as_secs_f64(),
+            load_before,
+            steal,
+            foreign_cpu,
         },
     )?;
     Ok(r)
@@ -1247,6 +1344,12 @@ struct Report<'a> {
     hwm_end: f64,
     rss_end: f64,
     secs: f64,
+    /// 1-minute load average before the run.
+    load_before: String,
+    /// Share of CPU time the hypervisor took during the run, %.
+    steal: f64,
+    /// Share of CPU time other processes took during the run, %.
+    foreign_cpu: f64,
 }
 
 fn cpu_model() -> String {
@@ -1295,8 +1398,8 @@ fn cold_row(
 fn warm_row(out: &mut String, query: &str, c: usize, w: &WarmStats) -> std::fmt::Result {
     writeln!(
         out,
-        "| {query} | {c} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
-        w.n, w.secs, w.rps, w.p50, w.p99, w.upstream_calls
+        "| {query} | {c} | {} | {:.2} | {:.0} ({:.0}–{:.0}) | {:.2} | {:.2} | {} | {:.1} |",
+        w.n, w.secs, w.rps, w.rps_min, w.rps_max, w.p50, w.p99, w.upstream_calls, w.foreign_cpu
     )
 }
 
@@ -1339,11 +1442,14 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "# contactgraph gateway benchmark\n")?;
     writeln!(
         out,
-        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; {LATENCY_MS} ms injected into every upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s\n",
+        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; {LATENCY_MS} ms injected into every upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s; load average before it {}; during it, other processes took {:.1} % of the CPU and the hypervisor {:.1} %\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map_or(0, usize::from),
         cpu_model(),
         r.secs,
+        r.load_before,
+        r.foreign_cpu,
+        r.steal,
     )?;
 
     writeln!(
@@ -1421,7 +1527,7 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "## Warm cache\n")?;
     writeln!(
         out,
-        "| query | c | requests | seconds | req/s | p50 ms | p99 ms | upstream calls |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| query | c | requests | seconds | req/s: median of {WARM_ROUNDS} rounds (range) | p50 ms | p99 ms | upstream calls | other processes' CPU % |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
     warm_row(out, "Q1", 1, &m.q1_warm_c1)?;
     warm_row(out, "Q1", HIGH_C, &m.q1_warm_c16)?;

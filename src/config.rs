@@ -84,7 +84,7 @@ pub struct LoaderConfig {
 impl Default for LoaderConfig {
     fn default() -> Self {
         Self {
-            batch_delay_us: 500,
+            batch_delay_us: 200,
             fanout: 16,
         }
     }

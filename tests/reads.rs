@@ -149,7 +149,7 @@ async fn a_page_of_fifty_costs_one_task_search_per_page_of_results() {
     assert_eq!(
         ghl.count("POST /locations/{locationId}/tasks/search") as usize,
         pages,
-        "{tasks} tasks"
+        "{tasks} tasks; {ghl:?}"
     );
     assert_eq!(ghl.count("GET /contacts/{contactId}/notes"), 50);
     assert_eq!(ghl.count("GET /contacts/{contactId}/appointments"), 50);

@@ -180,8 +180,18 @@ impl Contact {
         ID(r.encode())
     }
 
-    fn ghl_id(&self) -> Option<String> {
+    /// The GHL contact id, when the person has one.
+    pub fn ghl_contact_id(&self) -> Option<String> {
         self.person.ghl.as_ref().map(|c| c.id.clone())
+    }
+
+    /// The Club OS user id, when the person has a Club OS record (and it could be read).
+    pub fn clubos_user_id(&self) -> Option<i64> {
+        self.person
+            .clubos_error
+            .is_none()
+            .then(|| self.person.clubos.as_ref().map(|u| u.user_id))
+            .flatten()
     }
 
     fn clubos(&self) -> Result<Option<&ClubOsUser>> {
@@ -402,7 +412,7 @@ impl Contact {
 
     /// Open and completed tasks, from GHL (Club OS documents no task API).
     async fn tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
-        let Some(id) = self.ghl_id() else {
+        let Some(id) = self.ghl_contact_id() else {
             return Ok(Vec::new());
         };
         let l = ctx.data::<Loaders>()?;
@@ -414,7 +424,7 @@ impl Contact {
 
     /// Notes, newest first, from GHL (Club OS documents no note API).
     async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<Note>> {
-        let Some(id) = self.ghl_id() else {
+        let Some(id) = self.ghl_contact_id() else {
             return Ok(Vec::new());
         };
         let l = ctx.data::<Loaders>()?;
@@ -429,7 +439,7 @@ impl Contact {
     async fn appointments(&self, ctx: &Context<'_>) -> Result<Vec<Appointment>> {
         let l = ctx.data::<Loaders>()?;
         let ghl = async {
-            match self.ghl_id() {
+            match self.ghl_contact_id() {
                 Some(id) => loaders::one(&l.ghl_appointments, id).await,
                 None => Ok(Vec::new()),
             }

@@ -253,12 +253,50 @@ pub async fn contacts(
             break;
         }
     }
+    prefetch(ctx, &edges).await;
     Ok(ContactConnection::new(
         edges,
         after.is_some(),
         has_next,
         total,
     ))
+}
+
+/// Loads the activity the query asks for of every person of the page at once, so that
+/// batch endpoints see the whole page in one batch however long resolving the page's
+/// fields takes (each person's fields are then answered from what the loaders hold).
+async fn prefetch(ctx: &Context<'_>, edges: &[ContactEdge]) {
+    let Ok(l) = ctx.data::<Loaders>() else {
+        return;
+    };
+    let node = ctx.look_ahead().field("edges").field("node");
+    let ghl_ids: Vec<String> = edges
+        .iter()
+        .filter_map(|e| e.node.ghl_contact_id())
+        .collect();
+    let clubos_ids: Vec<i64> = edges
+        .iter()
+        .filter_map(|e| e.node.clubos_user_id())
+        .collect();
+    let tasks = async {
+        if node.field("tasks").exists() {
+            let _ = l.ghl_tasks.load_many(ghl_ids.clone()).await;
+        }
+    };
+    let notes = async {
+        if node.field("notes").exists() {
+            let _ = l.ghl_notes.load_many(ghl_ids.clone()).await;
+        }
+    };
+    let appointments = async {
+        if node.field("appointments").exists() {
+            let _ = futures_util::join!(
+                l.ghl_appointments.load_many(ghl_ids.clone()),
+                l.clubos_events.load_many(clubos_ids.clone())
+            );
+        }
+    };
+    futures_util::join!(tasks, notes, appointments);
 }
 
 /// `unlinkedMembers(...)` and `contacts(filter: {linkStatus: CLUB_OS_ONLY})`: Club OS
