@@ -230,7 +230,21 @@ pub async fn contacts(
                 .feed_one(c.id.clone(), Ok(Some(c.clone())))
                 .await;
         }
-        let people = join_all(page.contacts.iter().cloned().map(|c| person_of_ghl(ctx, c))).await;
+        // GHL activity needs only the GHL ids: without filters that depend on linking,
+        // every row of the page is shown, so it is fetched while linking runs.
+        let shown: Vec<String> = if filtering_after {
+            Vec::new()
+        } else {
+            page.contacts
+                .iter()
+                .take(first)
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        let (people, ()) = futures_util::join!(
+            join_all(page.contacts.iter().cloned().map(|c| person_of_ghl(ctx, c))),
+            prefetch(ctx, &shown, &[])
+        );
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {
@@ -253,23 +267,6 @@ pub async fn contacts(
             break;
         }
     }
-    prefetch(ctx, &edges).await;
-    Ok(ContactConnection::new(
-        edges,
-        after.is_some(),
-        has_next,
-        total,
-    ))
-}
-
-/// Loads the activity the query asks for of every person of the page at once, so that
-/// batch endpoints see the whole page in one batch however long resolving the page's
-/// fields takes (each person's fields are then answered from what the loaders hold).
-async fn prefetch(ctx: &Context<'_>, edges: &[ContactEdge]) {
-    let Ok(l) = ctx.data::<Loaders>() else {
-        return;
-    };
-    let node = ctx.look_ahead().field("edges").field("node");
     let ghl_ids: Vec<String> = edges
         .iter()
         .filter_map(|e| e.node.ghl_contact_id())
@@ -278,21 +275,39 @@ async fn prefetch(ctx: &Context<'_>, edges: &[ContactEdge]) {
         .iter()
         .filter_map(|e| e.node.clubos_user_id())
         .collect();
+    prefetch(ctx, &ghl_ids, &clubos_ids).await;
+    Ok(ContactConnection::new(
+        edges,
+        after.is_some(),
+        has_next,
+        total,
+    ))
+}
+
+/// Loads the activity the query asks for of these people at once, so that batch endpoints
+/// see the whole page in one batch however long resolving the page's fields takes (each
+/// person's fields are then answered from what the loaders hold). Keys loaded before are
+/// not fetched again.
+async fn prefetch(ctx: &Context<'_>, ghl_ids: &[String], clubos_ids: &[i64]) {
+    let Ok(l) = ctx.data::<Loaders>() else {
+        return;
+    };
+    let node = ctx.look_ahead().field("edges").field("node");
     let tasks = async {
         if node.field("tasks").exists() {
-            let _ = l.ghl_tasks.load_many(ghl_ids.clone()).await;
+            let _ = l.ghl_tasks.load_many(ghl_ids.iter().cloned()).await;
         }
     };
     let notes = async {
         if node.field("notes").exists() {
-            let _ = l.ghl_notes.load_many(ghl_ids.clone()).await;
+            let _ = l.ghl_notes.load_many(ghl_ids.iter().cloned()).await;
         }
     };
     let appointments = async {
         if node.field("appointments").exists() {
             let _ = futures_util::join!(
-                l.ghl_appointments.load_many(ghl_ids.clone()),
-                l.clubos_events.load_many(clubos_ids.clone())
+                l.ghl_appointments.load_many(ghl_ids.iter().cloned()),
+                l.clubos_events.load_many(clubos_ids.iter().copied())
             );
         }
     };
