@@ -597,3 +597,66 @@ async fn a_booking_is_mirrored_into_club_os_where_configured() {
         .count();
     assert_eq!(mirrored, 1, "{read}");
 }
+
+#[tokio::test]
+async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
+    let demo = start().await;
+    let (_, ghl, user) = linked(&demo);
+    faults(
+        demo.sims.clubos.url(),
+        json!({"rules": [{"route": "PUT /users/{userId}", "status": 400, "times": 1}]}),
+    )
+    .await;
+    let body = graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"email": "dead.letter@example.com"}}),
+    )
+    .await;
+    let p = &body["data"]["updateContact"];
+    assert_eq!(p["status"], "PARTIAL", "{body}");
+    let failed = graphql(
+        &demo,
+        "{ failedWrites { id system operation state lastErrorCode } }",
+        json!({}),
+    )
+    .await;
+    let dead = failed["data"]["failedWrites"]
+        .as_array()
+        .expect("failed writes")
+        .clone();
+    assert_eq!(dead.len(), 1, "{failed}");
+    assert_eq!(dead[0]["system"], "CLUB_OS");
+    assert_eq!(dead[0]["state"], "DEAD");
+    let retried = graphql(
+        &demo,
+        "mutation($id: ID!) { retryWrite(id: $id) { state } }",
+        json!({"id": dead[0]["id"]}),
+    )
+    .await;
+    assert_eq!(
+        retried["data"]["retryWrite"]["state"], "PENDING",
+        "{retried}"
+    );
+    let mut done = false;
+    for _ in 0..200 {
+        if clubos_user(&demo, user).await["email"] == "dead.letter@example.com" {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(done, "the retried write reached Club OS");
+    let again = graphql(&demo, "{ failedWrites { id } }", json!({})).await;
+    assert_eq!(again["data"]["failedWrites"], json!([]));
+    let replay_free = graphql(
+        &demo,
+        "mutation($id: ID!) { retryWrite(id: $id) { state } }",
+        json!({"id": dead[0]["id"]}),
+    )
+    .await;
+    assert_eq!(
+        replay_free["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+}
