@@ -20,6 +20,7 @@
 //!   both;
 //! - warm-cache requests per second at concurrency 16 (and latency at concurrency 1);
 //! - the same with other `loaders.batch_delay_us` values;
+//! - cold p50s with no injected latency, next to the reference: the gateway's own time;
 //! - Q50 cold against the GHL simulator's default rate limits (elapsed time, 429s);
 //! - peak RSS (`VmHWM`) of the whole process.
 //!
@@ -41,6 +42,7 @@ use axum::body::Bytes;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use contactgraph::{
     cache::Caches,
+    config::LoaderConfig,
     demo::Demo,
     phone,
     sim::{
@@ -78,8 +80,13 @@ const WARM_CAP: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// GHL's task search returns at most this many tasks per call (`loaders.rs`).
 const TASK_SEARCH_PAGE: usize = 100;
-/// The loaders' default batching delay (`loaders.batch_delay_us`).
-const DEFAULT_BATCH_DELAY_US: u64 = 500;
+/// Other `loaders.batch_delay_us` values measured besides the default.
+const OTHER_BATCH_DELAYS_US: [u64; 3] = [0, 100, 500];
+
+/// The loaders' default batching delay (`loaders.batch_delay_us`), as the gateway has it.
+fn default_batch_delay_us() -> u64 {
+    LoaderConfig::default().batch_delay_us
+}
 
 /// One linked contact with everything the schema offers about them.
 const Q1: &str = r#"query Q1($id: ID!) { contact(id: $id) {
@@ -116,6 +123,7 @@ const Q50: &str = r#"query Q50($after: String) { contacts(first: 50, after: $aft
 const PAGE_CURSOR: &str = r#"query($after: String) { contacts(first: 50, after: $after) {
   pageInfo { hasNextPage endCursor } } }"#;
 
+/// Runs every phase on a multi-threaded runtime (one worker per CPU) and prints the report.
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; there are no options to read.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -367,6 +375,7 @@ fn percentile(samples: &[f64], p: f64) -> f64 {
     s[rank.clamp(1, s.len()) - 1]
 }
 
+/// A duration in milliseconds.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -483,6 +492,7 @@ fn q50_shape(v: &Value) -> anyhow::Result<(Vec<NodeDeps>, usize)> {
     Ok((nodes, tasks))
 }
 
+/// Reads an answer's contacts and task count ([`q1_shape`] or [`q50_shape`]).
 type Shape = fn(&Value) -> anyhow::Result<(Vec<NodeDeps>, usize)>;
 
 /// One cold sample: its latency and its ideal.
@@ -521,6 +531,7 @@ impl ColdStats {
     }
 }
 
+/// Summarises cold samples and, when run, the reference fan-out's latencies (ms).
 fn cold_stats(samples: &[Sample], reference: Option<&[f64]>) -> ColdStats {
     let lat: Vec<f64> = samples.iter().map(|s| s.ms).collect();
     let median_of =
@@ -704,6 +715,8 @@ async fn link_then_events(
     Ok(())
 }
 
+/// The Club OS user a contact links to, by the gateway's rules; `None` when nobody or
+/// several users match.
 async fn link(
     state: &AppState,
     field: Option<&str>,
@@ -921,10 +934,12 @@ fn linked_people(world: &World) -> Vec<String> {
         .collect()
 }
 
+/// The request body of Q1 for a GHL contact id.
 fn q1_body(id: &str) -> anyhow::Result<Bytes> {
     Gateway::body(Q1, json!({"id": id}))
 }
 
+/// The request body of Q50 after a cursor (`None`: the first page).
 fn q50_body(after: Option<&str>) -> anyhow::Result<Bytes> {
     Gateway::body(Q50, json!({"after": after}))
 }
@@ -932,7 +947,7 @@ fn q50_body(after: Option<&str>) -> anyhow::Result<Bytes> {
 /// The `after` cursor of every page of 50 (`None` for the first), walked on a separate
 /// latency-free demo over the same world.
 async fn page_cursors(http: &Client, pages: usize) -> anyhow::Result<Vec<Option<String>>> {
-    let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+    let demo = start(overrides(default_batch_delay_us())).await?;
     prepare(&demo, http, 0, true).await?;
     let gw = Gateway::new(http, &demo);
     let mut out = vec![None];
@@ -962,8 +977,9 @@ struct Calibration {
     clubos_p99: f64,
 }
 
+/// Times 50 direct calls to each simulator (after 10 to open connections).
 async fn calibrate(http: &Client) -> anyhow::Result<Calibration> {
-    let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+    let demo = start(overrides(default_batch_delay_us())).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let person = demo
         .world
@@ -1021,7 +1037,7 @@ async fn fresh_process_run(
     let mut samples = Vec::new();
     let mut first = None;
     for body in bodies {
-        let demo = start(overrides(DEFAULT_BATCH_DELAY_US)).await?;
+        let demo = start(overrides(default_batch_delay_us())).await?;
         prepare(&demo, http, LATENCY_MS, true).await?;
         // A separate client per demo, so that its connections close with it.
         let client = http_client()?;
@@ -1192,8 +1208,56 @@ async fn measure(
     })
 }
 
-/// Q50 once, cold, on a fresh demo with `overrides`, the GHL simulator at its default
-/// limits, and the injected latency.
+/// Cold p50s with no injected latency: the gateway's own time next to the reference
+/// fan-out's (HTTP, the simulators' handlers, decoding), for one batching delay.
+#[derive(Debug, Clone, Copy)]
+struct ZeroLatency {
+    batch_delay_us: u64,
+    q1: f64,
+    q1_reference: f64,
+    q50: f64,
+    q50_reference: f64,
+}
+
+/// Cold Q1 (40 new people) and Q50 (10 pages, caches cleared before each) with no
+/// injected latency, each next to the reference fan-out.
+async fn zero_latency_run(
+    http: &Client,
+    batch_delay_us: u64,
+    cursors: &[Option<String>],
+) -> anyhow::Result<ZeroLatency> {
+    eprintln!("[zero latency, batch_delay_us={batch_delay_us}]");
+    let demo = start(overrides(batch_delay_us)).await?;
+    prepare(&demo, http, 0, true).await?;
+    let gw = Gateway::new(http, &demo);
+    let state = demo.state.clone();
+    let people = linked_people(&demo.world);
+    gw.query(&q1_body(&people[0])?).await?;
+    reference(&state, &RefJob::Q1(people[0].clone())).await?;
+    let (mut q1, mut q1_ref) = (Vec::new(), Vec::new());
+    for id in people.iter().skip(1).take(40) {
+        q1_ref.push(ms(reference(&state, &RefJob::Q1(id.clone())).await?));
+        q1.push(ms(gw.query(&q1_body(id)?).await?.0));
+    }
+    let (mut q50, mut q50_ref) = (Vec::new(), Vec::new());
+    for after in cursors.iter().take(10) {
+        q50_ref.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
+        clear_caches(&state.caches);
+        q50.push(ms(gw.query(&q50_body(after.as_deref())?).await?.0));
+    }
+    drop(gw);
+    drop(state);
+    stop(demo).await;
+    Ok(ZeroLatency {
+        batch_delay_us,
+        q1: percentile(&q1, 50.0),
+        q1_reference: percentile(&q1_ref, 50.0),
+        q50: percentile(&q50, 50.0),
+        q50_reference: percentile(&q50_ref, 50.0),
+    })
+}
+
+/// What one cold Q50 against the GHL simulator's default limits took.
 #[derive(Debug, Clone)]
 struct LimitRun {
     label: &'static str,
@@ -1204,6 +1268,7 @@ struct LimitRun {
     errors: usize,
 }
 
+/// Runs Q50 once cold on a fresh demo whose GHL simulator keeps its default limits.
 async fn limits_run(
     http: &Client,
     label: &'static str,
@@ -1238,6 +1303,7 @@ async fn limits_run(
 // The run and its report.
 // ---------------------------------------------------------------------------------------
 
+/// Every phase in turn; answers the Markdown report.
 async fn run() -> anyhow::Result<String> {
     let (hwm_start, _) = memory();
     let load_before = load_average();
@@ -1278,7 +1344,7 @@ async fn run() -> anyhow::Result<String> {
         q50_warm_c1: 100,
         q50_warm_c16: 2_000,
     };
-    let main = measure(&http, DEFAULT_BATCH_DELAY_US, main_sizes, &cursors).await?;
+    let main = measure(&http, default_batch_delay_us(), main_sizes, &cursors).await?;
     let variant_sizes = Sizes {
         q1_cold_c1: 30,
         q1_cold_c16: 0,
@@ -1290,8 +1356,15 @@ async fn run() -> anyhow::Result<String> {
         q50_warm_c16: 500,
     };
     let mut variants = Vec::new();
-    for delay in [0, 100] {
-        variants.push(measure(&http, delay, variant_sizes, &cursors).await?);
+    for delay in OTHER_BATCH_DELAYS_US {
+        if delay != default_batch_delay_us() {
+            variants.push(measure(&http, delay, variant_sizes, &cursors).await?);
+        }
+    }
+
+    let mut zero = Vec::new();
+    for delay in [default_batch_delay_us(), 0] {
+        zero.push(zero_latency_run(&http, delay, &cursors).await?);
     }
 
     let limits = vec![
@@ -1299,7 +1372,7 @@ async fn run() -> anyhow::Result<String> {
         limits_run(
             &http,
             "benchmark configuration (client limiter raised)",
-            overrides(DEFAULT_BATCH_DELAY_US),
+            overrides(default_batch_delay_us()),
         )
         .await?,
     ];
@@ -1317,6 +1390,7 @@ async fn run() -> anyhow::Result<String> {
             q50_fresh,
             main,
             variants: &variants,
+            zero: &zero,
             limits: &limits,
             hwm_start,
             hwm_end,
@@ -1339,6 +1413,7 @@ struct Report<'a> {
     q50_fresh: ColdStats,
     main: ConfigResults,
     variants: &'a [ConfigResults],
+    zero: &'a [ZeroLatency],
     limits: &'a [LimitRun],
     hwm_start: f64,
     hwm_end: f64,
@@ -1352,6 +1427,7 @@ struct Report<'a> {
     foreign_cpu: f64,
 }
 
+/// The CPU model from `/proc/cpuinfo`.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1372,6 +1448,7 @@ fn opt(v: Option<f64>, signed: bool) -> String {
     }
 }
 
+/// One row of the cold-latency table.
 fn cold_row(
     out: &mut String,
     query: &str,
@@ -1395,6 +1472,7 @@ fn cold_row(
     )
 }
 
+/// One row of the warm-cache table.
 fn warm_row(out: &mut String, query: &str, c: usize, w: &WarmStats) -> std::fmt::Result {
     writeln!(
         out,
@@ -1403,6 +1481,7 @@ fn warm_row(out: &mut String, query: &str, c: usize, w: &WarmStats) -> std::fmt:
     )
 }
 
+/// Upstream calls by route of the first fresh-process Q1 and Q50.
 fn routes_table(out: &mut String, r: &Report<'_>) -> std::fmt::Result {
     let mut rows: BTreeMap<(&str, &str), [u64; 2]> = BTreeMap::new();
     for ((ghl, clubos), col) in [(r.q1_routes, 0), (r.q50_routes, 1)] {
@@ -1433,19 +1512,22 @@ fn routes_table(out: &mut String, r: &Report<'_>) -> std::fmt::Result {
     )
 }
 
+/// How a target reads.
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
 }
 
+/// Writes the whole Markdown report.
 fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     let m = &r.main;
     writeln!(out, "# contactgraph gateway benchmark\n")?;
     writeln!(
         out,
-        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; {LATENCY_MS} ms injected into every upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {DEFAULT_BATCH_DELAY_US} unless stated\n- Whole run: {:.0} s; load average before it {}; during it, other processes took {:.1} % of the CPU and the hypervisor {:.1} %\n",
+        "- Date: {}\n- Machine: {} logical CPUs, {}\n- World: seed {SEED}, {PEOPLE} people; {LATENCY_MS} ms injected into every upstream call on both simulators\n- Gateway: client limiter raised out of the way, `max_concurrency` {CLIENT_CONCURRENCY} (GHL and Club OS), `loaders.fanout` {CLIENT_CONCURRENCY}, `loaders.batch_delay_us` {} (the default) unless stated\n- Whole run: {:.0} s; load average before it {}; during it, other processes took {:.1} % of the CPU and the hypervisor {:.1} %\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map_or(0, usize::from),
         cpu_model(),
+        default_batch_delay_us(),
         r.secs,
         r.load_before,
         r.foreign_cpu,
@@ -1559,6 +1641,29 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
             opt(v.q50_cold_c1.overhead_vs_reference(), true),
             v.q50_warm_c1.p50,
             v.q50_warm_c16.rps,
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "## Cold p50 with no injected latency (ms): the gateway's own time\n"
+    )?;
+    writeln!(
+        out,
+        "| batch_delay_us | Q1 | Q1 reference | Q1 difference | Q50 | Q50 reference | Q50 difference |\n|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for z in r.zero {
+        writeln!(
+            out,
+            "| {} | {:.2} | {:.2} | {:+.2} | {:.1} | {:.1} | {:+.1} |",
+            z.batch_delay_us,
+            z.q1,
+            z.q1_reference,
+            z.q1 - z.q1_reference,
+            z.q50,
+            z.q50_reference,
+            z.q50 - z.q50_reference,
         )?;
     }
     writeln!(out)?;
