@@ -113,7 +113,23 @@ async fn playground() -> Html<String> {
 }
 
 async fn metrics(State((_, state)): State<(AppSchema, Arc<AppState>)>) -> String {
-    state.caches.prometheus()
+    let mut out = state.caches.prometheus();
+    match state.store.leg_counts().await {
+        Ok(counts) => {
+            out.push_str(
+                "# HELP contactgraph_outbox_writes Upstream writes in the outbox, by state.\n\
+                 # TYPE contactgraph_outbox_writes gauge\n",
+            );
+            for (leg_state, n) in counts {
+                out.push_str(&format!(
+                    "contactgraph_outbox_writes{{state=\"{}\"}} {n}\n",
+                    leg_state.as_str()
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count outbox writes"),
+    }
+    out
 }
 
 async fn healthz() -> Json<Value> {

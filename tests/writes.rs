@@ -628,6 +628,18 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
     assert_eq!(dead.len(), 1, "{failed}");
     assert_eq!(dead[0]["system"], "CLUB_OS");
     assert_eq!(dead[0]["state"], "DEAD");
+    let metrics = Client::new()
+        .get(format!("{}/metrics", demo.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("contactgraph_outbox_writes{state=\"dead\"} 1"),
+        "{metrics}"
+    );
     let retried = graphql(
         &demo,
         "mutation($id: ID!) { retryWrite(id: $id) { state } }",
