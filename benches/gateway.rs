@@ -428,47 +428,26 @@ fn node_deps(node: &Value) -> anyhow::Result<NodeDeps> {
     Ok(NodeDeps { lookups, linked })
 }
 
-/// Stages of 20 ms on the two critical paths of one request.
-#[derive(Debug, Clone, Copy)]
-struct Ideal {
-    /// The lower bound any implementation making these calls has: each call waits only
-    /// for the calls whose answers it needs, with at most [`CLIENT_CONCURRENCY`] calls in
-    /// flight per upstream.
-    data: u32,
-    /// The gateway's own plan: every contact is linked before any field resolves, and a
-    /// fresh process looks the link custom field up once, after the first GHL record.
-    plan: u32,
-}
-
-/// The ideal of a GHL-driven read over `nodes` (one for Q1, the page for Q50) that
-/// returned `tasks` tasks in all; `fresh` when the process had not resolved the link
-/// custom field yet.
-fn ideal(nodes: &[NodeDeps], tasks: usize, fresh: bool) -> Ideal {
+/// The ideal critical path of a GHL-driven read over `nodes` (one for Q1, the page for
+/// Q50) that returned `tasks` tasks in all, in stages of one upstream round trip: the
+/// lower bound of any implementation making these calls, each as soon as the answers it
+/// needs are in, with at most [`CLIENT_CONCURRENCY`] calls in flight per upstream.
+///
+/// The first stage reads the GHL record(s). After it, two chains run side by side: the
+/// Club OS lookups each contact's linking needs, then that user's events; and the GHL
+/// activity (notes and appointments per contact, the task search per 100 tasks), in
+/// waves of [`CLIENT_CONCURRENCY`]. The location list depends on nothing and hides
+/// behind either chain.
+fn ideal(nodes: &[NodeDeps], tasks: usize) -> u32 {
     let n = nodes.len();
-    let c = CLIENT_CONCURRENCY;
-    // GHL activity: notes and appointments per contact (one call each), plus the task
-    // search, whose pages follow one another.
     let task_calls = tasks / TASK_SEARCH_PAGE + 1;
-    let ghl_waves = (2 * n + 1).div_ceil(c) + (task_calls - 1);
-    // Club OS activity: events per linked user, plus the location list.
-    let linked = nodes.iter().filter(|d| d.linked).count();
-    let clubos_waves = if linked == 0 {
-        0
-    } else {
-        (linked + 1).div_ceil(c)
-    };
-    let deepest = nodes.iter().map(|d| d.lookups).max().unwrap_or(0);
-    let chain = nodes
+    let ghl_waves = (2 * n + 1).div_ceil(CLIENT_CONCURRENCY) + (task_calls - 1);
+    let clubos_chain = nodes
         .iter()
         .map(|d| d.lookups + u32::from(d.linked))
         .max()
         .unwrap_or(0);
-    let ghl_waves = u32::try_from(ghl_waves).unwrap_or(u32::MAX);
-    let clubos_waves = u32::try_from(clubos_waves).unwrap_or(u32::MAX);
-    Ideal {
-        data: 1 + chain.max(ghl_waves),
-        plan: 1 + u32::from(fresh) + deepest + ghl_waves.max(clubos_waves),
-    }
+    1 + clubos_chain.max(u32::try_from(ghl_waves).unwrap_or(u32::MAX))
 }
 
 /// The nodes and task count of a Q1 answer.
@@ -495,11 +474,11 @@ fn q50_shape(v: &Value) -> anyhow::Result<(Vec<NodeDeps>, usize)> {
 /// Reads an answer's contacts and task count ([`q1_shape`] or [`q50_shape`]).
 type Shape = fn(&Value) -> anyhow::Result<(Vec<NodeDeps>, usize)>;
 
-/// One cold sample: its latency and its ideal.
+/// One cold sample: its latency and its ideal, in stages.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     ms: f64,
-    ideal: Ideal,
+    ideal: u32,
 }
 
 /// p50/p99 of the reference fan-out over the same cold workload.
@@ -515,9 +494,8 @@ struct ColdStats {
     n: usize,
     p50: f64,
     p99: f64,
-    /// Median ideal stages (data dependencies, gateway plan).
-    data_stages: f64,
-    plan_stages: f64,
+    /// Median ideal, in stages.
+    stages: f64,
     /// Median over samples of (latency − data-dependency ideal at 20 ms per stage).
     overhead: f64,
     /// The reference fan-out over the same workload, when it was run.
@@ -541,9 +519,8 @@ fn cold_stats(samples: &[Sample], reference: Option<&[f64]>) -> ColdStats {
         n: samples.len(),
         p50: percentile(&lat, 50.0),
         p99: percentile(&lat, 99.0),
-        data_stages: median_of(&|s| f64::from(s.ideal.data)),
-        plan_stages: median_of(&|s| f64::from(s.ideal.plan)),
-        overhead: median_of(&|s| s.ms - f64::from(s.ideal.data) * nominal),
+        stages: median_of(&|s| f64::from(s.ideal)),
+        overhead: median_of(&|s| s.ms - f64::from(s.ideal) * nominal),
         reference: reference.map(|r| RefStats {
             p50: percentile(r, 50.0),
             p99: percentile(r, 99.0),
@@ -571,7 +548,7 @@ async fn cold_run(
             let (nodes, tasks) = shape(&v)?;
             Ok(Sample {
                 ms: ms(elapsed),
-                ideal: ideal(&nodes, tasks, fresh),
+                ideal: ideal(&nodes, tasks),
             })
         }
     })
@@ -1046,7 +1023,7 @@ async fn fresh_process_run(
         let (nodes, tasks) = shape(&v)?;
         samples.push(Sample {
             ms: ms(elapsed),
-            ideal: ideal(&nodes, tasks, true),
+            ideal: ideal(&nodes, tasks),
         });
         if first.is_none() {
             first = Some(both_stats(&demo, http).await?);
@@ -1458,13 +1435,12 @@ fn cold_row(
 ) -> std::fmt::Result {
     writeln!(
         out,
-        "| {query} | {workload} | {c} | {} | {:.1} | {:.1} | {:.0} / {:.0} | {:.0} | {:+.1} | {} | {} | {} |",
+        "| {query} | {workload} | {c} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {:+.1} | {} | {} | {} |",
         s.n,
         s.p50,
         s.p99,
-        s.data_stages,
-        s.plan_stages,
-        s.data_stages * LATENCY_MS as f64,
+        s.stages,
+        s.stages * LATENCY_MS as f64,
         s.overhead,
         opt(s.reference.map(|r| r.p50), false),
         opt(s.reference.map(|r| r.p99), false),
@@ -1560,7 +1536,7 @@ fn write_report(out: &mut String, r: &Report<'_>) -> anyhow::Result<()> {
     writeln!(out, "## Cold latency (ms)\n")?;
     writeln!(
         out,
-        "Ideal stages: data dependencies / the gateway's plan; nominal ideal = data-dependency stages × {LATENCY_MS} ms. Overhead vs nominal: median over samples of latency − nominal ideal. Reference: the same upstream calls made directly through the gateway's clients, each as early as its inputs allow, over the same workload; overhead vs reference = p50 − reference p50.\n"
+        "Ideal stages: the critical path of the calls each request needs, from their data dependencies (see `BENCHMARKS.md`); nominal ideal = stages × {LATENCY_MS} ms. Overhead vs nominal: median over samples of latency − nominal ideal. Reference: the same upstream calls made directly through the gateway's clients, each as early as its inputs allow, over the same workload; overhead vs reference = p50 − reference p50.\n"
     )?;
     writeln!(
         out,

@@ -672,3 +672,42 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
         "BAD_USER_INPUT"
     );
 }
+
+#[tokio::test]
+async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
+    let demo = start().await;
+    faults(
+        demo.sims.clubos.url(),
+        json!({"rules": [
+            {"route": "POST /users", "status": 503, "times": 1},
+            {"route": "POST /users", "status": 400, "times": 1}
+        ]}),
+    )
+    .await;
+    let body = graphql(
+        &demo,
+        CREATE,
+        json!({"input": {"firstName": "Late", "lastName": "Refusal", "email": "late.refusal@example.com"}}),
+    )
+    .await;
+    assert_eq!(body["data"]["createContact"]["status"], "PENDING", "{body}");
+    let mut undone = false;
+    for _ in 0..200 {
+        if stats(demo.sims.ghl.url())
+            .await
+            .count("DELETE /contacts/{contactId}")
+            == 1
+        {
+            undone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(undone, "the relay removed the GHL contact");
+    let pending = graphql(&demo, "{ pendingWrites { id } }", json!({})).await;
+    assert_eq!(
+        pending["data"]["pendingWrites"],
+        json!([]),
+        "nothing left waiting"
+    );
+}

@@ -398,7 +398,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// Undoes the applied legs that can be undone, newest first; returns how many.
-async fn compensate(
+pub(crate) async fn compensate(
     s: &AppState,
     ops: &[LegOp],
     legs: &[Leg],

@@ -48,6 +48,25 @@ pub async fn tick(s: &AppState) -> Result<usize, crate::store::StoreError> {
     Ok(n)
 }
 
+/// Undoes the done legs before `leg` that can be undone; returns how many were.
+async fn undo_earlier(s: &AppState, all: &[Leg], leg: &Leg) -> usize {
+    let done: Vec<&Leg> = all
+        .iter()
+        .filter(|l| l.seq < leg.seq && l.state == LegState::Done)
+        .collect();
+    let mut ops = Vec::new();
+    let mut legs = Vec::new();
+    let mut results = Vec::new();
+    for l in done {
+        if let Ok(op) = serde_json::from_str::<LegOp>(&l.payload) {
+            ops.push(op);
+            legs.push(l.clone());
+            results.push(l.result.clone());
+        }
+    }
+    super::compensate(s, &ops, &legs, &results).await
+}
+
 async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError> {
     let Ok(op) = serde_json::from_str::<LegOp>(&leg.payload) else {
         tracing::error!(leg = %leg.id, "unreadable outbox payload");
@@ -78,9 +97,22 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
             let dead = !e.is_transient() || attempts >= s.writes.max_attempts;
             let retry_at = now_ms()
                 + i64::try_from(backoff(&s.writes, attempts).as_millis()).unwrap_or(i64::MAX);
-            s.store
-                .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
-                .await?;
+            if !e.is_transient() && undo_earlier(s, &earlier, &leg).await > 0 {
+                // A refused create after earlier creates: they were undone, so nothing of
+                // the operation is left applied and its later legs will not run.
+                s.store
+                    .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
+                    .await?;
+                for later in earlier.iter().filter(|l| l.seq > leg.seq) {
+                    s.store
+                        .leg_set_state(&later.id, LegState::Cancelled, now_ms())
+                        .await?;
+                }
+            } else {
+                s.store
+                    .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
+                    .await?;
+            }
             if dead {
                 tracing::warn!(leg = %leg.id, operation = op.kind(), code = err.code.as_str(), "write dead-lettered");
             }
