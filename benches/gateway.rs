@@ -535,7 +535,6 @@ async fn cold_run(
     bodies: Vec<Bytes>,
     concurrency: usize,
     shape: Shape,
-    fresh: bool,
 ) -> anyhow::Result<Vec<Sample>> {
     let gw = gw.clone();
     let bodies = Arc::new(bodies);
@@ -1099,7 +1098,7 @@ async fn measure(
     let mut refs = Vec::new();
     for id in rest.by_ref().take(sizes.q1_cold_c1) {
         refs.push(ms(reference(&state, &RefJob::Q1(id.clone())).await?));
-        samples.extend(cold_run(&gw, vec![q1_body(id)?], 1, q1_shape, false).await?);
+        samples.extend(cold_run(&gw, vec![q1_body(id)?], 1, q1_shape).await?);
     }
     let q1_cold_c1 = cold_stats(&samples, Some(&refs));
     let q1_cold_c16 = if sizes.q1_cold_c16 > 0 {
@@ -1110,7 +1109,7 @@ async fn measure(
             .iter()
             .map(|id| q1_body(id))
             .collect::<anyhow::Result<_>>()?;
-        let samples = cold_run(&gw, bodies, HIGH_C, q1_shape, false).await?;
+        let samples = cold_run(&gw, bodies, HIGH_C, q1_shape).await?;
         Some(cold_stats(&samples, Some(&refs)))
     } else {
         None
@@ -1141,7 +1140,7 @@ async fn measure(
         refs.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
         clear_caches(&demo.state.caches);
         let body = q50_body(after.as_deref())?;
-        samples.extend(cold_run(&gw, vec![body], 1, q50_shape, false).await?);
+        samples.extend(cold_run(&gw, vec![body], 1, q50_shape).await?);
     }
     let q50_cold_c1 = cold_stats(&samples, Some(&refs));
     let q50_cold_c16 = if sizes.q50_cold_c16_rounds > 0 {
@@ -1156,7 +1155,7 @@ async fn measure(
                 .iter()
                 .map(|a| q50_body(a.as_deref()))
                 .collect::<anyhow::Result<_>>()?;
-            samples.extend(cold_run(&gw, bodies, HIGH_C, q50_shape, false).await?);
+            samples.extend(cold_run(&gw, bodies, HIGH_C, q50_shape).await?);
         }
         Some(cold_stats(&samples, Some(&refs)))
     } else {

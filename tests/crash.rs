@@ -37,7 +37,7 @@ async fn start_gateway(config: &PathBuf, url: &str) -> Gateway {
         .args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("gateway starts");
     let gateway = Gateway(child);

@@ -1,7 +1,7 @@
 //! The write path's durable pieces, idempotency keys and the outbox: every property runs
 //! with the same body on in-memory SQLite, file-backed SQLite and PostgreSQL.
 //!
-//! PostgreSQL comes from `CONTACTGRAPH_TEST_POSTGRES_URL`; without it those variants say so
+//! PostgreSQL comes from `TEST_POSTGRES_URL`; without it those variants say so
 //! on stderr and pass. Each PostgreSQL test gets a schema of its own (random name, reached
 //! through the connection's `search_path`), dropped at the end even when the test fails, so
 //! parallel tests and reruns never see each other's rows.

@@ -1,5 +1,5 @@
 //! The store tests' harness: every property runs with the same body on in-memory SQLite,
-//! file-backed SQLite and PostgreSQL (from `CONTACTGRAPH_TEST_POSTGRES_URL`; without it
+//! file-backed SQLite and PostgreSQL (from `TEST_POSTGRES_URL`; without it
 //! those variants say so on stderr and pass), each PostgreSQL test in a schema of its own.
 
 // Each test crate that includes this module uses only part of it.
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use contactgraph::store::Store;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-pub const POSTGRES_ENV: &str = "CONTACTGRAPH_TEST_POSTGRES_URL";
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 
 /// A database for one test: its URL and the backend `Store::backend` must report.
 #[derive(Debug, Clone)]
