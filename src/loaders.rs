@@ -299,6 +299,26 @@ where
     }
 }
 
+/// Loads the keys that have no fresh cache entry, in one batch; keys already fresh cost
+/// nothing (no batch wait, no fetch).
+pub async fn warm<K, V>(loader: &Cached<K, V>, keys: impl IntoIterator<Item = K>)
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    let inner = loader.loader();
+    let cache = (inner.cache)(&inner.state.caches);
+    let mut missing = Vec::new();
+    for k in keys {
+        if !matches!(cache.peek(&k).await, Lookup::Fresh(_)) {
+            missing.push(k);
+        }
+    }
+    if !missing.is_empty() {
+        let _ = loader.load_many(missing).await;
+    }
+}
+
 /// The lookup key of an email.
 pub fn email_key(email: &str) -> MatchKey {
     format!("email:{}", email.trim().to_lowercase())
@@ -477,6 +497,13 @@ fn fetch_clubos_locations(
     async move {
         match s.clubos.list_locations().await {
             Ok(page) => {
+                // One call lists every location: keep them all, not only the ones asked.
+                for l in &page.content {
+                    s.caches
+                        .clubos_locations
+                        .insert(l.location_id, Some(l.clone()))
+                        .await;
+                }
                 let mut all: HashMap<i64, ClubOsLocation> = page
                     .content
                     .into_iter()

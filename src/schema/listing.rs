@@ -295,19 +295,19 @@ async fn prefetch(ctx: &Context<'_>, ghl_ids: &[String], clubos_ids: &[i64]) {
     let node = ctx.look_ahead().field("edges").field("node");
     let tasks = async {
         if node.field("tasks").exists() {
-            let _ = l.ghl_tasks.load_many(ghl_ids.iter().cloned()).await;
+            loaders::warm(&l.ghl_tasks, ghl_ids.iter().cloned()).await;
         }
     };
     let notes = async {
         if node.field("notes").exists() {
-            let _ = l.ghl_notes.load_many(ghl_ids.iter().cloned()).await;
+            loaders::warm(&l.ghl_notes, ghl_ids.iter().cloned()).await;
         }
     };
     let appointments = async {
         if node.field("appointments").exists() {
-            let _ = futures_util::join!(
-                l.ghl_appointments.load_many(ghl_ids.iter().cloned()),
-                l.clubos_events.load_many(clubos_ids.iter().copied())
+            futures_util::join!(
+                loaders::warm(&l.ghl_appointments, ghl_ids.iter().cloned()),
+                loaders::warm(&l.clubos_events, clubos_ids.iter().copied())
             );
         }
     };
