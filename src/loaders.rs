@@ -346,6 +346,19 @@ where
         .await
 }
 
+/// Answers every key from one lookup's results: found, or known to be absent.
+fn each_key<K: Hash + Eq, V>(
+    keys: Vec<K>,
+    mut found: HashMap<K, V>,
+) -> HashMap<K, Fetched<Option<V>>> {
+    keys.into_iter()
+        .map(|k| {
+            let v = found.remove(&k);
+            (k, Ok(v))
+        })
+        .collect()
+}
+
 /// Gives every key the same failure (a batch call failed as a whole).
 fn all_failed<K: Hash + Eq, V>(keys: Vec<K>, e: &GatewayError) -> HashMap<K, Fetched<V>> {
     keys.into_iter().map(|k| (k, Err(e.clone()))).collect()
@@ -504,17 +517,12 @@ fn fetch_clubos_locations(
                         .insert(l.location_id, Some(l.clone()))
                         .await;
                 }
-                let mut all: HashMap<i64, ClubOsLocation> = page
+                let all = page
                     .content
                     .into_iter()
                     .map(|l| (l.location_id, l))
                     .collect();
-                keys.into_iter()
-                    .map(|k| {
-                        let v = all.remove(&k);
-                        (k, Ok(v))
-                    })
-                    .collect()
+                each_key(keys, all)
             }
             Err(e) => all_failed(keys, &clubos_err(e)),
         }
@@ -703,18 +711,13 @@ fn fetch_links_by_ghl(
 ) -> BoxFuture<'static, HashMap<String, Fetched<Option<i64>>>> {
     async move {
         match s.store.links_by_ghl(&keys).await {
-            Ok(links) => {
-                let mut found: HashMap<String, i64> = links
+            Ok(links) => each_key(
+                keys,
+                links
                     .into_iter()
                     .map(|l| (l.ghl_contact_id, l.clubos_user_id))
-                    .collect();
-                keys.into_iter()
-                    .map(|k| {
-                        let v = found.remove(&k);
-                        (k, Ok(v))
-                    })
-                    .collect()
-            }
+                    .collect(),
+            ),
             Err(e) => all_failed(keys, &store_err(e)),
         }
     }
@@ -727,18 +730,13 @@ fn fetch_links_by_clubos(
 ) -> BoxFuture<'static, HashMap<i64, Fetched<Option<String>>>> {
     async move {
         match s.store.links_by_clubos(&keys).await {
-            Ok(links) => {
-                let mut found: HashMap<i64, String> = links
+            Ok(links) => each_key(
+                keys,
+                links
                     .into_iter()
                     .map(|l| (l.clubos_user_id, l.ghl_contact_id))
-                    .collect();
-                keys.into_iter()
-                    .map(|k| {
-                        let v = found.remove(&k);
-                        (k, Ok(v))
-                    })
-                    .collect()
-            }
+                    .collect(),
+            ),
             Err(e) => all_failed(keys, &store_err(e)),
         }
     }

@@ -262,44 +262,45 @@ impl WritePayload {
 
     /// The task a task mutation created or changed, as it is now.
     async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
-        let (Some(contact), Some(id)) = (&self.outcome.ghl_contact_id, &self.outcome.created_id)
-        else {
-            return Ok(None);
-        };
-        let state = ctx.data::<Arc<AppState>>()?;
-        let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
-        let tasks = loaders::one(&fresh.ghl_tasks, contact.clone())
-            .await
-            .map_err(|e| e.extend())?;
-        Ok(tasks.into_iter().find(|t| &t.id == id).map(Task::from))
+        let found = self.reread(ctx, |l| &l.ghl_tasks, |t| &t.id).await?;
+        Ok(found.map(Task::from))
     }
 
     /// The appointment an appointment mutation booked or changed, as it is now.
     async fn appointment(&self, ctx: &Context<'_>) -> Result<Option<Appointment>> {
-        let (Some(contact), Some(id)) = (&self.outcome.ghl_contact_id, &self.outcome.created_id)
-        else {
-            return Ok(None);
-        };
-        let state = ctx.data::<Arc<AppState>>()?;
-        let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
-        let all = loaders::one(&fresh.ghl_appointments, contact.clone())
-            .await
-            .map_err(|e| e.extend())?;
-        Ok(all.into_iter().find(|a| &a.id == id).map(Appointment::from))
+        let found = self.reread(ctx, |l| &l.ghl_appointments, |a| &a.id).await?;
+        Ok(found.map(Appointment::from))
     }
 
     /// The note a note mutation created or changed, as it is now.
     async fn note(&self, ctx: &Context<'_>) -> Result<Option<Note>> {
+        let found = self.reread(ctx, |l| &l.ghl_notes, |n| &n.id).await?;
+        Ok(found.map(Note::from))
+    }
+}
+
+impl WritePayload {
+    /// Reads again, past the caches the write invalidated, the record of the contact's
+    /// list (tasks, notes, appointments) that the mutation made or changed.
+    async fn reread<V>(
+        &self,
+        ctx: &Context<'_>,
+        list: fn(&Loaders) -> &loaders::Cached<String, Vec<V>>,
+        id_of: fn(&V) -> &String,
+    ) -> Result<Option<V>>
+    where
+        V: Clone + Send + Sync + Serialize + 'static,
+    {
         let (Some(contact), Some(id)) = (&self.outcome.ghl_contact_id, &self.outcome.created_id)
         else {
             return Ok(None);
         };
         let state = ctx.data::<Arc<AppState>>()?;
         let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
-        let notes = loaders::one(&fresh.ghl_notes, contact.clone())
+        let all = loaders::one(list(&fresh), contact.clone())
             .await
             .map_err(|e| e.extend())?;
-        Ok(notes.into_iter().find(|n| &n.id == id).map(Note::from))
+        Ok(all.into_iter().find(|v| id_of(v) == id))
     }
 }
 
