@@ -1292,6 +1292,9 @@ async fn run() -> anyhow::Result<String> {
 
     eprintln!("walking pages");
     let cursors = page_cursors(&http, HIGH_C + 2).await?;
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        return quick(&http, &cursors).await;
+    }
 
     eprintln!("fresh-process samples");
     let world = World::generate(SEED, PEOPLE);
@@ -1378,6 +1381,34 @@ async fn run() -> anyhow::Result<String> {
         },
     )?;
     Ok(r)
+}
+
+/// `BENCH_QUICK=1`: only the cold c=1 runs at the default batch delay, as a short
+/// summary for checking a change to the read path (not the report `BENCHMARKS.md` holds).
+async fn quick(http: &Client, cursors: &[Option<String>]) -> anyhow::Result<String> {
+    let sizes = Sizes {
+        q1_cold_c1: 30,
+        q1_cold_c16: 0,
+        q1_warm_c1: 200,
+        q1_warm_c16: 2_000,
+        q50_cold_c1: 10,
+        q50_cold_c16_rounds: 0,
+        q50_warm_c1: 20,
+        q50_warm_c16: 100,
+    };
+    let m = measure(http, default_batch_delay_us(), sizes, cursors).await?;
+    let mut out = String::new();
+    for (name, c) in [("Q1", &m.q1_cold_c1), ("Q50", &m.q50_cold_c1)] {
+        writeln!(
+            out,
+            "{name} cold c=1: p50 {:.1} ms, overhead vs nominal {:+.1}, vs reference {}",
+            c.p50,
+            c.overhead,
+            opt(c.overhead_vs_reference(), true)
+        )?;
+    }
+    writeln!(out, "Q1 warm c=16: {:.0} req/s", m.q1_warm_c16.rps)?;
+    Ok(out)
 }
 
 /// Everything the report prints.

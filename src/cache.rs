@@ -238,7 +238,8 @@ pub struct Caches {
     pub ghl_notes: EntityCache<String, Vec<GhlNote>>,
     pub ghl_appointments: EntityCache<String, Vec<GhlAppointment>>,
     pub clubos_events: EntityCache<i64, Vec<ClubOsEvent>>,
-    pub clubos_locations: EntityCache<i64, Option<ClubOsLocation>>,
+    /// Every Club OS location, as one listing returns them (one entry).
+    pub clubos_locations: EntityCache<(), Vec<ClubOsLocation>>,
     /// GHL contact ids by email or phone.
     pub ghl_by_match: EntityCache<MatchKey, Vec<GhlContact>>,
     /// GHL contacts whose link custom field names a Club OS user.
@@ -263,7 +264,7 @@ impl Caches {
             ghl_notes: EntityCache::new("ghlNotes", cfg.activity, stale),
             ghl_appointments: EntityCache::new("ghlAppointments", cfg.activity, stale),
             clubos_events: EntityCache::new("clubOsEvents", cfg.activity, stale),
-            clubos_locations: EntityCache::new("clubOsLocation", cfg.lookups, stale),
+            clubos_locations: EntityCache::new("clubOsLocations", cfg.lookups, stale),
             ghl_by_match: EntityCache::new("ghlMatch", cfg.lookups, stale),
             ghl_by_link_field: EntityCache::new("ghlLinkField", cfg.lookups, stale),
             clubos_by_match: EntityCache::new("clubOsMatch", cfg.lookups, stale),

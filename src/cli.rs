@@ -106,6 +106,7 @@ fn init_tracing() {
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let cfg = Config::load(config.as_deref())?;
     let state = Arc::new(AppState::new(&cfg).await?);
+    state.resolve_link_field_early();
     crate::writes::relay::spawn(state.clone());
     let listener = server::bind(cfg.server.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "contactgraph serving");

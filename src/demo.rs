@@ -75,6 +75,7 @@ impl Demo {
         let sims = Sims::start(opts).await?;
         let cfg = config_for(&sims, listen, overrides)?;
         let state = Arc::new(AppState::new(&cfg).await?);
+        state.resolve_link_field_early();
         let relay = crate::writes::relay::spawn(state.clone());
         let listener = server::bind(listen).await?;
         let addr = listener.local_addr()?;

@@ -155,7 +155,8 @@ pub struct Loaders {
     pub ghl_notes: Cached<String, Vec<GhlNote>>,
     pub ghl_appointments: Cached<String, Vec<GhlAppointment>>,
     pub clubos_events: Cached<i64, Vec<ClubOsEvent>>,
-    pub clubos_location: Cached<i64, Option<ClubOsLocation>>,
+    /// Every Club OS location, under the one key `()`.
+    pub clubos_locations: Cached<(), Vec<ClubOsLocation>>,
     /// GHL contacts by `email:<lowercase>`.
     pub ghl_by_email: Cached<MatchKey, Vec<GhlContact>>,
     /// GHL contacts by `phone:<E.164>`.
@@ -186,7 +187,7 @@ impl Loaders {
             ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes),
             ghl_appointments: make(ctx, |c| &c.ghl_appointments, fetch_ghl_appointments),
             clubos_events: make(ctx, |c| &c.clubos_events, fetch_clubos_events),
-            clubos_location: make(ctx, |c| &c.clubos_locations, fetch_clubos_locations),
+            clubos_locations: make(ctx, |c| &c.clubos_locations, fetch_clubos_locations),
             ghl_by_email: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_email),
             ghl_by_phone: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_phone),
             ghl_by_link_field: make(ctx, |c| &c.ghl_by_link_field, fetch_ghl_by_link_field),
@@ -505,25 +506,14 @@ fn fetch_clubos_events(
 
 fn fetch_clubos_locations(
     s: Arc<AppState>,
-    keys: Vec<i64>,
-) -> BoxFuture<'static, HashMap<i64, Fetched<Option<ClubOsLocation>>>> {
+    keys: Vec<()>,
+) -> BoxFuture<'static, HashMap<(), Fetched<Vec<ClubOsLocation>>>> {
     async move {
         match s.clubos.list_locations().await {
-            Ok(page) => {
-                // One call lists every location: keep them all, not only the ones asked.
-                for l in &page.content {
-                    s.caches
-                        .clubos_locations
-                        .insert(l.location_id, Some(l.clone()))
-                        .await;
-                }
-                let all = page
-                    .content
-                    .into_iter()
-                    .map(|l| (l.location_id, l))
-                    .collect();
-                each_key(keys, all)
-            }
+            Ok(page) => keys
+                .into_iter()
+                .map(|k| (k, Ok(page.content.clone())))
+                .collect(),
             Err(e) => all_failed(keys, &clubos_err(e)),
         }
     }

@@ -1,6 +1,8 @@
 //! What every request shares: the upstream clients, the caches, the store and the
 //! settings resolvers need.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::ExecutableDocument;
 use tokio::sync::OnceCell;
 
@@ -67,6 +69,15 @@ impl AppState {
             link_field: cfg.ghl.link_field.clone(),
             link_field_id: OnceCell::new(),
         })
+    }
+
+    /// Resolves the link custom field's id in the background, so that the first request
+    /// does not wait for it. A failure is left for that request to retry and report.
+    pub fn resolve_link_field_early(self: &Arc<Self>) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let _ = state.link_field_id().await;
+        });
     }
 
     /// The id of the GHL custom field that mirrors a Club OS user id, resolved from its

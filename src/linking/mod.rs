@@ -8,6 +8,8 @@
 
 pub mod merge;
 
+use futures_util::future::join_all;
+
 use crate::{
     error::GatewayError,
     loaders::{self, Loaders, email_key, phone_key},
@@ -159,9 +161,15 @@ async fn unclaimed_users(
     users: Vec<ClubOsUser>,
     ghl_id: &str,
 ) -> Result<Vec<ClubOsUser>, GatewayError> {
+    let links = join_all(
+        users
+            .iter()
+            .map(|u| loaders::one(&l.link_by_clubos, u.user_id)),
+    )
+    .await;
     let mut out = Vec::with_capacity(users.len());
-    for u in users {
-        match loaders::one(&l.link_by_clubos, u.user_id).await? {
+    for (u, link) in users.into_iter().zip(links) {
+        match link? {
             Some(other) if other != ghl_id => {}
             _ => out.push(u),
         }

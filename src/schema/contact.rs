@@ -341,9 +341,10 @@ impl Contact {
             return Ok(None);
         };
         let l = ctx.data::<Loaders>()?;
-        let loc = loaders::one(&l.clubos_location, u.location_id)
+        let all = loaders::one(&l.clubos_locations, ())
             .await
             .map_err(|e| e.extend())?;
+        let loc = all.into_iter().find(|loc| loc.location_id == u.location_id);
         Ok(loc.map(|loc| Location {
             id: ID(loc.location_id.to_string()),
             name: loc.name,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{
     contact::{Contact, LinkStatus, MembershipStatus},
     person_of_clubos, person_of_ghl,
+    prefetch::{self, Wants},
 };
 use crate::{
     error::{ErrorCode, GatewayError},
@@ -197,6 +198,7 @@ pub async fn contacts(
         return Err(bad_input("query is longer than 75 characters"));
     }
     let l = ctx.data::<Loaders>()?;
+    let wants = Wants::of(ctx.look_ahead().field("edges").field("node"));
     let filtering_after = filter.link_status.is_some() || filter.membership_status.is_some();
     let mut search = SearchRequest {
         page_limit: if filtering_after {
@@ -230,21 +232,15 @@ pub async fn contacts(
                 .feed_one(c.id.clone(), Ok(Some(c.clone())))
                 .await;
         }
-        // GHL activity needs only the GHL ids: without filters that depend on linking,
-        // every row of the page is shown, so it is fetched while linking runs.
-        let shown: Vec<String> = if filtering_after {
-            Vec::new()
-        } else {
-            page.contacts
-                .iter()
-                .take(first)
-                .map(|c| c.id.clone())
-                .collect()
-        };
-        let (people, ()) = futures_util::join!(
-            join_all(page.contacts.iter().cloned().map(|c| person_of_ghl(ctx, c))),
-            prefetch(ctx, &shown, &[])
-        );
+        // Without filters that depend on linking, the first `first` rows are shown, so
+        // what they need is loaded while they link; other rows may be dropped.
+        let people =
+            join_all(
+                page.contacts.iter().cloned().enumerate().map(|(i, c)| {
+                    person_of_ghl(ctx, c, wants.unless(filtering_after || i >= first))
+                }),
+            )
+            .await;
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {
@@ -275,7 +271,7 @@ pub async fn contacts(
         .iter()
         .filter_map(|e| e.node.clubos_user_id())
         .collect();
-    prefetch(ctx, &ghl_ids, &clubos_ids).await;
+    prefetch_page(l, wants, &ghl_ids, &clubos_ids).await;
     Ok(ContactConnection::new(
         edges,
         after.is_some(),
@@ -284,34 +280,16 @@ pub async fn contacts(
     ))
 }
 
-/// Loads the activity the query asks for of these people at once, so that batch endpoints
-/// see the whole page in one batch however long resolving the page's fields takes (each
-/// person's fields are then answered from what the loaders hold). Keys loaded before are
-/// not fetched again.
-async fn prefetch(ctx: &Context<'_>, ghl_ids: &[String], clubos_ids: &[i64]) {
-    let Ok(l) = ctx.data::<Loaders>() else {
-        return;
-    };
-    let node = ctx.look_ahead().field("edges").field("node");
-    let tasks = async {
-        if node.field("tasks").exists() {
-            loaders::warm(&l.ghl_tasks, ghl_ids.iter().cloned()).await;
-        }
-    };
-    let notes = async {
-        if node.field("notes").exists() {
-            loaders::warm(&l.ghl_notes, ghl_ids.iter().cloned()).await;
-        }
-    };
-    let appointments = async {
-        if node.field("appointments").exists() {
-            futures_util::join!(
-                loaders::warm(&l.ghl_appointments, ghl_ids.iter().cloned()),
-                loaders::warm(&l.clubos_events, clubos_ids.iter().copied())
-            );
-        }
-    };
-    futures_util::join!(tasks, notes, appointments);
+/// Loads what the query asks of a page's people at once, so that batch endpoints see the
+/// whole page in one batch however long resolving its fields takes (each person's fields
+/// are then answered from what the loaders hold). Rows that were not loaded ahead while
+/// they linked (filtered lists) are loaded here; the rest cost nothing.
+async fn prefetch_page(l: &Loaders, wants: Wants, ghl_ids: &[String], clubos_ids: &[i64]) {
+    futures_util::join!(
+        prefetch::ghl(l, wants, ghl_ids),
+        prefetch::clubos(l, wants, clubos_ids),
+        prefetch::locations(l, wants)
+    );
 }
 
 /// `unlinkedMembers(...)` and `contacts(filter: {linkStatus: CLUB_OS_ONLY})`: Club OS
@@ -347,7 +325,11 @@ pub async fn club_os_only(
         for (_, u) in &rows {
             l.clubos_user.feed_one(u.user_id, Ok(Some(u.clone()))).await;
         }
-        let people = join_all(rows.iter().map(|(_, u)| person_of_clubos(ctx, u.clone()))).await;
+        let people = join_all(
+            rows.iter()
+                .map(|(_, u)| person_of_clubos(ctx, u.clone(), Wants::default())),
+        )
+        .await;
         for ((i, _), person) in rows.iter().zip(people) {
             let person = person?;
             let wanted = person.current_link_status() == LinkStatus::ClubOsOnly
@@ -372,6 +354,12 @@ pub async fn club_os_only(
         page += 1;
         offset = 0;
     }
+    let ids: Vec<i64> = edges
+        .iter()
+        .filter_map(|e| e.node.clubos_user_id())
+        .collect();
+    let wants = Wants::of(ctx.look_ahead().field("edges").field("node"));
+    prefetch_page(l, wants, &[], &ids).await;
     Ok(ContactConnection::new(
         edges,
         after.is_some(),

@@ -6,6 +6,7 @@ mod contact;
 mod ids;
 mod listing;
 mod mutation;
+mod prefetch;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub use contact::{ClubOsView, Contact, GhlView, LinkStatus, MembershipStatus};
 pub use ids::ContactRef;
 pub use listing::ContactFilter;
 pub use mutation::{IdempotencyHeader, MutationRoot};
+use prefetch::Wants;
 
 use crate::{
     error::{ErrorCode, GatewayError},
@@ -76,25 +78,45 @@ fn only_one<T>(mut found: Vec<T>, what: &str, ids: impl Fn(&T) -> String) -> Res
     }
 }
 
-/// Resolves a person found in GHL.
+/// Resolves a person found in GHL. What `wants` names is loaded meanwhile: GHL activity
+/// and the location list while linking runs, Club OS events once the person links.
 pub(crate) async fn person_of_ghl(
     ctx: &Context<'_>,
     c: crate::upstream::ghl::models::GhlContact,
+    wants: Wants,
 ) -> Result<Contact> {
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
-    let p = linking::from_ghl(l, state.phone_region, c).await;
+    let id = [c.id.clone()];
+    let (p, (), ()) = futures_util::join!(
+        linking::from_ghl(l, state.phone_region, c),
+        prefetch::ghl(l, wants, &id),
+        prefetch::locations(l, wants)
+    );
+    if let Some(u) = &p.clubos {
+        prefetch::clubos(l, wants, &[u.user_id]).await;
+    }
     Ok(Contact::new(p, &state.merge, state.phone_region))
 }
 
-/// Resolves a person found in Club OS.
+/// Resolves a person found in Club OS, loading what `wants` names as
+/// [`person_of_ghl`] does.
 pub(crate) async fn person_of_clubos(
     ctx: &Context<'_>,
     u: crate::upstream::clubos::ClubOsUser,
+    wants: Wants,
 ) -> Result<Contact> {
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
-    let p = linking::from_clubos(l, state.phone_region, u).await;
+    let id = [u.user_id];
+    let (p, (), ()) = futures_util::join!(
+        linking::from_clubos(l, state.phone_region, u),
+        prefetch::clubos(l, wants, &id),
+        prefetch::locations(l, wants)
+    );
+    if let Some(c) = &p.ghl {
+        prefetch::ghl(l, wants, std::slice::from_ref(&c.id)).await;
+    }
     Ok(Contact::new(p, &state.merge, state.phone_region))
 }
 
@@ -110,22 +132,26 @@ impl QueryRoot {
     /// Null when no system has them.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Contact>> {
         let l = ctx.data::<Loaders>()?;
+        let wants = Wants::of(ctx.look_ahead());
+        // The stored link is read alongside the record: linking asks for it first.
         match ContactRef::parse(&id) {
             Some(ContactRef::Ghl(gid)) => {
-                match loaders::one(&l.ghl_contact, gid)
-                    .await
-                    .map_err(|e| e.extend())?
-                {
-                    Some(c) => Ok(Some(person_of_ghl(ctx, c).await?)),
+                let (c, ()) = futures_util::join!(
+                    loaders::one(&l.ghl_contact, gid.clone()),
+                    loaders::warm(&l.link_by_ghl, [gid])
+                );
+                match c.map_err(|e| e.extend())? {
+                    Some(c) => Ok(Some(person_of_ghl(ctx, c, wants).await?)),
                     None => Ok(None),
                 }
             }
             Some(ContactRef::ClubOs(uid)) => {
-                match loaders::one(&l.clubos_user, uid)
-                    .await
-                    .map_err(|e| e.extend())?
-                {
-                    Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+                let (u, ()) = futures_util::join!(
+                    loaders::one(&l.clubos_user, uid),
+                    loaders::warm(&l.link_by_clubos, [uid])
+                );
+                match u.map_err(|e| e.extend())? {
+                    Some(u) => Ok(Some(person_of_clubos(ctx, u, wants).await?)),
                     None => Ok(None),
                 }
             }
@@ -147,13 +173,17 @@ impl QueryRoot {
             .await
             .map_err(|e| e.extend())?;
         if let Some(c) = only_one(ghl, "email", |c| c.id.clone())? {
-            return Ok(Some(person_of_ghl(ctx, c).await?));
+            return Ok(Some(
+                person_of_ghl(ctx, c, Wants::of(ctx.look_ahead())).await?,
+            ));
         }
         let users = loaders::one(&l.clubos_by_email, key)
             .await
             .map_err(|e| e.extend())?;
         match only_one(users, "email", |u| u.user_id.to_string())? {
-            Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+            Some(u) => Ok(Some(
+                person_of_clubos(ctx, u, Wants::of(ctx.look_ahead())).await?,
+            )),
             None => Ok(None),
         }
     }
@@ -171,13 +201,17 @@ impl QueryRoot {
             .await
             .map_err(|e| e.extend())?;
         if let Some(c) = only_one(ghl, "phone", |c| c.id.clone())? {
-            return Ok(Some(person_of_ghl(ctx, c).await?));
+            return Ok(Some(
+                person_of_ghl(ctx, c, Wants::of(ctx.look_ahead())).await?,
+            ));
         }
         let users = loaders::one(&l.clubos_by_phone, key)
             .await
             .map_err(|e| e.extend())?;
         match only_one(users, "phone", |u| u.user_id.to_string())? {
-            Some(u) => Ok(Some(person_of_clubos(ctx, u).await?)),
+            Some(u) => Ok(Some(
+                person_of_clubos(ctx, u, Wants::of(ctx.look_ahead())).await?,
+            )),
             None => Ok(None),
         }
     }
