@@ -121,6 +121,41 @@ pub async fn from_clubos(l: &Loaders, region: phonenumber::country::Id, u: ClubO
     p
 }
 
+/// The Club OS user a contact will most likely link to, as soon as the lookups show it
+/// and before linking has confirmed it (that the user exists, that no other contact
+/// claims them): lets callers load that user's records meanwhile. The lookups are the
+/// ones linking makes, so they cost no extra call. Errors read as no hint.
+pub async fn likely_clubos_id(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    c: &GhlContact,
+) -> Option<i64> {
+    if let Ok(Some(id)) = loaders::one(&l.link_by_ghl, c.id.clone()).await {
+        return Some(id);
+    }
+    if let Ok(Some(id)) = l.link_field_value(c).await {
+        return Some(id);
+    }
+    let only = |users: Vec<ClubOsUser>| match users.as_slice() {
+        [u] => Some(Some(u.user_id)),
+        [] => None,
+        _ => Some(None),
+    };
+    if let Some(found) = only(by_email(l, c).await.ok()?) {
+        return found;
+    }
+    only(by_phone(l, region, c).await.ok()?).flatten()
+}
+
+/// The GHL contact the store links a Club OS user to, without asking GHL (see
+/// [`likely_clubos_id`]).
+pub async fn likely_ghl_id(l: &Loaders, u: &ClubOsUser) -> Option<String> {
+    loaders::one(&l.link_by_clubos, u.user_id)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The E.164 form of a contact's phone, if it has a valid one.
 fn e164(raw: Option<&str>, region: phonenumber::country::Id) -> Option<String> {
     raw.and_then(|p| phone::to_e164(p, region))
@@ -140,19 +175,32 @@ async fn clubos_for(
             return Ok(Found::One(u, rule));
         }
     }
-    if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
-        let users = loaders::one(&l.clubos_by_email, email_key(email)).await?;
-        let users = unclaimed_users(l, users, &c.id).await?;
-        if !users.is_empty() {
-            return Ok(Found::of(users, LinkRule::Email));
-        }
+    let users = unclaimed_users(l, by_email(l, c).await?, &c.id).await?;
+    if !users.is_empty() {
+        return Ok(Found::of(users, LinkRule::Email));
     }
-    if let Some(e164) = e164(c.phone.as_deref(), region) {
-        let users = loaders::one(&l.clubos_by_phone, phone_key(&e164)).await?;
-        let users = unclaimed_users(l, users, &c.id).await?;
-        return Ok(Found::of(users, LinkRule::Phone));
+    let users = unclaimed_users(l, by_phone(l, region, c).await?, &c.id).await?;
+    Ok(Found::of(users, LinkRule::Phone))
+}
+
+/// Club OS users with the contact's email (any case); none without an email.
+async fn by_email(l: &Loaders, c: &GhlContact) -> Result<Vec<ClubOsUser>, GatewayError> {
+    match c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        Some(email) => loaders::one(&l.clubos_by_email, email_key(email)).await,
+        None => Ok(Vec::new()),
     }
-    Ok(Found::Nobody)
+}
+
+/// Club OS users with the contact's phone (as E.164); none without a valid phone.
+async fn by_phone(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    c: &GhlContact,
+) -> Result<Vec<ClubOsUser>, GatewayError> {
+    match e164(c.phone.as_deref(), region) {
+        Some(e164) => loaders::one(&l.clubos_by_phone, phone_key(&e164)).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Drops users the store links to a GHL contact other than `ghl_id`.

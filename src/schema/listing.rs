@@ -233,14 +233,26 @@ pub async fn contacts(
                 .await;
         }
         // Without filters that depend on linking, the first `first` rows are shown, so
-        // what they need is loaded while they link; other rows may be dropped.
-        let people =
-            join_all(
-                page.contacts.iter().cloned().enumerate().map(|(i, c)| {
-                    person_of_ghl(ctx, c, wants.unless(filtering_after || i >= first))
-                }),
-            )
-            .await;
+        // what they need is loaded while they link (GHL records in one batch for the
+        // page, Club OS events as each row links); other rows may be dropped.
+        let shown: Vec<String> = if filtering_after {
+            Vec::new()
+        } else {
+            page.contacts
+                .iter()
+                .take(first)
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        let linking = join_all(page.contacts.iter().cloned().enumerate().map(|(i, c)| {
+            let wants = wants.clubos_side().unless(filtering_after || i >= first);
+            person_of_ghl(ctx, c, wants)
+        }));
+        let (people, (), ()) = futures_util::join!(
+            linking,
+            prefetch::ghl(l, wants, &shown),
+            prefetch::locations(l, wants)
+        );
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {

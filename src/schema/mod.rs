@@ -79,7 +79,8 @@ fn only_one<T>(mut found: Vec<T>, what: &str, ids: impl Fn(&T) -> String) -> Res
 }
 
 /// Resolves a person found in GHL. What `wants` names is loaded meanwhile: GHL activity
-/// and the location list while linking runs, Club OS events once the person links.
+/// and the location list while linking runs; Club OS events of the user the lookups
+/// point to while linking confirms them, and of the linked user.
 pub(crate) async fn person_of_ghl(
     ctx: &Context<'_>,
     c: crate::upstream::ghl::models::GhlContact,
@@ -88,14 +89,24 @@ pub(crate) async fn person_of_ghl(
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
     let id = [c.id.clone()];
-    let (p, (), ()) = futures_util::join!(
-        linking::from_ghl(l, state.phone_region, c),
+    let likely = async {
+        if let Some(uid) = linking::likely_clubos_id(l, state.phone_region, &c).await {
+            prefetch::clubos(l, wants, &[uid]).await;
+        }
+    };
+    let link = async {
+        let p = linking::from_ghl(l, state.phone_region, c.clone()).await;
+        if let Some(u) = &p.clubos {
+            prefetch::clubos(l, wants, &[u.user_id]).await;
+        }
+        p
+    };
+    let (p, (), (), ()) = futures_util::join!(
+        link,
+        likely,
         prefetch::ghl(l, wants, &id),
         prefetch::locations(l, wants)
     );
-    if let Some(u) = &p.clubos {
-        prefetch::clubos(l, wants, &[u.user_id]).await;
-    }
     Ok(Contact::new(p, &state.merge, state.phone_region))
 }
 
@@ -109,14 +120,24 @@ pub(crate) async fn person_of_clubos(
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
     let id = [u.user_id];
-    let (p, (), ()) = futures_util::join!(
-        linking::from_clubos(l, state.phone_region, u),
+    let likely = async {
+        if let Some(gid) = linking::likely_ghl_id(l, &u).await {
+            prefetch::ghl(l, wants, &[gid]).await;
+        }
+    };
+    let link = async {
+        let p = linking::from_clubos(l, state.phone_region, u.clone()).await;
+        if let Some(c) = &p.ghl {
+            prefetch::ghl(l, wants, std::slice::from_ref(&c.id)).await;
+        }
+        p
+    };
+    let (p, (), (), ()) = futures_util::join!(
+        link,
+        likely,
         prefetch::clubos(l, wants, &id),
         prefetch::locations(l, wants)
     );
-    if let Some(c) = &p.ghl {
-        prefetch::ghl(l, wants, std::slice::from_ref(&c.id)).await;
-    }
     Ok(Contact::new(p, &state.merge, state.phone_region))
 }
 

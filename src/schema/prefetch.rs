@@ -14,7 +14,8 @@ use crate::loaders::{self, Loaders};
 pub struct Wants {
     tasks: bool,
     notes: bool,
-    appointments: bool,
+    ghl_appointments: bool,
+    clubos_events: bool,
     location: bool,
 }
 
@@ -24,8 +25,18 @@ impl Wants {
         Self {
             tasks: contact.field("tasks").exists(),
             notes: contact.field("notes").exists(),
-            appointments: contact.field("appointments").exists(),
+            ghl_appointments: contact.field("appointments").exists(),
+            clubos_events: contact.field("appointments").exists(),
             location: contact.field("homeLocation").exists(),
+        }
+    }
+
+    /// Only what depends on a person's Club OS record: for list rows, whose GHL records
+    /// and the location list are loaded for the whole page at once.
+    pub fn clubos_side(self) -> Self {
+        Self {
+            clubos_events: self.clubos_events,
+            ..Self::default()
         }
     }
 
@@ -49,7 +60,7 @@ pub async fn ghl(l: &Loaders, wants: Wants, ids: &[String]) {
         }
     };
     let appointments = async {
-        if wants.appointments {
+        if wants.ghl_appointments {
             loaders::warm(&l.ghl_appointments, ids.iter().cloned()).await;
         }
     };
@@ -58,7 +69,7 @@ pub async fn ghl(l: &Loaders, wants: Wants, ids: &[String]) {
 
 /// The Club OS records of these users: their events.
 pub async fn clubos(l: &Loaders, wants: Wants, ids: &[i64]) {
-    if wants.appointments {
+    if wants.clubos_events {
         loaders::warm(&l.clubos_events, ids.iter().copied()).await;
     }
 }
