@@ -288,6 +288,21 @@ impl Caches {
         self.ghl_by_link_field.invalidate_all();
     }
 
+    /// Forgets a GHL contact's tasks; every contact's when the owner is unknown.
+    pub async fn invalidate_ghl_tasks(&self, contact_id: Option<&str>) {
+        forget(&self.ghl_tasks, contact_id).await;
+    }
+
+    /// Forgets a GHL contact's notes; every contact's when the owner is unknown.
+    pub async fn invalidate_ghl_notes(&self, contact_id: Option<&str>) {
+        forget(&self.ghl_notes, contact_id).await;
+    }
+
+    /// Forgets a GHL contact's appointments; every contact's when the owner is unknown.
+    pub async fn invalidate_ghl_appointments(&self, contact_id: Option<&str>) {
+        forget(&self.ghl_appointments, contact_id).await;
+    }
+
     /// Forgets a Club OS user and everything hanging off them.
     pub async fn invalidate_clubos_user(&self, id: i64) {
         self.clubos_users.invalidate(&id).await;
@@ -327,6 +342,17 @@ impl Caches {
             (self.links_by_ghl.name(), self.links_by_ghl.counters()),
             (self.links_by_clubos.name(), self.links_by_clubos.counters()),
         ]
+    }
+}
+
+/// Drops one contact's entry, or every entry when the contact is unknown.
+async fn forget<V>(cache: &EntityCache<String, V>, contact_id: Option<&str>)
+where
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    match contact_id {
+        Some(id) => cache.invalidate(&id.to_owned()).await,
+        None => cache.invalidate_all(),
     }
 }
 

@@ -124,6 +124,11 @@ async fn run_sims(opts: SimOptions) -> anyhow::Result<()> {
     println!("GHL simulator:     {}", sims.ghl.url());
     println!("Club OS simulator: {}", sims.clubos.url());
     println!("Credentials and example ids: GET <url>/_sim/seed");
+    println!(
+        "GHL webhooks: POST {}/_sim/config {{\"webhook_url\": \"...\"}}; key and deliveries: GET {}/_sim/webhooks",
+        sims.ghl.url(),
+        sims.ghl.url()
+    );
     shutdown_signal().await;
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::{
     cache::CacheConfig,
     linking::merge::MergeConfig,
     upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig},
+    webhooks::{GhlWebhooks, WebhooksConfig},
     writes::WritesConfig,
 };
 
@@ -52,6 +53,9 @@ pub struct Config {
     /// The write path: idempotency keys, the outbox and its relay.
     #[serde(default)]
     pub writes: WritesConfig,
+    /// Incoming webhooks: GHL's signing keys and the replay window.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[store]`.
@@ -196,6 +200,12 @@ impl Config {
                 "key `linking.phone_region` is not an ISO 3166 region code".into(),
             ));
         }
+        if self.webhooks.tolerance_secs == 0 {
+            return Err(ConfigError(
+                "key `webhooks.tolerance_secs` must be at least 1".into(),
+            ));
+        }
+        GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Ok(())
     }
 }
@@ -326,6 +336,18 @@ mod tests {
         let cfg = Config::from_figment(Figment::new().merge(Toml::file_exact(path)))
             .expect("example config loads");
         assert_eq!(cfg.clubos.location_id, 4500);
+        assert_eq!(cfg.webhooks.ghl_public_keys.len(), 1);
+    }
+
+    #[test]
+    fn a_webhook_key_that_does_not_parse_is_named() {
+        let err = with(&format!(
+            "{VALID}\n[webhooks]\nghl_public_keys = [\"not-a-pem-key-789\"]"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`webhooks.ghl_public_keys`"), "{err}");
+        assert!(!err.contains("not-a-pem-key-789"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The embedded default: both simulators and the gateway over them, in one process,
-//! talking HTTP through the same clients production uses.
+//! talking HTTP through the same clients production uses. The GHL simulator sends its
+//! signed webhook events to the gateway's `/webhooks/ghl`, which trusts its key, so a
+//! change made directly at the simulator reaches the gateway's caches.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -12,11 +14,13 @@ use crate::{
     schema, server,
     sim::{SimOptions, Sims, World, ghl, seed},
     state::AppState,
+    webhooks,
 };
 
-/// The gateway's configuration for simulators at these URLs, with `overrides` (a JSON
-/// object shaped like the config file, e.g. `{"cache": {"stale_if_error_secs": 60}}`)
-/// merged over it.
+/// The gateway's configuration for simulators at these URLs, trusting the GHL
+/// simulator's webhook key, with `overrides` (a JSON object shaped like the config file,
+/// e.g. `{"cache": {"stale_if_error_secs": 60}}`; a list replaces the list) merged over
+/// it.
 pub fn config_for(
     sims: &Sims,
     listen: SocketAddr,
@@ -40,6 +44,7 @@ pub fn config_for(
             "club_id": seed::CLUBOS_CLUB_ID,
             "location_id": seed::CLUBOS_LOCATION_IDS[0],
         },
+        "webhooks": {"ghl_public_keys": [sims.ghl_state.webhook_public_key_pem()]},
     });
     Ok(Config::from_figment(
         Figment::from(Serialized::defaults(value)).merge(Serialized::defaults(overrides)),
@@ -60,7 +65,8 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts the simulators, then the gateway on `listen`.
+    /// Starts the simulators, then the gateway on `listen`, then points the GHL
+    /// simulator's webhooks at the gateway.
     pub async fn start(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<Self> {
         Self::start_with(listen, opts, json!({})).await
     }
@@ -79,6 +85,8 @@ impl Demo {
         let relay = crate::writes::relay::spawn(state.clone());
         let listener = server::bind(listen).await?;
         let addr = listener.local_addr()?;
+        sims.ghl_state
+            .set_webhook_url(Some(format!("http://{addr}{}", webhooks::GHL_PATH)));
         let app = server::router(
             schema::build(state.clone()),
             state.clone(),
@@ -134,7 +142,7 @@ impl Demo {
              \n  Playground (GraphiQL): {url}/\n  GraphQL endpoint:      {url}/graphql\n  Health:                {url}/healthz\n\
              \n  GHL simulator:         {ghl}   (credentials and ids: {ghl}/_sim/seed)\n  Club OS simulator:     {clubos}   ({clubos}/_sim/seed)\n\
              \nExample ids:\n  linked person:        GHL {linked_ghl} / Club OS {linked_clubos}\n  GHL only:             {ghl_only}\n  Club OS only:         {clubos_only}\n  ambiguous (2 in Club OS): GHL {amb}\n\
-             \nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
+             \nWebhooks: the GHL simulator signs every change and posts it to {url}{hook},\n  which invalidates the gateway's cache: change a contact at the simulator and the\n  next query shows it. Deliveries and the key: {ghl}/_sim/webhooks\n\nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
              \nStop with Ctrl-C.",
             url = self.url(),
             ghl = self.sims.ghl.url(),
@@ -144,6 +152,7 @@ impl Demo {
             ghl_only = ghl_id(ghl_only),
             clubos_only = clubos_id(clubos_only),
             amb = ghl_id(ambiguous),
+            hook = webhooks::GHL_PATH,
         )
     }
 }

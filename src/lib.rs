@@ -12,6 +12,7 @@
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
+//! - [`webhooks`]: `POST /webhooks/ghl`, verified GHL events turned into cache invalidation.
 //! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
 //! - [`demo`]: the embedded default: both simulators and the gateway in one process.
 
@@ -35,4 +36,5 @@ pub mod sim;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod webhooks;
 pub mod writes;

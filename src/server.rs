@@ -1,5 +1,6 @@
 //! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
-//! `GET /healthz` and `GET /metrics` (cache counters, Prometheus text format).
+//! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
+//! format) and `POST /webhooks/ghl` (see [`crate::webhooks`]).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -22,6 +23,7 @@ use crate::{
     loaders::{self, Loaders, RequestMeta},
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
+    webhooks,
 };
 
 /// What the playground opens with.
@@ -58,14 +60,15 @@ query MembersMissingFromTheCrm {
 }
 "#;
 
-/// The router: GraphQL, playground, health and metrics.
+/// The router: GraphQL, playground, health, metrics and webhooks.
 pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", post(graphql))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state((schema, state))
+        .with_state((schema, state.clone()))
+        .merge(webhooks::router(state))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
 }
@@ -114,6 +117,7 @@ async fn playground() -> Html<String> {
 
 async fn metrics(State((_, state)): State<(AppSchema, Arc<AppState>)>) -> String {
     let mut out = state.caches.prometheus();
+    out.push_str(&state.webhooks.prometheus());
     match state.store.leg_counts().await {
         Ok(counts) => {
             out.push_str(

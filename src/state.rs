@@ -13,6 +13,7 @@ use crate::{
     linking::merge::MergeConfig,
     store::Store,
     upstream::{RetryPolicy, UpstreamError, clubos::ClubOsClient, ghl::GhlClient},
+    webhooks::{GhlWebhooks, KeyError},
     writes::WritesConfig,
 };
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub fanout: usize,
     /// The write path's settings.
     pub writes: WritesConfig,
+    /// Verification, deduplication and counters of GHL's webhook deliveries.
+    pub webhooks: GhlWebhooks,
     /// Parsed GraphQL documents by their text: clients send the same few documents, and
     /// parsing is a large part of answering from cache.
     pub parsed_queries: moka::sync::Cache<String, ExecutableDocument>,
@@ -47,6 +50,8 @@ pub enum StartError {
     Upstream(#[from] UpstreamError),
     #[error("cannot open the store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot read a webhook key: {0}")]
+    Webhooks(#[from] KeyError),
 }
 
 impl AppState {
@@ -62,6 +67,7 @@ impl AppState {
             batch_delay_us: cfg.loaders.batch_delay_us,
             fanout: cfg.loaders.fanout,
             writes: cfg.writes.clone(),
+            webhooks: GhlWebhooks::new(&cfg.webhooks)?,
             parsed_queries: moka::sync::Cache::builder()
                 .max_capacity(4 * 1024 * 1024)
                 .weigher(|q: &String, _| u32::try_from(q.len() * 8).unwrap_or(u32::MAX))

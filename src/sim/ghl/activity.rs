@@ -189,6 +189,7 @@ pub async fn create_task(
     };
     apply_task(&mut task, &map)?;
     let out = json!({"task": task});
+    sim.emit([task.webhook_json("TaskCreate", &caller.location_id)]);
     store.tasks.insert(task.id.clone(), task);
     json_with(StatusCode::CREATED, out)
 }
@@ -217,8 +218,13 @@ fn change_task(
     let mut store = sim.store();
     store.contact(caller, contact_id)?;
     let mut task = task_in(&store, contact_id, task_id)?.clone();
+    let was_completed = task.completed;
     apply_task(&mut task, &map)?;
     let out = json!({"task": task});
+    // GHL has no TaskUpdate event: only completing a task is announced.
+    if task.completed && !was_completed {
+        sim.emit([task.webhook_json("TaskComplete", &caller.location_id)]);
+    }
     store.tasks.insert(task.id.clone(), task);
     json_ok(out)
 }
@@ -251,8 +257,10 @@ pub async fn delete_task(
 ) -> Reply {
     let mut store = sim.store();
     store.contact(&caller, &contact_id)?;
-    task_in(&store, &contact_id, &task_id)?;
+    let gone =
+        task_in(&store, &contact_id, &task_id)?.webhook_json("TaskDelete", &caller.location_id);
     store.tasks.remove(&task_id);
+    sim.emit([gone]);
     json_ok(json!({"succeded": true}))
 }
 
@@ -379,6 +387,7 @@ pub async fn create_note(
     };
     apply_note(&mut note, &map);
     let out = json!({"note": note});
+    sim.emit([note.webhook_json("NoteCreate", &caller.location_id)]);
     store.notes.insert(note.id.clone(), note);
     json_with(StatusCode::CREATED, out)
 }
@@ -408,6 +417,7 @@ pub async fn update_note(
     let mut note = note_in(&store, &contact_id, &id)?.clone();
     apply_note(&mut note, &map);
     let out = json!({"note": note});
+    sim.emit([note.webhook_json("NoteUpdate", &caller.location_id)]);
     store.notes.insert(note.id.clone(), note);
     json_ok(out)
 }
@@ -420,8 +430,9 @@ pub async fn delete_note(
 ) -> Reply {
     let mut store = sim.store();
     store.contact(&caller, &contact_id)?;
-    note_in(&store, &contact_id, &id)?;
+    let gone = note_in(&store, &contact_id, &id)?.webhook_json("NoteDelete", &caller.location_id);
     store.notes.remove(&id);
+    sim.emit([gone]);
     json_ok(json!({"succeded": true}))
 }
 
@@ -567,6 +578,7 @@ pub async fn create_appointment(
     };
     apply_event(&mut event, &map)?;
     let out = event.flat_json();
+    sim.emit([event.webhook_json("AppointmentCreate")]);
     store.events.insert(event.id.clone(), event);
     json_ok(out)
 }
@@ -595,6 +607,7 @@ pub async fn update_appointment(
     apply_event(&mut event, &map)?;
     event.date_updated = store::now_iso();
     let out = event.flat_json();
+    sim.emit([event.webhook_json("AppointmentUpdate")]);
     store.events.insert(event.id.clone(), event);
     json_ok(out)
 }
@@ -606,8 +619,9 @@ pub async fn delete_event(
     Path(id): Path<String>,
 ) -> Reply {
     let mut store = sim.store();
-    event_of(&store, &caller, &id)?;
+    let gone = event_of(&store, &caller, &id)?.webhook_json("AppointmentDelete");
     store.events.remove(&id);
+    sim.emit([gone]);
     json_with(StatusCode::CREATED, json!({"succeeded": true}))
 }
 

@@ -16,6 +16,7 @@ use super::{
     model::Contact,
     store::{self, Store},
     validate::{self, Dto, Ty, str_of, strs_of},
+    webhooks::contact_changes,
     with_trace,
 };
 use crate::phone;
@@ -246,6 +247,7 @@ pub async fn create(
         return Err(duplicate_error(existing, field));
     }
     let out = json!({"contact": c.create_json()});
+    sim.emit([c.webhook_json("ContactCreate")]);
     store.contacts.insert(c.id.clone(), c);
     json_with(StatusCode::CREATED, out)
 }
@@ -273,7 +275,8 @@ pub async fn update(
     let map = validate::body(&body, &UPDATE)?;
     let allow_duplicates = sim.config().allow_duplicate_contact;
     let mut store = sim.store();
-    let mut c = store.contact(&caller, &id)?.clone();
+    let before = store.contact(&caller, &id)?.clone();
+    let mut c = before.clone();
     apply(&mut c, &map, &store, true)?;
     if !allow_duplicates
         && let Some((existing, field)) = store.duplicate_of(
@@ -287,6 +290,7 @@ pub async fn update(
     }
     c.date_updated = store::now_iso();
     let out = json!({"succeded": true, "contact": c.read_json()});
+    sim.emit(contact_changes(&before, &c));
     store.contacts.insert(c.id.clone(), c);
     json_ok(out)
 }
@@ -298,11 +302,12 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Reply {
     let mut store = sim.store();
-    store.contact(&caller, &id)?;
+    let gone = store.contact(&caller, &id)?.webhook_json("ContactDelete");
     store.contacts.remove(&id);
     store.tasks.retain(|_, t| t.contact_id != id);
     store.notes.retain(|_, n| n.contact_id != id);
     store.events.retain(|_, e| e.contact_id != id);
+    sim.emit([gone]);
     json_ok(json!({"succeded": true}))
 }
 
@@ -338,7 +343,7 @@ pub async fn upsert(
             )
             .map(|(c, field)| (c.id.clone(), field))
     };
-    let (mut c, is_new) = match matched {
+    let (before, is_new) = match matched {
         Some((id, field)) => {
             if field == "email"
                 && phone.is_some()
@@ -352,9 +357,13 @@ pub async fn upsert(
         }
         None => (new_contact(&mut store, &caller.location_id), true),
     };
+    let mut c = before.clone();
     apply(&mut c, &map, &store, true)?;
-    if !is_new {
+    if is_new {
+        sim.emit([c.webhook_json("ContactCreate")]);
+    } else {
         c.date_updated = store::now_iso();
+        sim.emit(contact_changes(&before, &c));
     }
     let out = with_trace(json!({"new": is_new, "contact": c.read_json()}));
     store.contacts.insert(c.id.clone(), c);
@@ -416,12 +425,16 @@ fn change_tags(sim: &GhlSim, caller: &Caller, id: &str, body: &Bytes, add: bool)
     let tags = normalise_tags(strs_of(&map, "tags").unwrap_or_default());
     let mut store = sim.store();
     let c = store.contact_mut(caller, id)?;
+    let old = c.tags.clone();
     if add {
         c.tags = normalise_tags(c.tags.iter().cloned().chain(tags));
     } else {
         c.tags.retain(|t| !tags.contains(t));
     }
     c.date_updated = store::now_iso();
+    if c.tags != old {
+        sim.emit([c.webhook_json("ContactTagUpdate")]);
+    }
     let status = if add {
         StatusCode::CREATED
     } else {
@@ -491,6 +504,9 @@ pub async fn bulk_tags(
             "oldTags": old, "tagsAdded": added, "tagsRemoved": removed,
         }));
         c.date_updated = store::now_iso();
+        if c.tags != old {
+            sim.emit([c.webhook_json("ContactTagUpdate")]);
+        }
     }
     let errors = responses.iter().filter(|r| r["type"] == "error").count();
     json_with(

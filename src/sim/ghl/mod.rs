@@ -1,6 +1,7 @@
 //! The GHL (HighLevel API v2) simulator: contacts, search, tags, tasks, notes,
 //! appointments, custom fields and OAuth, with GHL's headers, status codes, error bodies,
-//! strict DTOs and per-location rate limits (`ghl-api.md` §14 is the checklist).
+//! strict DTOs and per-location rate limits (`ghl-api.md` §14 is the checklist), and
+//! signed webhook events after every change.
 
 mod activity;
 mod auth;
@@ -12,8 +13,12 @@ mod reply;
 mod search;
 mod store;
 mod validate;
+pub mod webhooks;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
 use axum::{
     Json, Router,
@@ -53,6 +58,13 @@ pub struct GhlSimConfig {
     pub client_secret: String,
     /// Lifetime of an OAuth access token, in seconds (GHL: 86399).
     pub access_token_ttl_secs: u64,
+    /// Where webhook events are POSTed; absent: no events are sent.
+    pub webhook_url: Option<String>,
+    /// Wait before re-sending a delivery answered 429, in milliseconds (GHL: about ten
+    /// minutes, plus jitter).
+    pub webhook_retry_delay_ms: u64,
+    /// Re-sends after 429 before a delivery is given up (GHL: 6).
+    pub webhook_max_retries: u32,
 }
 
 impl Default for GhlSimConfig {
@@ -63,6 +75,9 @@ impl Default for GhlSimConfig {
             client_id: "5f0c5e2b9a1d4c3b2a1f0e9d-simapp".into(),
             client_secret: "sim-ghl-client-secret".into(),
             access_token_ttl_secs: 86_399,
+            webhook_url: None,
+            webhook_retry_delay_ms: 600_000,
+            webhook_max_retries: 6,
         }
     }
 }
@@ -86,6 +101,7 @@ pub struct GhlSim {
     admin: Arc<Admin>,
     store: Mutex<Store>,
     limits: ratelimit::Windows,
+    webhooks: webhooks::Emitter,
 }
 
 impl GhlSim {
@@ -98,6 +114,7 @@ impl GhlSim {
             cfg: Mutex::new(cfg),
             admin: Arc::new(Admin::default()),
             limits: ratelimit::Windows::default(),
+            webhooks: webhooks::Emitter::new(seed),
         }
     }
 
@@ -115,10 +132,44 @@ impl GhlSim {
         self.store.lock().expect("store lock")
     }
 
-    /// Clears faults, counters and rate windows, and reseeds.
+    /// The public half of the webhook signing key, in PEM (what a receiver configures).
+    pub fn webhook_public_key_pem(&self) -> String {
+        self.webhooks.public_key_pem()
+    }
+
+    /// Points webhook deliveries at `url` (`None` stops them).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.cfg.lock().expect("config lock").webhook_url = url;
+    }
+
+    /// Webhook delivery counters.
+    pub fn webhook_stats(&self) -> webhooks::DeliveryStats {
+        self.webhooks.stats()
+    }
+
+    /// Sends webhook events (each carrying its `type`) when a URL is set.
+    fn emit(&self, events: impl IntoIterator<Item = Value>) {
+        let target = {
+            let cfg = self.cfg.lock().expect("config lock");
+            let Some(url) = cfg.webhook_url.clone() else {
+                return;
+            };
+            webhooks::Target {
+                url,
+                retry_delay: Duration::from_millis(cfg.webhook_retry_delay_ms),
+                max_retries: cfg.webhook_max_retries,
+            }
+        };
+        for event in events {
+            self.webhooks.send(target.clone(), event);
+        }
+    }
+
+    /// Clears faults, counters, webhook counters and rate windows, and reseeds.
     pub fn reset(&self) {
         self.admin.reset();
         self.limits.reset();
+        self.webhooks.reset();
         *self.store() = Store::new(World::generate(self.seed, self.people).ghl, self.seed);
     }
 }
@@ -235,6 +286,7 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
         .route("/_sim/reset", post(reset))
         .route("/_sim/seed", get(seed_info))
         .route("/_sim/config", post(set_config))
+        .route("/_sim/webhooks", get(webhook_info))
         .route("/_sim/oauth/code", post(oauth::mint_code))
         .with_state(sim);
     api.merge(admin_routes)
@@ -265,6 +317,10 @@ struct ConfigPatch {
     rate_limit: Option<RateLimitConfig>,
     allow_duplicate_contact: Option<bool>,
     access_token_ttl_secs: Option<u64>,
+    /// `""` stops deliveries.
+    webhook_url: Option<String>,
+    webhook_retry_delay_ms: Option<u64>,
+    webhook_max_retries: Option<u32>,
 }
 
 async fn set_config(
@@ -282,7 +338,26 @@ async fn set_config(
     if let Some(t) = patch.access_token_ttl_secs {
         cfg.access_token_ttl_secs = t;
     }
+    if let Some(url) = patch.webhook_url {
+        cfg.webhook_url = (!url.is_empty()).then_some(url);
+    }
+    if let Some(ms) = patch.webhook_retry_delay_ms {
+        cfg.webhook_retry_delay_ms = ms;
+    }
+    if let Some(n) = patch.webhook_max_retries {
+        cfg.webhook_max_retries = n;
+    }
     Json(cfg.clone())
+}
+
+/// `GET /_sim/webhooks`: the public key receivers verify with, the target URL and the
+/// delivery counters.
+async fn webhook_info(State(sim): State<Arc<GhlSim>>) -> Json<Value> {
+    Json(json!({
+        "publicKeyPem": sim.webhook_public_key_pem(),
+        "url": sim.config().webhook_url,
+        "deliveries": sim.webhook_stats(),
+    }))
 }
 
 async fn seed_info(State(sim): State<Arc<GhlSim>>) -> Json<Value> {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// A stored contact. Optional fields are omitted from answers when absent, as GHL does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Contact {
     pub id: String,
     pub location_id: String,
@@ -131,12 +131,35 @@ impl Contact {
         Value::Object(m)
     }
 
-    /// The flat payload of a `Contact*` webhook event.
+    /// The flat payload of a `Contact*` webhook event; `ContactDndUpdate` adds
+    /// `dndSettings` for every channel.
     pub fn webhook_json(&self, event: &str) -> Value {
         let mut m = self.common();
         m.insert("type".into(), json!(event));
         put(&mut m, "name", &self.full_name());
+        m.insert("attachments".into(), json!([]));
+        if event == "ContactDndUpdate" {
+            let status = if self.dnd { "active" } else { "inactive" };
+            let channel = json!({"status": status, "message": "", "code": ""});
+            m.insert(
+                "dndSettings".into(),
+                ["SMS", "Call", "Email", "GMB", "FB", "WhatsApp"]
+                    .into_iter()
+                    .map(|c| (c.to_owned(), channel.clone()))
+                    .collect(),
+            );
+        }
         Value::Object(m)
+    }
+
+    /// Whether anything but tags, DND and timestamps differs (what `ContactUpdate`
+    /// reports; tags and DND have events of their own).
+    pub fn fields_differ(&self, other: &Self) -> bool {
+        let mut other = other.clone();
+        other.tags.clone_from(&self.tags);
+        other.dnd = self.dnd;
+        other.date_updated.clone_from(&self.date_updated);
+        *self != other
     }
 }
 
@@ -157,6 +180,21 @@ pub struct Task {
     pub date_added: String,
 }
 
+impl Task {
+    /// The flat payload of a `Task*` webhook event.
+    pub fn webhook_json(&self, event: &str, location_id: &str) -> Value {
+        let mut v = json!({
+            "type": event, "locationId": location_id, "id": self.id,
+            "contactId": self.contact_id, "title": self.title,
+            "dueDate": self.due_date, "dateAdded": self.date_added,
+        });
+        let m = v.as_object_mut().expect("object literal");
+        put(m, "body", &self.body);
+        put(m, "assignedTo", &self.assigned_to);
+        v
+    }
+}
+
 /// A stored note.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +210,16 @@ pub struct Note {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
     pub pinned: bool,
+}
+
+impl Note {
+    /// The flat payload of a `Note*` webhook event.
+    pub fn webhook_json(&self, event: &str, location_id: &str) -> Value {
+        json!({
+            "type": event, "locationId": location_id, "id": self.id, "body": self.body,
+            "contactId": self.contact_id, "dateAdded": self.date_added,
+        })
+    }
 }
 
 /// A stored calendar event (appointment).
@@ -227,6 +275,22 @@ impl Event {
         put(m, "address", &self.address);
         put(m, "meetingLocationType", &self.meeting_location_type);
         v
+    }
+
+    /// The payload of an `Appointment*` webhook event: the appointment nested.
+    pub fn webhook_json(&self, event: &str) -> Value {
+        let mut appointment = json!({
+            "id": self.id, "title": self.title, "calendarId": self.calendar_id,
+            "contactId": self.contact_id, "groupId": "",
+            "appointmentStatus": self.appointment_status,
+            "assignedUserId": self.assigned_user_id, "users": [],
+            "source": "public_api", "startTime": self.start_time, "endTime": self.end_time,
+            "dateAdded": self.date_added, "dateUpdated": self.date_updated,
+        });
+        let m = appointment.as_object_mut().expect("object literal");
+        put(m, "address", &self.address);
+        put(m, "notes", &self.notes);
+        json!({"type": event, "locationId": self.location_id, "appointment": appointment})
     }
 
     /// An item of `GET /contacts/{contactId}/appointments`.
