@@ -57,7 +57,7 @@ use contactgraph::{
 use futures_util::future::try_join_all;
 use reqwest::{
     Client,
-    header::{CONTENT_TYPE, HeaderValue},
+    header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue},
 };
 use serde::{Deserialize, de::IgnoredAny};
 use serde_json::{Value, json};
@@ -253,6 +253,7 @@ fn http_client() -> anyhow::Result<Client> {
 struct Gateway {
     http: Client,
     endpoint: String,
+    authorization: HeaderValue,
 }
 
 /// Just enough of a GraphQL response to check it, without building a tree.
@@ -267,6 +268,8 @@ impl Gateway {
         Self {
             http: http.clone(),
             endpoint: format!("{}/graphql", demo.url()),
+            authorization: HeaderValue::from_str(&format!("Bearer {}", demo.api_key))
+                .expect("an API key is a valid header value"),
         }
     }
 
@@ -286,6 +289,7 @@ impl Gateway {
             .http
             .post(&self.endpoint)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(AUTHORIZATION, self.authorization.clone())
             .body(body.clone())
             .send()
             .await

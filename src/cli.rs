@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
+    auth::Role,
     config::Config,
     demo, schema, server,
     sim::{SimOptions, Sims},
@@ -42,6 +43,32 @@ enum Command {
     },
     /// Print the GraphQL SDL (what schema.graphql holds).
     Schema,
+    /// Manage callers' API keys in the store the configuration names.
+    Key {
+        /// TOML configuration (for the store's URL).
+        #[arg(long, env = "CONTACTGRAPH_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Create a key and print it (the only time it is shown; the store keeps a hash).
+    Create {
+        /// read, write or admin.
+        #[arg(long)]
+        role: String,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Bind the key to these GHL locations (repeatable); unbound keys work anywhere.
+        #[arg(long = "ghl-location")]
+        ghl_locations: Vec<String>,
+    },
+    /// Revoke a key by its id (the part after `cg_` and before the next `_`).
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +111,7 @@ pub async fn run() -> ExitCode {
         Command::Serve { config } => serve(config).await,
         Command::Demo { listen, sims } => demo::run(listen, sims.options()).await,
         Command::Sim { sims } => run_sims(sims.options()).await,
+        Command::Key { config, action } => key(config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,11 +139,40 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = server::bind(cfg.server.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "contactgraph serving");
     let app = server::router(
-        schema::build(state.clone()),
+        schema::build(state.clone(), &cfg.limits),
         state,
-        cfg.server.max_body_bytes,
+        server::RouterOptions {
+            max_body_bytes: cfg.server.max_body_bytes,
+            playground_key: None,
+        },
     );
     server::serve(listener, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn key(config: Option<PathBuf>, action: KeyAction) -> anyhow::Result<()> {
+    let cfg = Config::load(config.as_deref())?;
+    let store = crate::store::Store::connect(&cfg.store.url).await?;
+    match action {
+        KeyAction::Create {
+            role,
+            label,
+            ghl_locations,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be read, write or admin"))?;
+            let bound = (!ghl_locations.is_empty()).then_some(ghl_locations);
+            println!(
+                "{}",
+                crate::auth::create_key(&store, role, &label, bound).await?
+            );
+        }
+        KeyAction::Revoke { id } => {
+            if !store.revoke_api_key(&id).await? {
+                anyhow::bail!("no live key has the id {id}");
+            }
+        }
+    }
     Ok(())
 }
 

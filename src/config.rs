@@ -14,6 +14,7 @@ use figment::{
 use serde::Deserialize;
 
 use crate::{
+    auth::{AuthConfig, Authenticator},
     cache::CacheConfig,
     linking::merge::MergeConfig,
     upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig},
@@ -56,6 +57,12 @@ pub struct Config {
     /// Incoming webhooks: GHL's signing keys and the replay window.
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Callers' credentials: API keys and JWT bearer tokens.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// What one GraphQL request may ask.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// `[store]`.
@@ -206,6 +213,7 @@ impl Config {
             ));
         }
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
+        Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
         Ok(())
     }
 }

@@ -59,6 +59,9 @@ pub struct Demo {
     pub state: Arc<AppState>,
     pub addr: SocketAddr,
     pub world: World,
+    /// An `admin` API key the demo created: the banner prints it and the playground sends
+    /// it.
+    pub api_key: String,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     relay: JoinHandle<()>,
@@ -87,10 +90,15 @@ impl Demo {
         let addr = listener.local_addr()?;
         sims.ghl_state
             .set_webhook_url(Some(format!("http://{addr}{}", webhooks::GHL_PATH)));
+        let api_key =
+            crate::auth::create_key(&state.store, crate::auth::Role::Admin, "demo", None).await?;
         let app = server::router(
-            schema::build(state.clone()),
+            schema::build(state.clone(), &cfg.limits),
             state.clone(),
-            cfg.server.max_body_bytes,
+            server::RouterOptions {
+                max_body_bytes: cfg.server.max_body_bytes,
+                playground_key: Some(api_key.clone()),
+            },
         );
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
@@ -101,6 +109,7 @@ impl Demo {
             state,
             addr,
             world,
+            api_key,
             stop: Some(tx),
             task,
             relay,
@@ -139,10 +148,10 @@ impl Demo {
         let query_id = ghl_id(linked);
         format!(
             "contactgraph demo\n\
-             \n  Playground (GraphiQL): {url}/\n  GraphQL endpoint:      {url}/graphql\n  Health:                {url}/healthz\n\
+             \n  Playground (GraphiQL): {url}/   (sends the key below)\n  GraphQL endpoint:      {url}/graphql\n  Health:                {url}/healthz\n  API key (admin):       {key}\n\
              \n  GHL simulator:         {ghl}   (credentials and ids: {ghl}/_sim/seed)\n  Club OS simulator:     {clubos}   ({clubos}/_sim/seed)\n\
              \nExample ids:\n  linked person:        GHL {linked_ghl} / Club OS {linked_clubos}\n  GHL only:             {ghl_only}\n  Club OS only:         {clubos_only}\n  ambiguous (2 in Club OS): GHL {amb}\n\
-             \nWebhooks: the GHL simulator signs every change and posts it to {url}{hook},\n  which invalidates the gateway's cache: change a contact at the simulator and the\n  next query shows it. Deliveries and the key: {ghl}/_sim/webhooks\n\nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
+             \nWebhooks: the GHL simulator signs every change and posts it to {url}{hook},\n  which invalidates the gateway's cache: change a contact at the simulator and the\n  next query shows it. Deliveries and the key: {ghl}/_sim/webhooks\n\nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer {key}' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
              \nStop with Ctrl-C.",
             url = self.url(),
             ghl = self.sims.ghl.url(),
@@ -153,6 +162,7 @@ impl Demo {
             clubos_only = clubos_id(clubos_only),
             amb = ghl_id(ambiguous),
             hook = webhooks::GHL_PATH,
+            key = self.api_key,
         )
     }
 }

@@ -33,6 +33,19 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// Another request with this idempotency key is still running.
     IdempotencyInProgress,
+    /// No credential, or one that is not valid (HTTP 401).
+    Unauthenticated,
+    /// The caller's role or location binding does not allow this operation.
+    Forbidden,
+    /// The document goes over a limit: size, depth, complexity, aliases, root fields,
+    /// directives, recursion.
+    OperationLimitExceeded,
+    /// The document is not valid GraphQL syntax.
+    GraphqlParseFailed,
+    /// The document does not fit the schema (unknown field, wrong argument type, ...).
+    GraphqlValidationFailed,
+    /// Something failed inside the gateway; the logs say what.
+    Internal,
 }
 
 impl ErrorCode {
@@ -49,6 +62,12 @@ impl ErrorCode {
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::OperationLimitExceeded => "OPERATION_LIMIT_EXCEEDED",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::Internal => "INTERNAL",
         }
     }
 }

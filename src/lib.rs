@@ -22,11 +22,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod limits;
 pub mod linking;
 pub mod loaders;
 pub mod phone;

@@ -6,20 +6,27 @@ use std::{future::Future, net::SocketAddr};
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::{
+    Positioned,
+    http::GraphiQLSource,
+    parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
+};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
-    http::HeaderMap,
-    response::Html,
+    http::{HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{
+    auth::{AuthError, Role},
+    error::ErrorCode,
+    limits,
     loaders::{self, Loaders, RequestMeta},
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
@@ -60,62 +67,194 @@ query MembersMissingFromTheCrm {
 }
 "#;
 
+/// What the router needs besides the schema and state.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// A credential the playground sends with every request (the demo's key); `None`
+    /// leaves the caller to add one in GraphiQL's headers pane.
+    pub playground_key: Option<String>,
+}
+
+type Shared = (AppSchema, Arc<AppState>, Option<String>);
+
 /// The router: GraphQL, playground, health, metrics and webhooks.
-pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) -> Router {
+pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> Router {
     Router::new()
         .route("/graphql", post(graphql))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state((schema, state.clone()))
+        .with_state((schema, state.clone(), opts.playground_key))
         .merge(webhooks::router(state))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
         .layer(TraceLayer::new_for_http())
+}
+
+/// A refusal before anything runs, in the GraphQL response shape.
+fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
+    let mut resp = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
 }
 
 /// Runs one GraphQL request with its own loaders; says in `extensions.cache` when some
 /// of the answer came from stale cache entries because an upstream failed.
+///
+/// Before anything runs: the caller must authenticate (401) and may be bound to other
+/// locations (403); the document must be within the size, alias and root-field limits
+/// (400); a mutation needs the `write` role (403). Depth, complexity, recursion and
+/// directives are checked by the schema's validation, which also runs before any
+/// resolver. Every error of the answer carries a code of the closed set.
 async fn graphql(
-    State((schema, state)): State<(AppSchema, Arc<AppState>)>,
+    State((schema, state, _)): State<Shared>,
     headers: HeaderMap,
     req: GraphQLRequest,
-) -> GraphQLResponse {
-    let meta = Arc::new(RequestMeta::default());
-    let mut req = req.into_inner();
-    if let Some(doc) = state.parsed_queries.get(&req.query) {
-        req.set_parsed_query(doc);
-    } else if let Ok(doc) = req.parsed_query() {
-        let doc = doc.clone();
-        state.parsed_queries.insert(req.query.clone(), doc);
+) -> Response {
+    let caller = match state.auth.authenticate(&state.store, &headers).await {
+        Ok(c) => c,
+        Err(e @ AuthError::Unavailable) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::StoreUnavailable,
+                &e.to_string(),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                &e.to_string(),
+            );
+        }
+    };
+    if !caller.may_use(state.ghl.location_id()) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this credential is not for this gateway's location",
+        );
     }
+    let mut req = req.into_inner();
+    if let Err(e) = limits::check_size(&req.query, &state.limits) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::OperationLimitExceeded,
+            &e.to_string(),
+        );
+    }
+    let (doc, parsed_now) = match state.parsed_queries.get(&req.query) {
+        Some(doc) => (Some(doc), false),
+        None => (req.parsed_query().ok().cloned(), true),
+    };
+    let Some(doc) = doc else {
+        let mut response = schema.execute(req).await;
+        label(&mut response, ErrorCode::GraphqlParseFailed);
+        return GraphQLResponse::from(response).into_response();
+    };
+    if let Err(e) = limits::check_document(&doc, req.operation_name.as_deref(), &state.limits) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::OperationLimitExceeded,
+            &e.to_string(),
+        );
+    }
+    if runs_mutation(&doc, req.operation_name.as_deref()) && caller.role < Role::Write {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "mutations need the `write` role",
+        );
+    }
+    if parsed_now {
+        state.parsed_queries.insert(req.query.clone(), doc.clone());
+    }
+    req.set_parsed_query(doc);
+    let meta = Arc::new(RequestMeta::default());
     let loaders = Loaders::new(state, meta.clone());
-    let mut req = req.data(loaders);
+    let mut req = req.data(loaders).data(caller);
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         req = req.data(IdempotencyHeader(key.to_owned()));
     }
     let mut response = schema.execute(req).await;
+    let unlabelled = if response.data == async_graphql::Value::Null {
+        ErrorCode::GraphqlValidationFailed
+    } else {
+        ErrorCode::BadUserInput
+    };
+    label(&mut response, unlabelled);
     if let Some(ext) = loaders::extensions(&meta)
         && let Ok(value) = async_graphql::Value::from_json(ext)
     {
         response.extensions.insert("cache".into(), value);
     }
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
-async fn playground() -> Html<String> {
+/// Whether the operation the request runs is a mutation.
+fn runs_mutation(doc: &ExecutableDocument, operation: Option<&str>) -> bool {
+    let is_mutation = |op: &Positioned<OperationDefinition>| op.node.ty == OperationType::Mutation;
+    match &doc.operations {
+        DocumentOperations::Single(op) => is_mutation(op),
+        DocumentOperations::Multiple(ops) => match operation {
+            Some(name) => ops.get(name).is_some_and(is_mutation),
+            None => ops.values().any(is_mutation),
+        },
+    }
+}
+
+/// Gives every error that has no code one: async-graphql's own limit errors are
+/// `OPERATION_LIMIT_EXCEEDED`, the rest `otherwise`.
+fn label(response: &mut async_graphql::Response, otherwise: ErrorCode) {
+    const LIMITS: [&str; 4] = [
+        "Query is nested too deep",
+        "Query is too complex",
+        "The number of directives on the field",
+        "The recursion depth of the query",
+    ];
+    for e in &mut response.errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            let code = if LIMITS.iter().any(|m| e.message.starts_with(m)) {
+                ErrorCode::OperationLimitExceeded
+            } else {
+                otherwise
+            };
+            ext.set("code", code.as_str());
+        }
+    }
+}
+
+/// GraphiQL with the example operations and, in the demo, the demo's key in the headers
+/// pane (the demo listens on loopback only by default; a served gateway shows no key).
+async fn playground(State((_, _, key)): State<Shared>) -> Html<String> {
     let page = GraphiQLSource::build()
         .endpoint("/graphql")
         .title("contactgraph")
         .finish();
     let default_query = serde_json::to_string(EXAMPLE_QUERY).unwrap_or_default();
+    let headers = key
+        .map(|k| json!({"Authorization": format!("Bearer {k}")}).to_string())
+        .unwrap_or_else(|| json!({"Authorization": "Bearer <your API key>"}).to_string());
+    let headers = serde_json::to_string(&headers).unwrap_or_default();
     Html(page.replacen(
         "React.createElement(GraphiQL, {",
-        &format!("React.createElement(GraphiQL, {{\n          defaultQuery: {default_query},"),
+        &format!(
+            "React.createElement(GraphiQL, {{\n          defaultQuery: {default_query},\n          defaultHeaders: {headers},"
+        ),
         1,
     ))
 }
 
-async fn metrics(State((_, state)): State<(AppSchema, Arc<AppState>)>) -> String {
+async fn metrics(State((_, state, _)): State<Shared>) -> String {
     let mut out = state.caches.prometheus();
     out.push_str(&state.webhooks.prometheus());
     match state.store.leg_counts().await {

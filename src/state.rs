@@ -36,6 +36,10 @@ pub struct AppState {
     pub writes: WritesConfig,
     /// Verification, deduplication and counters of GHL's webhook deliveries.
     pub webhooks: GhlWebhooks,
+    /// Checks callers' credentials.
+    pub auth: crate::auth::Authenticator,
+    /// What one GraphQL request may ask (the checks the schema does not make).
+    pub limits: crate::limits::LimitsConfig,
     /// Parsed GraphQL documents by their text: clients send the same few documents, and
     /// parsing is a large part of answering from cache.
     pub parsed_queries: moka::sync::Cache<String, ExecutableDocument>,
@@ -52,6 +56,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot read a webhook key: {0}")]
     Webhooks(#[from] KeyError),
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
 }
 
 impl AppState {
@@ -68,6 +74,8 @@ impl AppState {
             fanout: cfg.loaders.fanout,
             writes: cfg.writes.clone(),
             webhooks: GhlWebhooks::new(&cfg.webhooks)?,
+            auth: crate::auth::Authenticator::new(&cfg.auth)?,
+            limits: cfg.limits.clone(),
             parsed_queries: moka::sync::Cache::builder()
                 .max_capacity(4 * 1024 * 1024)
                 .weigher(|q: &String, _| u32::try_from(q.len() * 8).unwrap_or(u32::MAX))

@@ -135,6 +135,16 @@ retry_base_ms = 50
         ),
     )
     .expect("config written");
+    let created = Command::new(BIN)
+        .args(["key", "--config"])
+        .arg(&config)
+        .args(["create", "--role", "write", "--label", "crash test"])
+        .output()
+        .expect("key create runs");
+    assert!(created.status.success(), "key create: {created:?}");
+    let api_key = String::from_utf8(created.stdout).expect("utf-8");
+    let api_key = api_key.trim().to_owned();
+    assert!(api_key.starts_with("cg_"), "a key is printed");
 
     // Club OS never answers the update: the write stops between its two legs.
     Client::new()
@@ -153,6 +163,7 @@ retry_base_ms = 50
         async move {
             let _ = Client::new()
                 .post(format!("{url}/graphql"))
+                .bearer_auth(api_key)
                 .json(&mutation)
                 .send()
                 .await;

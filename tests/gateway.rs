@@ -22,6 +22,7 @@ async fn start() -> Demo {
 async fn graphql(demo: &Demo, query: &str, variables: Value) -> (u16, Value) {
     let r = Client::new()
         .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
         .json(&json!({"query": query, "variables": variables}))
         .send()
         .await

@@ -35,6 +35,7 @@ async fn start() -> Demo {
 async fn graphql(demo: &Demo, query: &str, variables: Value) -> Value {
     Client::new()
         .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
         .json(&json!({"query": query, "variables": variables}))
         .send()
         .await

@@ -78,6 +78,7 @@ fn person(demo: &Demo) -> String {
 async fn graphql(demo: &Demo, query: &str, id: &str) -> Value {
     let body: Value = Client::new()
         .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
         .json(&json!({"query": query, "variables": {"id": id}}))
         .send()
         .await

@@ -32,6 +32,7 @@ async fn start() -> Demo {
 async fn graphql_with(demo: &Demo, query: &str, variables: Value, key: Option<&str>) -> Value {
     let mut req = Client::new()
         .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
         .json(&json!({"query": query, "variables": variables}));
     if let Some(k) = key {
         req = req.header("Idempotency-Key", k);

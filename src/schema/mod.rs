@@ -22,7 +22,9 @@ pub use mutation::{IdempotencyHeader, MutationRoot};
 use prefetch::Wants;
 
 use crate::{
+    auth::{Caller, Role},
     error::{ErrorCode, GatewayError},
+    limits::LimitsConfig,
     linking,
     loaders::{self, Loaders, email_key, phone_key},
     phone,
@@ -32,11 +34,46 @@ use crate::{
 /// The schema type the server serves.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema over the shared state.
-pub fn build(state: Arc<AppState>) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+/// Builds the schema over the shared state, with the operation limits of `limits` (the
+/// ones async-graphql enforces during validation; [`crate::limits`] checks the others).
+pub fn build(state: Arc<AppState>, limits: &LimitsConfig) -> AppSchema {
+    let mut b = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(state)
-        .finish()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_recursive_depth)
+        .limit_directives(limits.max_directives_per_field);
+    if !limits.introspection {
+        b = b.disable_introspection();
+    }
+    if !limits.suggestions {
+        b = b.disable_suggestions();
+    }
+    b.finish()
+}
+
+/// The cost of a page: its rows' cost times the page size asked for.
+fn page_cost(first: i32, child_complexity: usize) -> usize {
+    usize::try_from(first.max(1))
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
+}
+
+/// Lets a field run only for callers with at least this role; others get `FORBIDDEN`
+/// before the resolver starts.
+pub struct RoleGuard(pub Role);
+
+impl async_graphql::Guard for RoleGuard {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        match ctx.data_opt::<Caller>() {
+            Some(c) if c.role >= self.0 => Ok(()),
+            _ => Err(GatewayError::new(
+                ErrorCode::Forbidden,
+                format!("this needs the `{}` role", self.0),
+            )
+            .extend()),
+        }
+    }
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
@@ -240,6 +277,7 @@ impl QueryRoot {
     /// People, newest GHL contacts first, as a Relay connection over GHL's search (its
     /// `searchAfter` cursor). `query` is GHL's free-text search. Filtering by
     /// `linkStatus: CLUB_OS_ONLY` lists Club OS members instead, as `unlinkedMembers` does.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
@@ -251,7 +289,9 @@ impl QueryRoot {
         listing::contacts(ctx, first, after, query, filter.unwrap_or_default()).await
     }
 
-    /// Writes recorded but not finished yet (the relay is on them), oldest first.
+    /// Writes recorded but not finished yet (the relay is on them), oldest first. Needs
+    /// the `admin` role.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn pending_writes(
         &self,
         ctx: &Context<'_>,
@@ -261,7 +301,8 @@ impl QueryRoot {
     }
 
     /// Writes that failed for good or ran out of attempts (dead letters), oldest first;
-    /// `retryWrite` puts one back in the queue.
+    /// `retryWrite` puts one back in the queue. Needs the `admin` role.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn failed_writes(
         &self,
         ctx: &Context<'_>,
@@ -271,6 +312,7 @@ impl QueryRoot {
     }
 
     /// Club OS members and prospects that have no GHL contact, in Club OS id order.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn unlinked_members(
         &self,
         ctx: &Context<'_>,

@@ -408,12 +408,10 @@ fn key(
             "idempotencyKey must be 1 to 255 characters",
         )));
     }
-    Ok(Some(Idempotency::new(
-        "anonymous",
-        mutation,
-        k.trim(),
-        &input,
-    )))
+    let scope = ctx
+        .data_opt::<crate::auth::Caller>()
+        .map_or("anonymous", |c| c.id.as_str());
+    Ok(Some(Idempotency::new(scope, mutation, k.trim(), &input)))
 }
 
 async fn run(ctx: &Context<'_>, plan: Plan, key: Option<Idempotency>) -> Result<WritePayload> {
@@ -1140,7 +1138,9 @@ impl MutationRoot {
         run(ctx, plan, key).await
     }
 
-    /// Puts a dead-lettered write back in the queue (it is tried again at once).
+    /// Puts a dead-lettered write back in the queue (it is tried again at once). Needs the
+    /// `admin` role.
+    #[graphql(guard = "super::RoleGuard(crate::auth::Role::Admin)")]
     async fn retry_write(&self, ctx: &Context<'_>, id: ID) -> Result<OutboxWrite> {
         let state = ctx.data::<Arc<AppState>>()?;
         let store_err = |_| {

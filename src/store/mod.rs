@@ -9,6 +9,7 @@
 //! submodule with an `impl Store` block (see [`links`]); this module owns the pool, the
 //! migrations and the few places where the backends must differ.
 
+mod api_keys;
 mod idempotency;
 mod links;
 mod outbox;
@@ -20,6 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+pub use api_keys::StoredKey;
 pub use idempotency::Claim;
 pub use links::{Link, LinkSource};
 pub use outbox::{Leg, LegState, NewLeg, new_id};

@@ -1,0 +1,360 @@
+//! Callers and limits: credentials, roles, operation limits. Every refusal is checked to
+//! have cost zero upstream calls, from the simulators' `/_sim/stats`.
+
+use contactgraph::{
+    auth::{self, Role},
+    demo::Demo,
+    sim::{SimOptions, admin::StatsSnapshot, seed::Kind},
+};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const SECRET: &str = "test-hs256-secret-for-contactgraph";
+
+async fn start_with(overrides: Value) -> Demo {
+    Demo::start_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        SimOptions {
+            people: 40,
+            ..SimOptions::default()
+        },
+        overrides,
+    )
+    .await
+    .expect("demo starts")
+}
+
+/// Small limits, so that each can be tested at N and N+1.
+fn small_limits() -> Value {
+    json!({"limits": {
+        "max_depth": 4, "max_complexity": 60, "max_aliases": 3, "max_root_fields": 2,
+        "max_mutation_root_fields": 1, "max_directives_per_field": 1, "max_query_bytes": 4000,
+        "introspection": false, "suggestions": false,
+    }, "server": {"max_body_bytes": 100_000}})
+}
+
+async fn upstream_calls(demo: &Demo) -> u64 {
+    let mut total = 0;
+    for base in [demo.sims.ghl.url(), demo.sims.clubos.url()] {
+        let s: StatsSnapshot = Client::new()
+            .get(format!("{base}/_sim/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json");
+        total += s.total;
+    }
+    total
+}
+
+async fn post(demo: &Demo, credential: Option<&str>, query: &str) -> (StatusCode, Value) {
+    let mut req = Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .json(&json!({"query": query}));
+    if let Some(c) = credential {
+        req = req.bearer_auth(c);
+    }
+    let r = req.send().await.expect("graphql");
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Posts `query` and asserts it was refused with `expect_code` at no upstream cost.
+async fn refused(demo: &Demo, key: &str, query: &str, expect_code: &str) -> StatusCode {
+    let before = upstream_calls(demo).await;
+    let (status, body) = post(demo, Some(key), query).await;
+    assert_eq!(code(&body), expect_code, "{query}: {body}");
+    assert_eq!(
+        upstream_calls(demo).await,
+        before,
+        "{query} reached an upstream"
+    );
+    status
+}
+
+/// Posts `query` and asserts no limit refused it.
+async fn within(demo: &Demo, key: &str, query: &str) {
+    let (status, body) = post(demo, Some(key), query).await;
+    assert_ne!(code(&body), "OPERATION_LIMIT_EXCEEDED", "{query}: {body}");
+    assert_ne!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+}
+
+#[tokio::test]
+async fn no_or_a_bad_credential_is_401_and_reaches_nothing() {
+    let demo = start_with(json!({})).await;
+    let before = upstream_calls(&demo).await;
+    let q = "{ contacts(first: 1) { totalCount } }";
+    for credential in [None, Some("cg_nope_nope"), Some("not.a.jwt")] {
+        let (status, body) = post(&demo, credential, q).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(code(&body), "UNAUTHENTICATED");
+    }
+    assert_eq!(upstream_calls(&demo).await, before);
+    let (status, body) = post(&demo, Some(&demo.api_key), q).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn a_read_key_may_query_but_not_mutate_nor_see_the_outbox() {
+    let demo = start_with(json!({})).await;
+    let read = auth::create_key(&demo.state.store, Role::Read, "reader", None)
+        .await
+        .expect("key");
+    let write = auth::create_key(&demo.state.store, Role::Write, "writer", None)
+        .await
+        .expect("key");
+    let id = demo
+        .world
+        .example(Kind::Linked)
+        .expect("linked")
+        .ghl_contact_id
+        .clone()
+        .expect("id");
+    let (status, body) = post(
+        &demo,
+        Some(&read),
+        &format!("{{ contact(id: \"{id}\") {{ name }} }}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["data"]["contact"]["name"].is_string(), "{body}");
+
+    let mutation = format!(
+        "mutation {{ updateContact(id: \"{id}\", input: {{firstName: \"Mallory\"}}) {{ status }} }}"
+    );
+    let status = refused(&demo, &read, &mutation, "FORBIDDEN").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    refused(&demo, &read, "{ pendingWrites { id } }", "FORBIDDEN").await;
+    refused(
+        &demo,
+        &write,
+        "mutation { retryWrite(id: \"x\") { id } }",
+        "FORBIDDEN",
+    )
+    .await;
+    let (_, body) = post(&demo, Some(&demo.api_key), "{ failedWrites { id } }").await;
+    assert!(body["errors"].is_null(), "admin sees the outbox: {body}");
+}
+
+#[tokio::test]
+async fn a_key_bound_to_another_location_is_forbidden() {
+    let demo = start_with(json!({})).await;
+    let key = auth::create_key(
+        &demo.state.store,
+        Role::Admin,
+        "elsewhere",
+        Some(vec!["other-location".into()]),
+    )
+    .await
+    .expect("key");
+    let status = refused(
+        &demo,
+        &key,
+        "{ contacts(first: 1) { totalCount } }",
+        "FORBIDDEN",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+fn jwt(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
+    )
+    .expect("token")
+}
+
+#[tokio::test]
+async fn jwt_bearer_tokens_are_checked_for_signature_issuer_audience_and_expiry() {
+    let demo = start_with(json!({"auth": {"jwt": {
+        "issuer": "https://id.example.com", "audience": "contactgraph", "hs256_secret": SECRET,
+    }}}))
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let good = json!({"sub": "app-1", "role": "read", "iss": "https://id.example.com",
+        "aud": "contactgraph", "exp": now + 600});
+    let q = "{ contacts(first: 1) { totalCount } }";
+    let (status, body) = post(&demo, Some(&jwt(good.clone())), q).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+
+    let mut expired = good.clone();
+    expired["exp"] = json!(now - 3600);
+    let mut audience = good.clone();
+    audience["aud"] = json!("someone-else");
+    let mut issuer = good.clone();
+    issuer["iss"] = json!("https://evil.example.com");
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &good,
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret").expect("key"),
+    )
+    .expect("token");
+    for token in [jwt(expired), jwt(audience), jwt(issuer), forged] {
+        let (status, body) = post(&demo, Some(&token), q).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(code(&body), "UNAUTHENTICATED");
+    }
+    let mutation = "mutation { deleteContact(id: \"x\") { status } }";
+    let reader = jwt(good);
+    refused(&demo, &reader, mutation, "FORBIDDEN").await;
+}
+
+#[tokio::test]
+async fn each_limit_passes_at_n_and_refuses_at_n_plus_one_at_no_upstream_cost() {
+    let demo = start_with(small_limits()).await;
+    let key = demo.api_key.clone();
+    // Depth 4 passes, 5 fails; also through a fragment.
+    within(
+        &demo,
+        &key,
+        "{ contact(id: \"bad\") { address { line1 } } }",
+    )
+    .await;
+    refused(
+        &demo,
+        &key,
+        "{ contacts(first: 1) { edges { node { address { line1 } } } } }",
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+    refused(&demo, &key, "{ contacts(first: 1) { ...E } } fragment E on ContactConnection { edges { node { address { city } } } }", "OPERATION_LIMIT_EXCEEDED").await;
+    // Aliases: 3 pass, 4 fail, counted again for every use of a fragment, whatever its name.
+    within(&demo, &key, "{ a: contact(id: \"bad\") { x: id y: id } }").await;
+    refused(
+        &demo,
+        &key,
+        "{ contact(id: \"bad\") { a: id b: id c: id d: id } }",
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+    refused(&demo, &key, "{ ...__schema x: contact(id: \"bad\") { ...__schema } } fragment __schema on Query { p: __typename q: __typename }", "OPERATION_LIMIT_EXCEEDED").await;
+    // Root fields: 2 pass, 3 fail; mutations: 1 passes, 2 fail.
+    within(&demo, &key, "{ __typename contact(id: \"bad\") { id } }").await;
+    refused(
+        &demo,
+        &key,
+        "{ __typename contact(id: \"bad\") { id } node(id: \"bad\") { id } }",
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+    within(
+        &demo,
+        &key,
+        "mutation { deleteContact(id: \"bad\") { status } }",
+    )
+    .await;
+    refused(&demo, &key, "mutation { a: deleteContact(id: \"bad\") { status } b: deleteContact(id: \"bad\") { status } }", "OPERATION_LIMIT_EXCEEDED").await;
+    // Complexity scales with `first`.
+    within(
+        &demo,
+        &key,
+        "{ contacts(first: 5) { edges { node { id name } } } }",
+    )
+    .await;
+    refused(
+        &demo,
+        &key,
+        "{ contacts(first: 50) { edges { node { id name } } } }",
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+    // Directives per field: 1 passes, 2 fail.
+    within(&demo, &key, "{ __typename @include(if: true) }").await;
+    refused(
+        &demo,
+        &key,
+        "{ __typename @include(if: true) @skip(if: false) }",
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+    // Document size.
+    let long = format!("{{ __typename }}#{}", "x".repeat(4000));
+    let status = refused(&demo, &key, &long, "OPERATION_LIMIT_EXCEEDED").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Introspection and suggestions are off in this configuration.
+    let (_, body) = post(&demo, Some(&key), "{ __schema { queryType { name } } }").await;
+    assert!(
+        body["data"]["__schema"].is_null(),
+        "introspection answers nothing: {body}"
+    );
+    let (_, body) = post(&demo, Some(&key), "{ contactz(id: \"x\") { id } }").await;
+    assert!(!body.to_string().contains("Did you mean"), "{body}");
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn a_depth_bomb_an_alias_bomb_and_a_ten_megabyte_body_are_refused() {
+    let demo = start_with(json!({})).await;
+    let key = demo.api_key.clone();
+    let deep = format!(
+        "{{ {}__typename{} }}",
+        "node(id: \"x\") { ... on Contact { ".repeat(20),
+        " } }".repeat(20)
+    );
+    refused(&demo, &key, &deep, "OPERATION_LIMIT_EXCEEDED").await;
+    let aliases: String = (0..500).map(|i| format!("a{i}: __typename ")).collect();
+    refused(
+        &demo,
+        &key,
+        &format!("{{ {aliases} }}"),
+        "OPERATION_LIMIT_EXCEEDED",
+    )
+    .await;
+
+    let before = upstream_calls(&demo).await;
+    let huge = format!(
+        "{{\"query\": \"{{ __typename }}\", \"pad\": \"{}\"}}",
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let r = Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(upstream_calls(&demo).await, before);
+}
+
+#[tokio::test]
+async fn get_requests_never_run_mutations() {
+    let demo = start_with(json!({})).await;
+    let before = upstream_calls(&demo).await;
+    let r = Client::new()
+        .get(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
+        .query(&[("query", "mutation { deleteContact(id: \"x\") { status } }")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(upstream_calls(&demo).await, before);
+}
+
+#[tokio::test]
+async fn the_playground_of_the_demo_carries_its_key() {
+    let demo = start_with(json!({})).await;
+    let page = Client::new()
+        .get(format!("{}/", demo.url()))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains(&demo.api_key));
+    assert!(demo.banner().contains(&demo.api_key));
+}
