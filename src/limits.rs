@@ -35,6 +35,8 @@ pub struct LimitsConfig {
     pub max_mutation_root_fields: usize,
     /// Largest document, in bytes.
     pub max_query_bytes: usize,
+    /// Most operations in one batched request (a JSON array of requests).
+    pub max_batch: usize,
     /// Whether `__schema` and `__type` answer.
     pub introspection: bool,
     /// Whether errors suggest field names ("Did you mean …").
@@ -52,6 +54,7 @@ impl Default for LimitsConfig {
             max_root_fields: 10,
             max_mutation_root_fields: 5,
             max_query_bytes: 32 * 1024,
+            max_batch: 10,
             introspection: true,
             suggestions: true,
         }
@@ -67,6 +70,8 @@ pub enum LimitExceeded {
     Aliases(usize, usize),
     #[error("the operation has {0} root fields; at most {1} are accepted")]
     RootFields(usize, usize),
+    #[error("the batch holds {0} operations; at most {1} are accepted")]
+    Batch(usize, usize),
 }
 
 /// Checks the document's size before it is parsed.

@@ -6,12 +6,13 @@ use std::{future::Future, net::SocketAddr};
 
 use std::sync::Arc;
 
+use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql::{
     Positioned,
     http::GraphiQLSource,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
 };
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
@@ -19,12 +20,13 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
+use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{
-    auth::{AuthError, Role},
+    auth::{AuthError, Caller, Role},
     error::ErrorCode,
     limits,
     loaders::{self, Loaders, RequestMeta},
@@ -117,7 +119,7 @@ fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Response {
 async fn graphql(
     State((schema, state, _)): State<Shared>,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    batch: GraphQLBatchRequest,
 ) -> Response {
     let caller = match state.auth.authenticate(&state.store, &headers).await {
         Ok(c) => c,
@@ -143,60 +145,112 @@ async fn graphql(
             "this credential is not for this gateway's location",
         );
     }
-    let mut req = req.into_inner();
-    if let Err(e) = limits::check_size(&req.query, &state.limits) {
+    let (requests, single) = match batch.into_inner() {
+        BatchRequest::Single(r) => (vec![r], true),
+        BatchRequest::Batch(rs) => (rs, false),
+    };
+    if requests.len() > state.limits.max_batch {
         return refuse(
             StatusCode::BAD_REQUEST,
             ErrorCode::OperationLimitExceeded,
-            &e.to_string(),
+            &limits::LimitExceeded::Batch(requests.len(), state.limits.max_batch).to_string(),
         );
     }
+    // Every operation of a batch is checked before any runs: one refusal refuses all.
+    let mut prepared = Vec::with_capacity(requests.len());
+    for req in requests {
+        match prepare(&state, &caller, req) {
+            Ok(p) => prepared.push(p),
+            Err(refusal) => return refusal,
+        }
+    }
+    let idempotency = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| single);
+    let responses = join_all(prepared.into_iter().map(|p| {
+        let (schema, state, caller) = (schema.clone(), state.clone(), caller.clone());
+        async move {
+            let Some(req) = p else {
+                return None;
+            };
+            let meta = Arc::new(RequestMeta::default());
+            let mut req = req.data(Loaders::new(state, meta.clone())).data(caller);
+            if let Some(key) = idempotency {
+                req = req.data(IdempotencyHeader(key.to_owned()));
+            }
+            let mut response = schema.execute(req).await;
+            let unlabelled = if response.data == async_graphql::Value::Null {
+                ErrorCode::GraphqlValidationFailed
+            } else {
+                ErrorCode::BadUserInput
+            };
+            label(&mut response, unlabelled);
+            if let Some(ext) = loaders::extensions(&meta)
+                && let Ok(value) = async_graphql::Value::from_json(ext)
+            {
+                response.extensions.insert("cache".into(), value);
+            }
+            Some(response)
+        }
+    }))
+    .await;
+    let mut responses: Vec<_> = responses
+        .into_iter()
+        .map(|r| r.unwrap_or_else(parse_failure))
+        .collect();
+    if single && let Some(r) = responses.pop() {
+        return GraphQLResponse::from(r).into_response();
+    }
+    GraphQLResponse::from(BatchResponse::Batch(responses)).into_response()
+}
+
+/// The answer to a document that is not GraphQL.
+fn parse_failure() -> async_graphql::Response {
+    let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+        "the document is not valid GraphQL",
+        None,
+    )]);
+    label(&mut response, ErrorCode::GraphqlParseFailed);
+    response
+}
+
+/// Checks one operation before it runs: its size, aliases and root fields, and that the
+/// caller may run a mutation. `Ok(None)` is a document that does not parse.
+#[allow(clippy::result_large_err)]
+fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    mut req: async_graphql::Request,
+) -> Result<Option<async_graphql::Request>, Response> {
+    let over = |e: limits::LimitExceeded| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::OperationLimitExceeded,
+            &e.to_string(),
+        )
+    };
+    limits::check_size(&req.query, &state.limits).map_err(over)?;
     let (doc, parsed_now) = match state.parsed_queries.get(&req.query) {
-        Some(doc) => (Some(doc), false),
-        None => (req.parsed_query().ok().cloned(), true),
+        Some(doc) => (doc, false),
+        None => match req.parsed_query() {
+            Ok(doc) => (doc.clone(), true),
+            Err(_) => return Ok(None),
+        },
     };
-    let Some(doc) = doc else {
-        let mut response = schema.execute(req).await;
-        label(&mut response, ErrorCode::GraphqlParseFailed);
-        return GraphQLResponse::from(response).into_response();
-    };
-    if let Err(e) = limits::check_document(&doc, req.operation_name.as_deref(), &state.limits) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::OperationLimitExceeded,
-            &e.to_string(),
-        );
-    }
+    limits::check_document(&doc, req.operation_name.as_deref(), &state.limits).map_err(over)?;
     if runs_mutation(&doc, req.operation_name.as_deref()) && caller.role < Role::Write {
-        return refuse(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "mutations need the `write` role",
-        );
+        ));
     }
     if parsed_now {
         state.parsed_queries.insert(req.query.clone(), doc.clone());
     }
     req.set_parsed_query(doc);
-    let meta = Arc::new(RequestMeta::default());
-    let loaders = Loaders::new(state, meta.clone());
-    let mut req = req.data(loaders).data(caller);
-    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        req = req.data(IdempotencyHeader(key.to_owned()));
-    }
-    let mut response = schema.execute(req).await;
-    let unlabelled = if response.data == async_graphql::Value::Null {
-        ErrorCode::GraphqlValidationFailed
-    } else {
-        ErrorCode::BadUserInput
-    };
-    label(&mut response, unlabelled);
-    if let Some(ext) = loaders::extensions(&meta)
-        && let Ok(value) = async_graphql::Value::from_json(ext)
-    {
-        response.extensions.insert("cache".into(), value);
-    }
-    GraphQLResponse::from(response).into_response()
+    Ok(Some(req))
 }
 
 /// Whether the operation the request runs is a mutation.

@@ -358,3 +358,48 @@ async fn the_playground_of_the_demo_carries_its_key() {
     assert!(page.contains(&demo.api_key));
     assert!(demo.banner().contains(&demo.api_key));
 }
+
+#[tokio::test]
+async fn a_batch_runs_up_to_its_limit_and_is_checked_whole_before_anything_runs() {
+    let demo = start_with(json!({"limits": {"max_batch": 2}})).await;
+    let send = |ops: Vec<Value>, key: String| {
+        let url = format!("{}/graphql", demo.url());
+        async move {
+            let r = Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&Value::Array(ops))
+                .send()
+                .await
+                .expect("sent");
+            (r.status(), r.json::<Value>().await.expect("json"))
+        }
+    };
+    let op = json!({"query": "{ __typename }"});
+    let (status, body) = send(vec![op.clone(), op.clone()], demo.api_key.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(body[1]["data"]["__typename"], "QueryRoot");
+
+    let before = upstream_calls(&demo).await;
+    let (status, body) = send(
+        vec![op.clone(), op.clone(), op.clone()],
+        demo.api_key.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body), "OPERATION_LIMIT_EXCEEDED");
+    let read = auth::create_key(&demo.state.store, Role::Read, "reader", None)
+        .await
+        .expect("key");
+    let contacts = json!({"query": "{ contacts(first: 1) { totalCount } }"});
+    let mutation = json!({"query": "mutation { deleteContact(id: \"x\") { status } }"});
+    let (status, body) = send(vec![contacts, mutation], read).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&body), "FORBIDDEN");
+    assert_eq!(
+        upstream_calls(&demo).await,
+        before,
+        "nothing of a refused batch ran"
+    );
+}
