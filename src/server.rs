@@ -171,9 +171,7 @@ async fn graphql(
     let responses = join_all(prepared.into_iter().map(|p| {
         let (schema, state, caller) = (schema.clone(), state.clone(), caller.clone());
         async move {
-            let Some(req) = p else {
-                return None;
-            };
+            let req = p?;
             let meta = Arc::new(RequestMeta::default());
             let mut req = req.data(Loaders::new(state, meta.clone())).data(caller);
             if let Some(key) = idempotency {
