@@ -1,6 +1,7 @@
 //! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
 //! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
-//! format) and `POST /webhooks/ghl` (see [`crate::webhooks`]).
+//! format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
+//! GHL OAuth, the app's install endpoints (see [`crate::install`]).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::{
+    install,
     loaders::{self, Loaders, RequestMeta},
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
@@ -60,17 +62,22 @@ query MembersMissingFromTheCrm {
 }
 "#;
 
-/// The router: GraphQL, playground, health, metrics and webhooks.
+/// The router: GraphQL, playground, health, metrics, webhooks, and the GHL app's install
+/// endpoints in OAuth mode.
 pub fn router(schema: AppSchema, state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", post(graphql))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state((schema, state.clone()))
-        .merge(webhooks::router(state))
+        .merge(webhooks::router(state.clone()));
+    if let Some(oauth) = state.ghl_oauth.clone() {
+        router = router.merge(install::router(oauth));
+    }
+    router
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
 }
 
 /// Runs one GraphQL request with its own loaders; says in `extensions.cache` when some
@@ -100,6 +107,12 @@ async fn graphql(
         response.extensions.insert("cache".into(), value);
     }
     response.into()
+}
+
+/// The span of one request: method and path only. Query strings stay out of logs (the
+/// install callback's carries GHL's authorization code).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 async fn playground() -> Html<String> {
