@@ -17,7 +17,11 @@ use crate::{
     auth::{AuthConfig, Authenticator},
     cache::CacheConfig,
     linking::merge::MergeConfig,
-    upstream::{RetryConfig, clubos::ClubOsConfig, ghl::GhlConfig},
+    upstream::{
+        RetryConfig,
+        clubos::ClubOsConfig,
+        ghl::{GhlAuth, GhlConfig},
+    },
     webhooks::{GhlWebhooks, WebhooksConfig},
     writes::WritesConfig,
 };
@@ -214,8 +218,58 @@ impl Config {
         }
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
+        self.check_ghl_auth()
+    }
+
+    /// `ghl.token` in `private_integration` mode, `[ghl.oauth]` in `oauth` mode, and never
+    /// the other mode's keys, so that a half-switched configuration does not start.
+    fn check_ghl_auth(&self) -> Result<(), ConfigError> {
+        match self.ghl.auth {
+            GhlAuth::PrivateIntegration => {
+                if self.ghl.token.is_none() {
+                    return Err(missing("ghl.token"));
+                }
+                if self.ghl.oauth.is_some() {
+                    return Err(ConfigError(
+                        "key `ghl.oauth` is only read when `ghl.auth` is \"oauth\"".into(),
+                    ));
+                }
+            }
+            GhlAuth::OAuth => {
+                if self.ghl.token.is_some() {
+                    return Err(ConfigError(
+                        "key `ghl.token` is not used when `ghl.auth` is \"oauth\"; remove it"
+                            .into(),
+                    ));
+                }
+                let Some(oauth) = &self.ghl.oauth else {
+                    return Err(missing("ghl.oauth.client_id"));
+                };
+                if oauth.client_id.is_empty() {
+                    return Err(ConfigError(
+                        "key `ghl.oauth.client_id` must not be empty".into(),
+                    ));
+                }
+                for (key, url) in [
+                    ("ghl.oauth.redirect_uri", &oauth.redirect_uri),
+                    ("ghl.oauth.authorize_url", &oauth.authorize_url),
+                ] {
+                    if url::Url::parse(url).is_err() {
+                        return Err(ConfigError(format!("key `{key}` is not a valid URL")));
+                    }
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// A required key that is absent, with the variable that would set it.
+fn missing(key: &str) -> ConfigError {
+    ConfigError(format!(
+        "missing required key `{key}`: set it in the config file or as {}",
+        env_name(key)
+    ))
 }
 
 /// The environment variable that sets `key` (e.g. `CONTACTGRAPH_GHL__TOKEN`).
@@ -243,13 +297,7 @@ fn describe(errors: figment::Error) -> ConfigError {
         .map(|m| format!(" (from {})", m.name))
         .unwrap_or_default();
     let mut line = match &e.kind {
-        Kind::MissingField(field) => {
-            let key = key_of(field);
-            format!(
-                "missing required key `{key}`: set it in the config file or as {}",
-                env_name(&key)
-            )
-        }
+        Kind::MissingField(field) => missing(&key_of(field)).0,
         Kind::UnknownField(field, expected) => {
             format!(
                 "unknown key `{}`{source}; expected one of: {}",
@@ -348,6 +396,30 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_in_oauth_mode_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contactgraph.example.toml");
+        let example = std::fs::read_to_string(path).expect("example config");
+        let mut in_block = false;
+        let oauth: Vec<String> = example
+            .lines()
+            .filter(|line| !line.starts_with("token = "))
+            .map(|line| {
+                in_block = (in_block || line == "# [ghl.oauth]") && !line.is_empty();
+                let line = line.replace("auth = \"private_integration\"", "auth = \"oauth\"");
+                match line.strip_prefix("# ") {
+                    Some(uncommented) if in_block => uncommented.to_owned(),
+                    _ => line,
+                }
+            })
+            .collect();
+        let cfg = with(&oauth.join("\n")).expect("example config in oauth mode loads");
+        assert_eq!(cfg.ghl.auth, GhlAuth::OAuth);
+        let app = cfg.ghl.oauth.expect("the commented [ghl.oauth] block");
+        assert_eq!(app.refresh_skew_secs, 300);
+        assert_eq!(app.scopes.len(), 6);
+    }
+
+    #[test]
     fn a_webhook_key_that_does_not_parse_is_named() {
         let err = with(&format!(
             "{VALID}\n[webhooks]\nghl_public_keys = [\"not-a-pem-key-789\"]"
@@ -356,6 +428,56 @@ mod tests {
         .to_string();
         assert!(err.contains("`webhooks.ghl_public_keys`"), "{err}");
         assert!(!err.contains("not-a-pem-key-789"), "{err}");
+    }
+
+    const OAUTH: &str = r#"
+        [ghl]
+        location_id = "loc"
+        auth = "oauth"
+        [ghl.oauth]
+        client_id = "app-id"
+        client_secret = "oauth-secret-value-789"
+        redirect_uri = "https://gateway.example/oauth/ghl/callback"
+        [clubos]
+        api_key = "clubos-secret-value-456"
+        club_id = 600
+        location_id = 4500
+    "#;
+
+    #[test]
+    fn oauth_mode_needs_the_app_and_no_token() {
+        let cfg = with(OAUTH).expect("valid");
+        assert_eq!(cfg.ghl.auth, GhlAuth::OAuth);
+        let oauth = cfg.ghl.oauth.as_ref().expect("oauth");
+        assert_eq!(oauth.refresh_skew_secs, 300);
+        assert!(oauth.require_state);
+        assert!(!format!("{cfg:?}").contains("oauth-secret-value-789"));
+
+        let with_token = OAUTH.replace("auth = \"oauth\"", "auth = \"oauth\"\ntoken = \"pit-x\"");
+        let err = with(&with_token).unwrap_err().to_string();
+        assert!(
+            err.contains("`ghl.token`") && !err.contains("pit-x"),
+            "{err}"
+        );
+
+        let without_app = "[ghl]\nlocation_id = \"loc\"\nauth = \"oauth\"\n[clubos]\napi_key = \"k\"\nclub_id = 1\nlocation_id = 2";
+        let err = with(without_app).unwrap_err().to_string();
+        assert!(err.contains("`ghl.oauth.client_id`"), "{err}");
+        assert!(err.contains("CONTACTGRAPH_GHL__OAUTH__CLIENT_ID"), "{err}");
+
+        let bad_redirect = OAUTH.replace("https://gateway.example/oauth/ghl/callback", "not a url");
+        let err = with(&bad_redirect).unwrap_err().to_string();
+        assert!(err.contains("`ghl.oauth.redirect_uri`"), "{err}");
+    }
+
+    #[test]
+    fn private_integration_mode_refuses_oauth_keys() {
+        let err = with(&format!(
+            "{VALID}\n[ghl.oauth]\nclient_id = \"a\"\nclient_secret = \"b\"\nredirect_uri = \"https://x/cb\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`ghl.oauth`"), "{err}");
     }
 
     #[test]

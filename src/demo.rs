@@ -20,20 +20,45 @@ use crate::{
 /// The gateway's configuration for simulators at these URLs, trusting the GHL
 /// simulator's webhook key, with `overrides` (a JSON object shaped like the config file,
 /// e.g. `{"cache": {"stale_if_error_secs": 60}}`; a list replaces the list) merged over
-/// it.
+/// it. GHL is reached with the simulator's Private Integration token.
 pub fn config_for(
     sims: &Sims,
     listen: SocketAddr,
     overrides: serde_json::Value,
 ) -> anyhow::Result<Config> {
+    let mut value = base_config(sims, listen);
+    value["ghl"]["token"] = json!(ghl::tokens::LOCATION);
+    merged(value, overrides)
+}
+
+/// [`config_for`] with GHL reached over OAuth: the simulator's Marketplace app
+/// credentials and `http://{listen}/oauth/ghl/callback` as the redirect URI. Nothing is
+/// installed until a code from the simulator's `POST /_sim/oauth/code` reaches the
+/// gateway's callback.
+pub fn oauth_config_for(
+    sims: &Sims,
+    listen: SocketAddr,
+    overrides: serde_json::Value,
+) -> anyhow::Result<Config> {
+    let app = sims.ghl_state.config();
+    let mut value = base_config(sims, listen);
+    value["ghl"]["auth"] = json!("oauth");
+    value["ghl"]["oauth"] = json!({
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "redirect_uri": format!("http://{listen}{}", crate::install::CALLBACK_PATH),
+    });
+    merged(value, overrides)
+}
+
+fn base_config(sims: &Sims, listen: SocketAddr) -> serde_json::Value {
     let clubos = sims.clubos_state.config();
-    let value = json!({
+    json!({
         "server": {"listen": listen.to_string()},
         "store": {"url": "sqlite::memory:"},
         "ghl": {
             "base_url": sims.ghl.url(),
             "location_id": seed::GHL_LOCATION_ID,
-            "token": ghl::tokens::LOCATION,
         },
         "clubos": {
             "base_url": sims.clubos.url(),
@@ -45,7 +70,10 @@ pub fn config_for(
             "location_id": seed::CLUBOS_LOCATION_IDS[0],
         },
         "webhooks": {"ghl_public_keys": [sims.ghl_state.webhook_public_key_pem()]},
-    });
+    })
+}
+
+fn merged(value: serde_json::Value, overrides: serde_json::Value) -> anyhow::Result<Config> {
     Ok(Config::from_figment(
         Figment::from(Serialized::defaults(value)).merge(Serialized::defaults(overrides)),
     )?)

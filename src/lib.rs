@@ -12,6 +12,7 @@
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
+//! - [`install`]: the GHL Marketplace app's install endpoints (OAuth code exchange).
 //! - [`webhooks`]: `POST /webhooks/ghl`, verified GHL events turned into cache invalidation.
 //! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
 //! - [`demo`]: the embedded default: both simulators and the gateway in one process.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod install;
 pub mod limits;
 pub mod linking;
 pub mod loaders;

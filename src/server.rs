@@ -1,6 +1,7 @@
 //! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
 //! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
-//! format) and `POST /webhooks/ghl` (see [`crate::webhooks`]).
+//! format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
+//! GHL OAuth, the app's install endpoints (see [`crate::install`]).
 
 use std::{future::Future, net::SocketAddr};
 
@@ -28,7 +29,7 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 use crate::{
     auth::{AuthError, Caller, Role},
     error::ErrorCode,
-    limits,
+    install, limits,
     loaders::{self, Loaders, RequestMeta},
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
@@ -81,18 +82,23 @@ pub struct RouterOptions {
 
 type Shared = (AppSchema, Arc<AppState>, Option<String>);
 
-/// The router: GraphQL, playground, health, metrics and webhooks.
+/// The router: GraphQL, playground, health, metrics, webhooks, and the GHL app's install
+/// endpoints in OAuth mode.
 pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", post(graphql))
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state((schema, state.clone(), opts.playground_key))
-        .merge(webhooks::router(state))
+        .merge(webhooks::router(state.clone()));
+    if let Some(oauth) = state.ghl_oauth.clone() {
+        router = router.merge(install::router(oauth));
+    }
+    router
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
 }
 
 /// A refusal before anything runs, in the GraphQL response shape.
@@ -283,6 +289,12 @@ fn label(response: &mut async_graphql::Response, otherwise: ErrorCode) {
             ext.set("code", code.as_str());
         }
     }
+}
+
+/// The span of one request: method and path only. Query strings stay out of logs (the
+/// install callback's carries GHL's authorization code).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 /// GraphiQL with the example operations and, in the demo, the demo's key in the headers

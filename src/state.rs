@@ -12,7 +12,11 @@ use crate::{
     error::{GatewayError, System},
     linking::merge::MergeConfig,
     store::Store,
-    upstream::{RetryPolicy, UpstreamError, clubos::ClubOsClient, ghl::GhlClient},
+    upstream::{
+        RetryPolicy, UpstreamError,
+        clubos::ClubOsClient,
+        ghl::{GhlAuth, GhlClient, GhlOAuth, TokenSource},
+    },
     webhooks::{GhlWebhooks, KeyError},
     writes::WritesConfig,
 };
@@ -21,6 +25,9 @@ use crate::{
 #[derive(Debug)]
 pub struct AppState {
     pub ghl: GhlClient,
+    /// The GHL app's OAuth tokens, when `ghl.auth` is `oauth` (the install endpoints use
+    /// it; the client holds it too).
+    pub ghl_oauth: Option<Arc<GhlOAuth>>,
     pub clubos: ClubOsClient,
     pub caches: Caches,
     pub store: Store,
@@ -63,11 +70,25 @@ pub enum StartError {
 impl AppState {
     /// Builds the clients and caches and opens the store.
     pub async fn new(cfg: &Config) -> Result<Self, StartError> {
+        let store = Store::connect(&cfg.store.url).await?;
+        let ghl_retry = RetryPolicy::new(cfg.retry.clone());
+        let (ghl, ghl_oauth) = match (cfg.ghl.auth, &cfg.ghl.oauth) {
+            (GhlAuth::OAuth, Some(oauth)) => {
+                let oauth = Arc::new(GhlOAuth::new(&cfg.ghl, oauth, store.clone())?);
+                let tokens = TokenSource::OAuth(oauth.clone());
+                (
+                    GhlClient::with_tokens(&cfg.ghl, ghl_retry, tokens)?,
+                    Some(oauth),
+                )
+            }
+            _ => (GhlClient::new(&cfg.ghl, ghl_retry)?, None),
+        };
         Ok(Self {
-            ghl: GhlClient::new(&cfg.ghl, RetryPolicy::new(cfg.retry.clone()))?,
+            ghl,
+            ghl_oauth,
             clubos: ClubOsClient::new(cfg.clubos.clone(), RetryPolicy::new(cfg.retry.clone()))?,
             caches: Caches::new(&cfg.cache),
-            store: Store::connect(&cfg.store.url).await?,
+            store,
             merge: cfg.merge.clone(),
             phone_region: cfg.linking.region(),
             batch_delay_us: cfg.loaders.batch_delay_us,

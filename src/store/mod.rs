@@ -1,6 +1,6 @@
 //! The gateway's durable store: what the gateway itself must remember across restarts
-//! (links between a GHL contact and a Club OS user, idempotency keys of mutations, and the
-//! outbox of upstream writes still owed).
+//! (links between a GHL contact and a Club OS user, idempotency keys of mutations, the
+//! outbox of upstream writes still owed, and the GHL app's OAuth tokens).
 //!
 //! One set of queries serves two backends through sqlx's `Any` driver: embedded SQLite,
 //! the default, which needs no server, and PostgreSQL, which several gateway replicas can
@@ -12,6 +12,7 @@
 mod api_keys;
 mod idempotency;
 mod links;
+mod oauth;
 mod outbox;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 pub use api_keys::StoredKey;
 pub use idempotency::Claim;
 pub use links::{Link, LinkSource};
+pub use oauth::GhlOAuthTokens;
 pub use outbox::{Leg, LegState, NewLeg, new_id};
 
 /// The schema, embedded in the binary so that a deployed gateway never depends on a

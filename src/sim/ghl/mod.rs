@@ -288,6 +288,7 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
         .route("/_sim/config", post(set_config))
         .route("/_sim/webhooks", get(webhook_info))
         .route("/_sim/oauth/code", post(oauth::mint_code))
+        .route("/_sim/oauth/revoke", post(oauth::revoke))
         .with_state(sim);
     api.merge(admin_routes)
         .merge(sim_routes)

@@ -35,6 +35,15 @@ pub async fn mint_code(State(sim): State<Arc<GhlSim>>) -> Json<serde_json::Value
     Json(json!({"code": code, "locationId": GHL_LOCATION_ID}))
 }
 
+/// `POST /_sim/oauth/revoke`: forgets every OAuth access token issued so far (refresh
+/// tokens stay valid), as if GHL had revoked them early; the next call with one gets 401.
+pub async fn revoke(State(sim): State<Arc<GhlSim>>) -> Json<serde_json::Value> {
+    let mut store = sim.store();
+    let before = store.tokens.len();
+    store.tokens.retain(|_, info| info.expires_at.is_none());
+    Json(json!({"revoked": before - store.tokens.len()}))
+}
+
 /// `POST /oauth/token` (form-encoded).
 pub async fn token(
     State(sim): State<Arc<GhlSim>>,

@@ -1,19 +1,26 @@
 //! The GHL client: one `reqwest::Client`, the `Version` header each endpoint declares,
-//! the location's limiter before every call, retries for reads only, and GHL's statuses
-//! and bodies mapped to [`UpstreamError`].
+//! the bearer token from a [`TokenSource`], the location's limiter before every call,
+//! retries for reads only, and GHL's statuses and bodies mapped to [`UpstreamError`].
+//!
+//! A call GHL answers 401 is sent once more with a refreshed token when the token is an
+//! OAuth one (GHL refuses a stale token before doing anything, so a write sent again this
+//! way is still applied at most once); a second 401 is the caller's error.
 
 use std::{sync::Arc, time::Duration};
 
 use reqwest::{
     Method, StatusCode,
-    header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue},
+    header::{ACCEPT, AUTHORIZATION, HeaderMap},
 };
-use secrecy::ExposeSecret;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::{GhlConfig, models::*};
+use super::{
+    GhlConfig,
+    models::*,
+    token::{Bearer, TokenSource},
+};
 use crate::upstream::{RetryPolicy, UpstreamError, ratelimit::LocationLimiter};
 
 /// `Version` of contacts, tasks, notes, tags, locations.
@@ -27,7 +34,7 @@ pub struct GhlClient {
     http: reqwest::Client,
     base: String,
     location_id: String,
-    auth: HeaderValue,
+    tokens: TokenSource,
     retry: RetryPolicy,
     limiter: Arc<LocationLimiter>,
     in_flight: Arc<Semaphore>,
@@ -38,6 +45,7 @@ impl std::fmt::Debug for GhlClient {
         f.debug_struct("GhlClient")
             .field("base", &self.base)
             .field("location_id", &self.location_id)
+            .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
 }
@@ -137,25 +145,42 @@ fn error_for(status: StatusCode, headers: &HeaderMap, body: &Value) -> UpstreamE
     }
 }
 
+/// A 401 that a fresh token cannot cure: the token lacks a scope (`ghl-api.md` §13.14).
+fn refuses_a_scope(err: &UpstreamError) -> bool {
+    matches!(err, UpstreamError::Unauthorized { message } if message.contains("scope"))
+}
+
 impl GhlClient {
-    /// Builds the client; fails only if the TLS backend cannot start.
+    /// Builds the client with `ghl.token` as a fixed bearer token; fails when no token is
+    /// configured or the TLS backend cannot start.
     pub fn new(cfg: &GhlConfig, retry: RetryPolicy) -> Result<Self, UpstreamError> {
+        let token = cfg
+            .token
+            .as_ref()
+            .ok_or_else(|| UpstreamError::Unauthorized {
+                message: "no GHL token is configured".into(),
+            })?;
+        Self::with_tokens(cfg, retry, TokenSource::fixed(token)?)
+    }
+
+    /// Builds the client with its bearer tokens from `tokens`; fails only if the TLS
+    /// backend cannot start.
+    pub fn with_tokens(
+        cfg: &GhlConfig,
+        retry: RetryPolicy,
+        tokens: TokenSource,
+    ) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
             .user_agent(concat!("contactgraph/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(UpstreamError::from_reqwest)?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", cfg.token.expose_secret()))
-            .map_err(|_| UpstreamError::Unauthorized {
-                message: "the GHL token has characters a header cannot carry".into(),
-            })?;
-        auth.set_sensitive(true);
         Ok(Self {
             http,
             base: cfg.base_url.trim_end_matches('/').to_owned(),
             location_id: cfg.location_id.clone(),
-            auth,
+            tokens,
             retry,
             limiter: Arc::new(LocationLimiter::new(cfg.rate_limit)),
             in_flight: Arc::new(Semaphore::new(cfg.max_concurrency.max(1))),
@@ -169,13 +194,32 @@ impl GhlClient {
 
     async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T, UpstreamError> {
         if call.read {
-            self.retry.run(|| self.attempt(&call)).await
+            self.retry.run(|| self.authorized(&call)).await
         } else {
-            self.attempt(&call).await
+            self.authorized(&call).await
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, call: &Call) -> Result<T, UpstreamError> {
+    /// One attempt with the current token, and one more with a refreshed token when GHL
+    /// refused the first (OAuth only).
+    async fn authorized<T: DeserializeOwned>(&self, call: &Call) -> Result<T, UpstreamError> {
+        let bearer = self.tokens.bearer().await?;
+        match self.attempt(call, &bearer).await {
+            Err(err @ UpstreamError::Unauthorized { .. }) if !refuses_a_scope(&err) => {
+                match self.tokens.after_refusal(&bearer).await? {
+                    Some(fresh) => self.attempt(call, &fresh).await,
+                    None => Err(err),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        bearer: &Bearer,
+    ) -> Result<T, UpstreamError> {
         self.limiter.acquire(&self.location_id).await?;
         let _permit = self
             .in_flight
@@ -185,7 +229,7 @@ impl GhlClient {
         let mut req = self
             .http
             .request(call.method.clone(), format!("{}{}", self.base, call.path))
-            .header(AUTHORIZATION, self.auth.clone())
+            .header(AUTHORIZATION, bearer.header().clone())
             .header("Version", call.version)
             .header(ACCEPT, "application/json");
         if !call.query.is_empty() {

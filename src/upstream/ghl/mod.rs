@@ -1,11 +1,16 @@
-//! The GHL (HighLevel API v2) client and its models.
+//! The GHL (HighLevel API v2) client, its models, and its credentials: a Private
+//! Integration token or a Marketplace app's OAuth tokens ([`oauth`], [`token`]).
 
 mod client;
 pub mod models;
+pub mod oauth;
+pub mod token;
 
 pub use client::{GhlClient, VERSION_CALENDARS, VERSION_CONTACTS};
+pub use oauth::{GhlOAuth, OAuthConfig};
 use secrecy::SecretString;
 use serde::Deserialize;
+pub use token::TokenSource;
 
 use super::ratelimit::ClientRateLimit;
 
@@ -18,8 +23,16 @@ pub struct GhlConfig {
     pub base_url: String,
     /// The sub-account (location) this gateway serves.
     pub location_id: String,
-    /// A Private Integration token or location access token. Never printed.
-    pub token: SecretString,
+    /// How the gateway authenticates to GHL.
+    #[serde(default)]
+    pub auth: GhlAuth,
+    /// A Private Integration token or location access token (`auth = "private_integration"`).
+    /// Never printed.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The Marketplace app (`auth = "oauth"`).
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
     /// Whole-request timeout.
     #[serde(default = "crate::upstream::default_timeout_ms")]
     pub timeout_ms: u64,
@@ -35,6 +48,19 @@ pub struct GhlConfig {
     /// The custom field that mirrors a contact's Club OS user id (id or key).
     #[serde(default = "default_link_field")]
     pub link_field: String,
+}
+
+/// `ghl.auth`: which credential the gateway sends GHL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum GhlAuth {
+    /// `ghl.token`, sent as it is (the default).
+    #[default]
+    #[serde(rename = "private_integration")]
+    PrivateIntegration,
+    /// A Marketplace app's OAuth tokens (`[ghl.oauth]`), from the install at
+    /// `/oauth/ghl/callback`, kept in the store and refreshed before they expire.
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 fn default_base_url() -> String {
