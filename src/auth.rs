@@ -5,8 +5,8 @@
 //! live in the store as SHA-256 hashes; a verified key is remembered for
 //! `auth.key_cache_secs`, so a revocation takes effect within that time. Roles are ordered:
 //! `read` runs queries, `write` also runs mutations, `admin` also sees and retries the
-//! outbox. A credential may be bound to GHL locations: used on a gateway serving another
-//! location, it is refused.
+//! outbox. A credential may be bound to GHL and Club OS locations: used on a gateway
+//! serving another location, it is refused.
 
 use std::{fmt, time::Duration};
 
@@ -66,16 +66,31 @@ pub struct Caller {
     pub id: String,
     /// What the caller may do.
     pub role: Role,
-    /// The GHL locations the credential may use; `None` for any.
+    /// Where the credential may be used.
+    pub binding: Binding,
+}
+
+/// The locations a credential may be used on; `None` for any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Binding {
+    /// GHL location ids.
+    #[serde(default)]
     pub ghl_locations: Option<Vec<String>>,
+    /// Club OS location ids.
+    #[serde(default)]
+    pub clubos_locations: Option<Vec<i64>>,
 }
 
 impl Caller {
-    /// Whether the credential may be used on a gateway serving this GHL location.
-    pub fn may_use(&self, location_id: &str) -> bool {
-        self.ghl_locations
+    /// Whether the credential may be used on a gateway serving these locations.
+    pub fn may_use(&self, ghl_location: &str, clubos_location: i64) -> bool {
+        let b = &self.binding;
+        b.ghl_locations
             .as_ref()
-            .is_none_or(|l| l.iter().any(|x| x == location_id))
+            .is_none_or(|l| l.iter().any(|x| x == ghl_location))
+            && b.clubos_locations
+                .as_ref()
+                .is_none_or(|l| l.contains(&clubos_location))
     }
 }
 
@@ -158,8 +173,8 @@ impl fmt::Debug for JwtConfig {
 struct Claims {
     sub: String,
     role: String,
-    #[serde(default)]
-    ghl_locations: Option<Vec<String>>,
+    #[serde(flatten)]
+    binding: Binding,
 }
 
 /// Checks credentials.
@@ -260,7 +275,10 @@ impl Authenticator {
             Some(Caller {
                 role: Role::parse(&k.role)?,
                 id: k.id,
-                ghl_locations: k.ghl_locations,
+                binding: Binding {
+                    ghl_locations: k.ghl_locations,
+                    clubos_locations: k.clubos_locations,
+                },
             })
         });
         self.keys.insert(hash, caller.clone()).await;
@@ -274,7 +292,7 @@ impl Authenticator {
                 return Ok(Caller {
                     role: Role::parse(&c.role).ok_or(AuthError::Invalid)?,
                     id: format!("jwt:{}", c.sub),
-                    ghl_locations: c.ghl_locations,
+                    binding: c.binding,
                 });
             }
         }
@@ -297,7 +315,7 @@ pub async fn create_key(
     store: &Store,
     role: Role,
     label: &str,
-    ghl_locations: Option<Vec<String>>,
+    binding: Binding,
 ) -> Result<String, crate::store::StoreError> {
     let mut rng = rand::rng();
     let id: String = hex::encode(rng.random::<[u8; 6]>());
@@ -310,7 +328,8 @@ pub async fn create_key(
                 id: id.clone(),
                 role: role.as_str().into(),
                 label: label.into(),
-                ghl_locations,
+                ghl_locations: binding.ghl_locations,
+                clubos_locations: binding.clubos_locations,
             },
         )
         .await?;
@@ -335,11 +354,13 @@ mod tests {
         let mut c = Caller {
             id: "k".into(),
             role: Role::Read,
-            ghl_locations: None,
+            binding: Binding::default(),
         };
-        assert!(c.may_use("a"));
-        c.ghl_locations = Some(vec!["a".into()]);
-        assert!(c.may_use("a") && !c.may_use("b"));
+        assert!(c.may_use("a", 1));
+        c.binding.ghl_locations = Some(vec!["a".into()]);
+        assert!(c.may_use("a", 1) && !c.may_use("b", 1));
+        c.binding.clubos_locations = Some(vec![1]);
+        assert!(c.may_use("a", 1) && !c.may_use("a", 2));
     }
 
     #[test]

@@ -66,6 +66,9 @@ enum KeyAction {
         /// Bind the key to these GHL locations (repeatable); unbound keys work anywhere.
         #[arg(long = "ghl-location")]
         ghl_locations: Vec<String>,
+        /// Bind the key to these Club OS locations (repeatable).
+        #[arg(long = "clubos-location")]
+        clubos_locations: Vec<i64>,
     },
     /// Revoke a key by its id (the part after `cg_` and before the next `_`).
     Revoke { id: String },
@@ -158,13 +161,17 @@ async fn key(config: Option<PathBuf>, action: KeyAction) -> anyhow::Result<()> {
             role,
             label,
             ghl_locations,
+            clubos_locations,
         } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("--role must be read, write or admin"))?;
-            let bound = (!ghl_locations.is_empty()).then_some(ghl_locations);
+            let binding = crate::auth::Binding {
+                ghl_locations: (!ghl_locations.is_empty()).then_some(ghl_locations),
+                clubos_locations: (!clubos_locations.is_empty()).then_some(clubos_locations),
+            };
             println!(
                 "{}",
-                crate::auth::create_key(&store, role, &label, bound).await?
+                crate::auth::create_key(&store, role, &label, binding).await?
             );
         }
         KeyAction::Revoke { id } => {

@@ -118,8 +118,13 @@ impl Demo {
         let addr = listener.local_addr()?;
         sims.ghl_state
             .set_webhook_url(Some(format!("http://{addr}{}", webhooks::GHL_PATH)));
-        let api_key =
-            crate::auth::create_key(&state.store, crate::auth::Role::Admin, "demo", None).await?;
+        let api_key = crate::auth::create_key(
+            &state.store,
+            crate::auth::Role::Admin,
+            "demo",
+            Default::default(),
+        )
+        .await?;
         let app = server::router(
             schema::build(state.clone(), &cfg.limits),
             state.clone(),

@@ -144,7 +144,7 @@ async fn graphql(
             );
         }
     };
-    if !caller.may_use(state.ghl.location_id()) {
+    if !caller.may_use(state.ghl.location_id(), state.clubos.location_id()) {
         return refuse(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,

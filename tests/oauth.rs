@@ -54,7 +54,7 @@ impl Gateway {
             &state.store,
             contactgraph::auth::Role::Read,
             "oauth test",
-            None,
+            Default::default(),
         )
         .await
         .expect("key");

@@ -17,6 +17,8 @@ pub struct StoredKey {
     pub label: String,
     /// The GHL locations the key may use; `None` for any.
     pub ghl_locations: Option<Vec<String>>,
+    /// The Club OS locations the key may use; `None` for any.
+    pub clubos_locations: Option<Vec<i64>>,
 }
 
 fn now_ms() -> i64 {
@@ -30,14 +32,20 @@ impl Store {
     /// Records a key by its hash.
     pub async fn insert_api_key(&self, key_hash: &str, key: &StoredKey) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, key_hash, role, label, ghl_locations, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys \
+             (id, key_hash, role, label, ghl_locations, clubos_locations, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(key.id.clone())
         .bind(key_hash.to_owned())
         .bind(key.role.clone())
         .bind(key.label.clone())
         .bind(key.ghl_locations.as_ref().map(|l| l.join(",")))
+        .bind(
+            key.clubos_locations
+                .as_ref()
+                .map(|l| l.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+        )
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -48,7 +56,7 @@ impl Store {
     /// The live (not revoked) key with this hash, if any.
     pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, role, label, ghl_locations FROM api_keys \
+            "SELECT id, role, label, ghl_locations, clubos_locations FROM api_keys \
              WHERE key_hash = $1 AND revoked_at_ms IS NULL",
         )
         .bind(key_hash.to_owned())
@@ -60,15 +68,20 @@ impl Store {
                 r.try_get::<String, _>(col)
                     .map_err(|e| self.query_error("api_key_by_hash", e))
             };
-            let locations: Option<String> = r
-                .try_get("ghl_locations")
-                .map_err(|e| self.query_error("api_key_by_hash", e))?;
+            let list = |col: &str| {
+                r.try_get::<Option<String>, _>(col)
+                    .map_err(|e| self.query_error("api_key_by_hash", e))
+            };
+            let ghl = list("ghl_locations")?;
+            let clubos = list("clubos_locations")?;
             Ok(StoredKey {
                 id: get("id")?,
                 role: get("role")?,
                 label: get("label")?,
-                ghl_locations: locations
-                    .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>()),
+                ghl_locations: ghl.map(|l| l.split(',').map(str::to_owned).collect()),
+                // Unreadable ids bind the key to no location rather than to any.
+                clubos_locations: clubos
+                    .map(|l| l.split(',').filter_map(|id| id.parse().ok()).collect()),
             })
         })
         .transpose()

@@ -177,6 +177,11 @@ struct Answer {
 }
 
 impl ClubOsClient {
+    /// The Club OS location this client works for.
+    pub fn location_id(&self) -> i64 {
+        self.inner.location_id
+    }
+
     /// Builds the client and its single connection pool. Fails on a malformed base URL or
     /// a key that cannot be sent as a header, so bad configuration stops the start-up.
     pub fn new(cfg: ClubOsConfig, retry: RetryPolicy) -> Result<Self, UpstreamError> {
