@@ -164,6 +164,10 @@ async fn a_page_of_fifty_costs_one_task_search_per_page_of_results() {
         clubos.count("GET /users") <= 100,
         "one email and at most one phone lookup per contact"
     );
+    assert!(
+        clubos.count("GET /events") <= 50,
+        "at most one events call per contact: {clubos:?}"
+    );
     assert!(ghl.rate_limited == 0 && clubos.rate_limited == 0);
 }
 

@@ -28,7 +28,7 @@ async fn start_with(overrides: Value) -> Demo {
 fn small_limits() -> Value {
     json!({"limits": {
         "max_depth": 4, "max_complexity": 60, "max_aliases": 3, "max_root_fields": 2,
-        "max_mutation_root_fields": 1, "max_directives_per_field": 1, "max_query_bytes": 4000,
+        "max_mutation_root_fields": 1, "max_directives_per_field": 1, "max_recursive_depth": 4, "max_query_bytes": 4000,
         "introspection": false, "suggestions": false,
     }, "server": {"max_body_bytes": 100_000}})
 }
@@ -281,6 +281,16 @@ async fn each_limit_passes_at_n_and_refuses_at_n_plus_one_at_no_upstream_cost() 
         "OPERATION_LIMIT_EXCEEDED",
     )
     .await;
+    // Recursive depth: 4 nested fragments pass, 5 fail (the field depth stays 1).
+    let nest = |n: usize| {
+        format!(
+            "{{ {}__typename{} }}",
+            "... on QueryRoot { ".repeat(n),
+            " }".repeat(n)
+        )
+    };
+    within(&demo, &key, &nest(4)).await;
+    refused(&demo, &key, &nest(5), "OPERATION_LIMIT_EXCEEDED").await;
     // Document size.
     let long = format!("{{ __typename }}#{}", "x".repeat(4000));
     let status = refused(&demo, &key, &long, "OPERATION_LIMIT_EXCEEDED").await;

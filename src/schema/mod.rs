@@ -126,21 +126,27 @@ pub(crate) async fn person_of_ghl(
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
     let id = [c.id.clone()];
-    let likely = async {
-        if let Some(uid) = linking::likely_clubos_id(l, state.phone_region, &c).await {
-            prefetch::clubos(l, wants, &[uid]).await;
-        }
-    };
+    // The hint's lookups are linking's own, so linking then runs on what they fetched.
+    // The events of the hinted user load while linking confirms them; a loader does not
+    // know keys still in flight, so the linked user's are loaded only if someone else.
     let link = async {
-        let p = linking::from_ghl(l, state.phone_region, c.clone()).await;
-        if let Some(u) = &p.clubos {
+        let hint = linking::likely_clubos_id(l, state.phone_region, &c).await;
+        let hinted = async {
+            if let Some(uid) = hint {
+                prefetch::clubos(l, wants, &[uid]).await;
+            }
+        };
+        let (p, ()) =
+            futures_util::join!(linking::from_ghl(l, state.phone_region, c.clone()), hinted);
+        if let Some(u) = &p.clubos
+            && hint != Some(u.user_id)
+        {
             prefetch::clubos(l, wants, &[u.user_id]).await;
         }
         p
     };
-    let (p, (), (), ()) = futures_util::join!(
+    let (p, (), ()) = futures_util::join!(
         link,
-        likely,
         prefetch::ghl(l, wants, &id),
         prefetch::locations(l, wants)
     );
@@ -157,21 +163,26 @@ pub(crate) async fn person_of_clubos(
     let state = ctx.data::<Arc<AppState>>()?;
     let l = ctx.data::<Loaders>()?;
     let id = [u.user_id];
-    let likely = async {
-        if let Some(gid) = linking::likely_ghl_id(l, &u).await {
-            prefetch::ghl(l, wants, &[gid]).await;
-        }
-    };
     let link = async {
-        let p = linking::from_clubos(l, state.phone_region, u.clone()).await;
-        if let Some(c) = &p.ghl {
+        let hint = linking::likely_ghl_id(l, &u).await;
+        let hinted = async {
+            if let Some(gid) = &hint {
+                prefetch::ghl(l, wants, std::slice::from_ref(gid)).await;
+            }
+        };
+        let (p, ()) = futures_util::join!(
+            linking::from_clubos(l, state.phone_region, u.clone()),
+            hinted
+        );
+        if let Some(c) = &p.ghl
+            && hint.as_deref() != Some(c.id.as_str())
+        {
             prefetch::ghl(l, wants, std::slice::from_ref(&c.id)).await;
         }
         p
     };
-    let (p, (), (), ()) = futures_util::join!(
+    let (p, (), ()) = futures_util::join!(
         link,
-        likely,
         prefetch::clubos(l, wants, &id),
         prefetch::locations(l, wants)
     );
