@@ -416,3 +416,40 @@ async fn a_batch_runs_up_to_its_limit_and_is_checked_whole_before_anything_runs(
         "nothing of a refused batch ran"
     );
 }
+
+#[tokio::test]
+async fn rs256_tokens_verify_with_the_configured_public_key() {
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let private_pem = include_str!("fixtures/webhook-legacy-rsa-test-key.pem");
+    let public_pem = rsa::PrivateKey::from_pkcs8_pem(private_pem)
+        .expect("test RSA key")
+        .to_public_key()
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .expect("public pem");
+    let demo = start_with(json!({"auth": {"jwt": {
+        "issuer": "i", "audience": "a", "rs256_public_key": public_pem,
+    }}}))
+    .await;
+    let claims = json!({"sub": "svc", "role": "read", "iss": "i", "aud": "a",
+        "exp": chrono::Utc::now().timestamp() + 600});
+    let sign = |key: &jsonwebtoken::EncodingKey| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            key,
+        )
+        .expect("token")
+    };
+    let good = sign(&jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("key"));
+    let (status, body) = post(&demo, Some(&good), "{ __typename }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The same claims signed HS256 with the public key as secret (algorithm confusion).
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(public_pem.as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let (status, _) = post(&demo, Some(&confused), "{ __typename }").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
