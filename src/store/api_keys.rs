@@ -1,10 +1,8 @@
 //! Callers' API keys, stored as SHA-256 hashes with a role and optional location binding.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, now_ms};
 
 /// A stored key, as authentication needs it (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +17,6 @@ pub struct StoredKey {
     pub ghl_locations: Option<Vec<String>>,
     /// The Club OS locations the key may use; `None` for any.
     pub clubos_locations: Option<Vec<i64>>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Store {

@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Store, StoreError, is_write_race};
+use super::{Store, StoreError, is_write_race, now_ms};
 
 /// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
 /// bind parameters, and small enough to keep each statement cheap to plan.
@@ -238,12 +237,6 @@ fn select_where_in(column: &str, count: usize) -> String {
 fn distinct<T: Copy + Eq + std::hash::Hash>(ids: impl Iterator<Item = T>) -> Vec<T> {
     let mut seen = HashSet::new();
     ids.filter(|id| seen.insert(*id)).collect()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

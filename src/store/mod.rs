@@ -193,6 +193,14 @@ impl Target {
     }
 }
 
+/// Wall-clock milliseconds since the Unix epoch, as the store's timestamps hold them: the
+/// store is shared by replicas, so it keeps real time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl Store {
     /// Opens the store and brings its schema up to date, so that a gateway that starts is a
     /// gateway that can serve.

@@ -9,14 +9,13 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngExt;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::idempotency::{Claim, KeyClaim, claim_in};
-use super::{Backend, Store, StoreError, is_write_race};
+use super::{Backend, Store, StoreError, is_write_race, now_ms};
 
 /// How often a write transaction runs again after losing a race with another writer
 /// (a PostgreSQL serialization failure or deadlock).
@@ -596,12 +595,6 @@ fn found(rows_affected: u64, id: &str) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

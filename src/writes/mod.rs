@@ -175,15 +175,7 @@ impl Idempotency {
     }
 }
 
-/// Wall-clock milliseconds: the store is shared by replicas, so it keeps real time.
-pub fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis()),
-    )
-    .unwrap_or(i64::MAX)
-}
+pub use crate::store::now_ms;
 
 fn store_err(e: StoreError) -> GatewayError {
     tracing::warn!(error = %e, "store failed during a write");

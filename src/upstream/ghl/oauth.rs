@@ -13,9 +13,10 @@
 //! - Tokens are `SecretString`s and the header carrying them is marked sensitive; nothing
 //!   here prints one, and errors carry GHL's error code at most, never a token.
 
+use crate::store::now_ms;
 use std::{
     sync::{Arc, RwLock},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use reqwest::{
@@ -190,12 +191,6 @@ impl std::fmt::Debug for GhlOAuth {
             .field("client_id", &self.cfg.client_id)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl GhlOAuth {
