@@ -1,16 +1,23 @@
 //! Which GHL contact is which Club OS user.
 //!
-//! In order: a link stored in the gateway's store; the link mirrored in the GHL custom
-//! field (`ghl.link_field`); the normalised email (any case); the phone, compared as
-//! E.164. The first rule that finds anyone decides: one candidate links, two or more are
-//! reported as ambiguous with every candidate, never guessed between. A Club OS user
-//! that the store already links to another GHL contact is not a candidate.
+//! Each side proposes a partner by its own rules, strongest first: a link stored in the
+//! gateway's store; the link mirrored in the GHL custom field (`ghl.link_field`); the
+//! normalised email (any case); the phone, compared as E.164. The first rule that finds
+//! anyone decides. An email or phone proposes a partner only when it is unique from both
+//! sides: exactly one GHL contact and exactly one Club OS user hold it. Families share
+//! emails and phones, so anything else is reported as ambiguous with every candidate,
+//! never guessed between.
+//!
+//! A proposal becomes a link only when the partner's side, asked the same way, proposes
+//! the record back. So both sides always answer the same, no record is linked to two,
+//! and a weaker rule never takes a partner that a stronger one gives to someone else.
 
 pub mod merge;
 
 use futures_util::future::join_all;
 
 use crate::{
+    cache::MatchKey,
     error::GatewayError,
     loaders::{self, Loaders, email_key, phone_key},
     phone,
@@ -64,37 +71,92 @@ impl Person {
     }
 }
 
-/// What one rule found.
-enum Found<T> {
+/// What one side's rules propose for a record, before the other side has confirmed it.
+enum Proposal<T: Partner> {
     Nobody,
     One(T, LinkRule),
-    Several(Vec<T>),
+    /// Several records of the other system share the value (`theirs`), or the value is
+    /// unique there but other records of this system share it too (`ours`, the record
+    /// itself left out).
+    Several {
+        theirs: Vec<T>,
+        ours: Vec<T::Own>,
+    },
 }
 
-impl<T> Found<T> {
-    fn of(mut v: Vec<T>, rule: LinkRule) -> Self {
-        match v.len() {
-            0 => Self::Nobody,
-            1 => Self::One(v.remove(0), rule),
-            _ => Self::Several(v),
-        }
+/// Pairs each system's record type with the other's, so that [`Proposal`] can carry
+/// candidates from both sides.
+trait Partner {
+    type Own;
+}
+
+impl Partner for ClubOsUser {
+    type Own = GhlContact;
+}
+
+impl Partner for GhlContact {
+    type Own = ClubOsUser;
+}
+
+/// How linking settled a record: the partner and the rule, the candidates of an
+/// ambiguity (other system's, this system's), or nobody.
+enum Decision<T: Partner> {
+    Linked(T, LinkRule),
+    Ambiguous(Vec<T>, Vec<T::Own>),
+    Nobody,
+}
+
+impl LinkRule {
+    /// Stored links and the link custom field name the partner; email and phone only
+    /// suggest one.
+    fn is_strong(self) -> bool {
+        matches!(self, Self::Stored | Self::CustomField)
+    }
+}
+
+/// Settles a proposal by asking the partner's side what it proposes: a link holds only
+/// when both sides name each other. A partner that a stronger rule gives to someone
+/// else is not a candidate; one whose own match names another record is ambiguous.
+fn settle<T: Partner>(
+    forward: Proposal<T>,
+    back: Option<Proposal<T::Own>>,
+    is_me: impl Fn(&T::Own) -> bool,
+) -> Decision<T>
+where
+    T::Own: Partner<Own = T>,
+{
+    match forward {
+        Proposal::Nobody => Decision::Nobody,
+        Proposal::Several { theirs, ours } => Decision::Ambiguous(theirs, ours),
+        Proposal::One(partner, rule) => match back {
+            Some(Proposal::One(me, _)) if is_me(&me) => Decision::Linked(partner, rule),
+            Some(Proposal::One(_, theirs)) if theirs.is_strong() => Decision::Nobody,
+            Some(Proposal::One(other, _)) => Decision::Ambiguous(vec![partner], vec![other]),
+            Some(Proposal::Several { theirs, .. }) => {
+                let others = theirs.into_iter().filter(|o| !is_me(o)).collect();
+                Decision::Ambiguous(vec![partner], others)
+            }
+            Some(Proposal::Nobody) | None if rule.is_strong() => Decision::Linked(partner, rule),
+            Some(Proposal::Nobody) | None => Decision::Nobody,
+        },
     }
 }
 
 /// Completes a person found in GHL with their Club OS record.
 pub async fn from_ghl(l: &Loaders, region: phonenumber::country::Id, c: GhlContact) -> Person {
     let mut p = Person::new(LinkStatus::GhlOnly);
-    match clubos_for(l, region, &c).await {
-        Ok(Found::One(u, rule)) => {
+    match decide_for_ghl(l, region, &c).await {
+        Ok(Decision::Linked(u, rule)) => {
             p.clubos = Some(u);
             p.status = LinkStatus::Linked;
             p.rule = Some(rule);
         }
-        Ok(Found::Several(us)) => {
-            p.clubos_candidates = us;
+        Ok(Decision::Ambiguous(users, contacts)) => {
+            p.clubos_candidates = users;
+            p.ghl_candidates = contacts;
             p.status = LinkStatus::Ambiguous;
         }
-        Ok(Found::Nobody) => {}
+        Ok(Decision::Nobody) => {}
         Err(e) => p.clubos_error = Some(e),
     }
     p.ghl = Some(c);
@@ -104,21 +166,229 @@ pub async fn from_ghl(l: &Loaders, region: phonenumber::country::Id, c: GhlConta
 /// Completes a person found in Club OS with their GHL contact.
 pub async fn from_clubos(l: &Loaders, region: phonenumber::country::Id, u: ClubOsUser) -> Person {
     let mut p = Person::new(LinkStatus::ClubOsOnly);
-    match ghl_for(l, region, &u).await {
-        Ok(Found::One(c, rule)) => {
+    match decide_for_clubos(l, region, &u).await {
+        Ok(Decision::Linked(c, rule)) => {
             p.ghl = Some(c);
             p.status = LinkStatus::Linked;
             p.rule = Some(rule);
         }
-        Ok(Found::Several(cs)) => {
-            p.ghl_candidates = cs;
+        Ok(Decision::Ambiguous(contacts, users)) => {
+            p.ghl_candidates = contacts;
+            p.clubos_candidates = users;
             p.status = LinkStatus::Ambiguous;
         }
-        Ok(Found::Nobody) => {}
+        Ok(Decision::Nobody) => {}
         Err(e) => p.ghl_error = Some(e),
     }
     p.clubos = Some(u);
     p
+}
+
+async fn decide_for_ghl(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    c: &GhlContact,
+) -> Result<Decision<ClubOsUser>, GatewayError> {
+    let forward = propose_for_ghl(l, region, c).await?;
+    let back = match &forward {
+        Proposal::One(u, _) => Some(propose_for_clubos(l, region, u).await?),
+        _ => None,
+    };
+    Ok(settle(forward, back, |o: &GhlContact| o.id == c.id))
+}
+
+async fn decide_for_clubos(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    u: &ClubOsUser,
+) -> Result<Decision<GhlContact>, GatewayError> {
+    let forward = propose_for_clubos(l, region, u).await?;
+    let back = match &forward {
+        Proposal::One(c, _) => Some(propose_for_ghl(l, region, c).await?),
+        _ => None,
+    };
+    Ok(settle(forward, back, |o: &ClubOsUser| {
+        o.user_id == u.user_id
+    }))
+}
+
+/// One value two records can share: an email (lowercased) or a phone (E.164).
+struct Shared {
+    rule: LinkRule,
+    key: MatchKey,
+}
+
+/// The values a contact can be matched by, strongest first.
+fn shared_of_contact(c: &GhlContact, region: phonenumber::country::Id) -> Vec<Shared> {
+    let email = c.email.as_deref().filter(|e| !e.trim().is_empty());
+    let email = email.map(|e| Shared {
+        rule: LinkRule::Email,
+        key: email_key(e),
+    });
+    let phone = e164(c.phone.as_deref(), region).map(|p| Shared {
+        rule: LinkRule::Phone,
+        key: phone_key(&p),
+    });
+    email.into_iter().chain(phone).collect()
+}
+
+/// The values a user can be matched by, strongest first (email, then each phone).
+fn shared_of_user(u: &ClubOsUser, region: phonenumber::country::Id) -> Vec<Shared> {
+    let email = u.email.as_deref().filter(|e| !e.trim().is_empty());
+    let email = email.map(|e| Shared {
+        rule: LinkRule::Email,
+        key: email_key(e),
+    });
+    let mut out: Vec<Shared> = email.into_iter().collect();
+    for p in u.phones().filter_map(|p| e164(Some(p), region)) {
+        let key = phone_key(&p);
+        if !out.iter().any(|s| s.key == key) {
+            out.push(Shared {
+                rule: LinkRule::Phone,
+                key,
+            });
+        }
+    }
+    out
+}
+
+/// Both systems' records holding one shared value.
+async fn holders(
+    l: &Loaders,
+    s: &Shared,
+) -> Result<(Vec<GhlContact>, Vec<ClubOsUser>), GatewayError> {
+    let (contacts, users) = match s.rule {
+        LinkRule::Email => futures_util::join!(
+            loaders::one(&l.ghl_by_email, s.key.clone()),
+            loaders::one(&l.clubos_by_email, s.key.clone())
+        ),
+        _ => futures_util::join!(
+            loaders::one(&l.ghl_by_phone, s.key.clone()),
+            loaders::one(&l.clubos_by_phone, s.key.clone())
+        ),
+    };
+    Ok((contacts?, users?))
+}
+
+/// What the contact's own rules propose: its stored link, its link field, then the
+/// first of its email and phone that any Club OS user holds. A shared value proposes
+/// a user only when exactly one user and exactly one contact (this one) hold it.
+async fn propose_for_ghl(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    c: &GhlContact,
+) -> Result<Proposal<ClubOsUser>, GatewayError> {
+    let (stored, field) = futures_util::join!(
+        loaders::one(&l.link_by_ghl, c.id.clone()),
+        l.link_field_value(c)
+    );
+    for (id, rule) in [(stored?, LinkRule::Stored), (field?, LinkRule::CustomField)] {
+        if let Some(id) = id
+            && let Some(u) = loaders::one(&l.clubos_user, id).await?
+        {
+            return Ok(Proposal::One(u, rule));
+        }
+    }
+    for s in shared_of_contact(c, region) {
+        let (mut contacts, mut users) = holders(l, &s).await?;
+        if users.is_empty() {
+            continue;
+        }
+        contacts.retain(|o| o.id != c.id);
+        if users.len() == 1 && contacts.is_empty() {
+            return Ok(Proposal::One(users.remove(0), s.rule));
+        }
+        let users = unclaimed_users(l, users, &c.id).await?;
+        if users.is_empty() {
+            continue;
+        }
+        return Ok(Proposal::Several {
+            theirs: users,
+            ours: contacts,
+        });
+    }
+    Ok(Proposal::Nobody)
+}
+
+/// What the user's own rules propose: the stored link, the contacts whose link field
+/// names the user (other than those the store links elsewhere), then the first of the
+/// user's email and phones that any GHL contact holds, unique from both sides as in
+/// [`propose_for_ghl`].
+async fn propose_for_clubos(
+    l: &Loaders,
+    region: phonenumber::country::Id,
+    u: &ClubOsUser,
+) -> Result<Proposal<GhlContact>, GatewayError> {
+    let (stored, by_field) = futures_util::join!(
+        loaders::one(&l.link_by_clubos, u.user_id),
+        loaders::one(&l.ghl_by_link_field, u.user_id)
+    );
+    if let Some(id) = stored?
+        && let Some(c) = loaders::one(&l.ghl_contact, id).await?
+    {
+        return Ok(Proposal::One(c, LinkRule::Stored));
+    }
+    let mut kept = not_stored_elsewhere(l, by_field?, u.user_id).await?;
+    match kept.len() {
+        0 => {}
+        1 => return Ok(Proposal::One(kept.remove(0), LinkRule::CustomField)),
+        _ => {
+            return Ok(Proposal::Several {
+                theirs: kept,
+                ours: Vec::new(),
+            });
+        }
+    }
+    for s in shared_of_user(u, region) {
+        let (mut contacts, mut users) = holders(l, &s).await?;
+        if contacts.is_empty() {
+            continue;
+        }
+        users.retain(|o| o.user_id != u.user_id);
+        if contacts.len() == 1 && users.is_empty() {
+            return Ok(Proposal::One(contacts.remove(0), s.rule));
+        }
+        let contacts = unclaimed_contacts(l, contacts, u.user_id).await?;
+        if contacts.is_empty() {
+            continue;
+        }
+        return Ok(Proposal::Several {
+            theirs: contacts,
+            ours: users,
+        });
+    }
+    Ok(Proposal::Nobody)
+}
+
+/// Makes the lookups that linking these contacts starts with, in one batch per kind for
+/// all of them: who holds each email (both systems) and phone (GHL), and which contacts'
+/// link field names the users their link fields name. Linking should wait for it: a
+/// loader does not know keys still in flight, so a lookup that raced it would be fetched
+/// twice. Costs nothing for fresh cache entries.
+pub async fn warm_for_contacts(l: &Loaders, region: phonenumber::country::Id, cs: &[GhlContact]) {
+    let mut emails = Vec::new();
+    let mut phones = Vec::new();
+    for s in cs.iter().flat_map(|c| shared_of_contact(c, region)) {
+        match s.rule {
+            LinkRule::Email => emails.push(s.key),
+            _ => phones.push(s.key),
+        }
+    }
+    let fields = async {
+        let mut ids = Vec::new();
+        for c in cs {
+            if let Ok(Some(id)) = l.link_field_value(c).await {
+                ids.push(id);
+            }
+        }
+        loaders::warm(&l.ghl_by_link_field, ids).await;
+    };
+    futures_util::join!(
+        loaders::warm(&l.ghl_by_email, emails.clone()),
+        loaders::warm(&l.clubos_by_email, emails),
+        loaders::warm(&l.ghl_by_phone, phones),
+        fields
+    );
 }
 
 /// The Club OS user a contact will most likely link to, as soon as the lookups show it
@@ -161,28 +431,6 @@ fn e164(raw: Option<&str>, region: phonenumber::country::Id) -> Option<String> {
     raw.and_then(|p| phone::to_e164(p, region))
 }
 
-async fn clubos_for(
-    l: &Loaders,
-    region: phonenumber::country::Id,
-    c: &GhlContact,
-) -> Result<Found<ClubOsUser>, GatewayError> {
-    let stored = loaders::one(&l.link_by_ghl, c.id.clone()).await?;
-    let field = l.link_field_value(c).await?;
-    for (id, rule) in [(stored, LinkRule::Stored), (field, LinkRule::CustomField)] {
-        if let Some(id) = id
-            && let Some(u) = loaders::one(&l.clubos_user, id).await?
-        {
-            return Ok(Found::One(u, rule));
-        }
-    }
-    let users = unclaimed_users(l, by_email(l, c).await?, &c.id).await?;
-    if !users.is_empty() {
-        return Ok(Found::of(users, LinkRule::Email));
-    }
-    let users = unclaimed_users(l, by_phone(l, region, c).await?, &c.id).await?;
-    Ok(Found::of(users, LinkRule::Phone))
-}
-
 /// Club OS users with the contact's email (any case); none without an email.
 async fn by_email(l: &Loaders, c: &GhlContact) -> Result<Vec<ClubOsUser>, GatewayError> {
     match c.email.as_deref().filter(|e| !e.trim().is_empty()) {
@@ -203,7 +451,8 @@ async fn by_phone(
     }
 }
 
-/// Drops users the store links to a GHL contact other than `ghl_id`.
+/// Drops users the store links to a GHL contact other than `ghl_id`: a stronger rule
+/// gives them to someone else, so they are no candidates of this contact.
 async fn unclaimed_users(
     l: &Loaders,
     users: Vec<ClubOsUser>,
@@ -225,34 +474,43 @@ async fn unclaimed_users(
     Ok(out)
 }
 
-async fn ghl_for(
+/// Drops contacts the store links to a user other than `user_id`.
+async fn not_stored_elsewhere(
     l: &Loaders,
-    region: phonenumber::country::Id,
-    u: &ClubOsUser,
-) -> Result<Found<GhlContact>, GatewayError> {
-    if let Some(id) = loaders::one(&l.link_by_clubos, u.user_id).await?
-        && let Some(c) = loaders::one(&l.ghl_contact, id).await?
-    {
-        return Ok(Found::One(c, LinkRule::Stored));
-    }
-    let by_field = loaders::one(&l.ghl_by_link_field, u.user_id).await?;
-    if !by_field.is_empty() {
-        return Ok(Found::of(by_field, LinkRule::CustomField));
-    }
-    if let Some(email) = u.email.as_deref().filter(|e| !e.trim().is_empty()) {
-        let found = loaders::one(&l.ghl_by_email, email_key(email)).await?;
-        if !found.is_empty() {
-            return Ok(Found::of(found, LinkRule::Email));
+    contacts: Vec<GhlContact>,
+    user_id: i64,
+) -> Result<Vec<GhlContact>, GatewayError> {
+    let links = join_all(
+        contacts
+            .iter()
+            .map(|c| loaders::one(&l.link_by_ghl, c.id.clone())),
+    )
+    .await;
+    let mut out = Vec::with_capacity(contacts.len());
+    for (c, link) in contacts.into_iter().zip(links) {
+        match link? {
+            Some(other) if other != user_id => {}
+            _ => out.push(c),
         }
     }
-    let phones: Vec<String> = u.phones().filter_map(|p| e164(Some(p), region)).collect();
-    for p in phones {
-        let found = loaders::one(&l.ghl_by_phone, phone_key(&p)).await?;
-        if !found.is_empty() {
-            return Ok(Found::of(found, LinkRule::Phone));
+    Ok(out)
+}
+
+/// Drops contacts that a stronger rule gives to a user other than `user_id`: a stored
+/// link, or a link field naming someone else.
+async fn unclaimed_contacts(
+    l: &Loaders,
+    contacts: Vec<GhlContact>,
+    user_id: i64,
+) -> Result<Vec<GhlContact>, GatewayError> {
+    let mut out = Vec::with_capacity(contacts.len());
+    for c in not_stored_elsewhere(l, contacts, user_id).await? {
+        match l.link_field_value(&c).await? {
+            Some(other) if other != user_id => {}
+            _ => out.push(c),
         }
     }
-    Ok(Found::Nobody)
+    Ok(out)
 }
 
 impl Loaders {

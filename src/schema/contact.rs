@@ -392,7 +392,10 @@ impl Contact {
         Ok(self.clubos()?.map(|u| ClubOsView::new(u, self.region)))
     }
 
-    /// When `linkStatus` is `AMBIGUOUS`: every Club OS user that matched.
+    /// When `linkStatus` is `AMBIGUOUS`: the Club OS users that could be this person (those
+    /// sharing the email or phone linking went by). A match counts only when it is unique
+    /// from both sides, so a household sharing an email shows here rather than being
+    /// guessed between.
     async fn club_os_candidates(&self) -> Vec<ClubOsView> {
         self.person
             .clubos_candidates
@@ -401,7 +404,8 @@ impl Contact {
             .collect()
     }
 
-    /// When `linkStatus` is `AMBIGUOUS`: every GHL contact that matched.
+    /// When `linkStatus` is `AMBIGUOUS`: the GHL contacts that could be this person (for a
+    /// GHL contact: the other contacts sharing the email or phone linking went by).
     async fn ghl_candidates(&self) -> Vec<GhlView> {
         self.person
             .ghl_candidates

@@ -4,6 +4,8 @@
 //! link and membership status are known only after linking, so with those filters the
 //! gateway reads further GHL pages (at most [`MAX_ROUNDS`]) until the page is full.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ErrorExtensions, InputObject, Result, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures_util::future::join_all;
@@ -16,7 +18,9 @@ use super::{
 };
 use crate::{
     error::{ErrorCode, GatewayError},
+    linking,
     loaders::{self, Loaders},
+    state::AppState,
     upstream::ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
 };
 
@@ -244,10 +248,15 @@ pub async fn contacts(
                 .map(|c| c.id.clone())
                 .collect()
         };
-        let linking = join_all(page.contacts.iter().cloned().enumerate().map(|(i, c)| {
-            let wants = wants.clubos_side().unless(filtering_after || i >= first);
-            person_of_ghl(ctx, c, wants)
-        }));
+        let state = ctx.data::<Arc<AppState>>()?;
+        let linking = async {
+            linking::warm_for_contacts(l, state.phone_region, &page.contacts).await;
+            join_all(page.contacts.iter().cloned().enumerate().map(|(i, c)| {
+                let wants = wants.clubos_side().unless(filtering_after || i >= first);
+                person_of_ghl(ctx, c, wants)
+            }))
+            .await
+        };
         let (people, (), ()) = futures_util::join!(
             linking,
             prefetch::ghl(l, wants, &shown),

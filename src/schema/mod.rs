@@ -230,8 +230,12 @@ impl QueryRoot {
         }
     }
 
-    /// The person with this email (any case). Null when nobody has it; an `AMBIGUOUS`
-    /// error listing the candidates when several records in one system do.
+    /// The person with this email (any case). Null when nobody has it. GHL is asked first:
+    /// one GHL contact with it is the answer, even when several Club OS users share the
+    /// email (a household): then its `linkStatus` is `AMBIGUOUS` and `clubOsCandidates`
+    /// lists them. With no GHL contact, the one Club OS user with it. Several records in
+    /// the system that decides are an `AMBIGUOUS` error whose `extensions.candidates` lists
+    /// their ids.
     async fn contact_by_email(&self, ctx: &Context<'_>, email: String) -> Result<Option<Contact>> {
         if !email.contains('@') || email.trim().len() < 3 {
             return Err(bad_input("email is not an email address"));
@@ -258,7 +262,8 @@ impl QueryRoot {
     }
 
     /// The person with this phone number, in any format (read as E.164 with the
-    /// configured default region). Null when nobody has it; `AMBIGUOUS` when several do.
+    /// configured default region). Null when nobody has it; otherwise as `contactByEmail`
+    /// (GHL first; a household sharing the phone shows as `linkStatus: AMBIGUOUS`).
     async fn contact_by_phone(&self, ctx: &Context<'_>, phone: String) -> Result<Option<Contact>> {
         let state = ctx.data::<Arc<AppState>>()?;
         let Some(e164) = phone::to_e164(&phone, state.phone_region) else {

@@ -351,45 +351,68 @@ fn err(e: GatewayError) -> async_graphql::Error {
     e.extend()
 }
 
-/// Resolves a person from any of their ids, for planning.
+/// Resolves a person from any of their ids, for planning. A person whose other record
+/// is ambiguous is refused with `AMBIGUOUS` and the candidates, before any upstream
+/// write: a write must never land on a guess.
 async fn person(ctx: &Context<'_>, id: &ID) -> Result<Person> {
     let l = ctx.data::<Loaders>()?;
     let state = ctx.data::<Arc<AppState>>()?;
     let not_found = || err(GatewayError::new(ErrorCode::NotFound, "no such contact"));
-    match ContactRef::parse(id) {
+    let p = match ContactRef::parse(id) {
         Some(ContactRef::Ghl(g)) => {
             let c = loaders::one(&l.ghl_contact, g)
                 .await
                 .map_err(err)?
                 .ok_or_else(not_found)?;
-            Ok(crate::linking::from_ghl(l, state.phone_region, c).await)
+            crate::linking::from_ghl(l, state.phone_region, c).await
         }
         Some(ContactRef::ClubOs(u)) => {
             let u = loaders::one(&l.clubos_user, u)
                 .await
                 .map_err(err)?
                 .ok_or_else(not_found)?;
-            Ok(crate::linking::from_clubos(l, state.phone_region, u).await)
+            crate::linking::from_clubos(l, state.phone_region, u).await
         }
-        None => Err(err(input::bad("id", "id is not a contact id"))),
+        None => return Err(err(input::bad("id", "id is not a contact id"))),
+    };
+    if p.status == LinkStatus::Ambiguous {
+        return Err(ambiguous(&p));
     }
+    Ok(p)
 }
 
-/// The GHL contact id of a person, or a clear error.
+/// The `AMBIGUOUS` refusal of a write on a person linking cannot settle; `candidates`
+/// lists every record that matched (GHL contact ids and Club OS user ids).
+fn ambiguous(p: &Person) -> async_graphql::Error {
+    let candidates: Vec<String> = p
+        .ghl_candidates
+        .iter()
+        .map(|c| c.id.clone())
+        .chain(p.clubos_candidates.iter().map(|u| u.user_id.to_string()))
+        .collect();
+    err(GatewayError::new(
+        ErrorCode::Ambiguous,
+        "this person's records in the other system are ambiguous (a shared email or phone): \
+         link them with linkContacts first",
+    ))
+    .extend_with(|_, e| e.set("candidates", candidates))
+}
+
+/// The GHL contact id of a person, or a clear error. The person is resolved even when
+/// the id is a GHL id, so that an ambiguous person is refused.
 async fn ghl_id(ctx: &Context<'_>, id: &ID) -> Result<String> {
-    match ContactRef::parse(id) {
-        Some(ContactRef::Ghl(g)) => Ok(g),
-        Some(ContactRef::ClubOs(_)) => person(ctx, id).await?.ghl.map(|c| c.id).ok_or_else(|| {
-            err(GatewayError::new(
-                ErrorCode::NotFound,
-                "this person has no GHL contact",
-            ))
-        }),
-        None => Err(err(input::bad(
+    if ContactRef::parse(id).is_none() {
+        return Err(err(input::bad(
             "contactId",
             "contactId is not a contact id",
-        ))),
+        )));
     }
+    person(ctx, id).await?.ghl.map(|c| c.id).ok_or_else(|| {
+        err(GatewayError::new(
+            ErrorCode::NotFound,
+            "this person has no GHL contact",
+        ))
+    })
 }
 
 /// The idempotency key of a mutation: the argument, else the header.
@@ -733,17 +756,12 @@ impl MutationRoot {
                 "the person has no GHL contact",
             ),
         }
-        match (&p.clubos, p.status) {
-            (Some(u), _) => plan.legs.push(LegOp::ClubOsUpdateUser {
+        match &p.clubos {
+            Some(u) => plan.legs.push(LegOp::ClubOsUpdateUser {
                 user_id: u.user_id,
                 patch: checked.clubos_patch(),
             }),
-            (None, LinkStatus::Ambiguous) => plan.skip(
-                System::ClubOs,
-                "update_user",
-                "several Club OS users match: link the person first",
-            ),
-            (None, _) => plan.skip(
+            None => plan.skip(
                 System::ClubOs,
                 "update_user",
                 "the person has no Club OS record",
