@@ -123,9 +123,12 @@ impl GatewayError {
                 ErrorCode::UpstreamAuth,
                 format!("{name} refused the gateway's credential"),
             ),
-            UpstreamError::Duplicate { .. } => (
+            UpstreamError::Duplicate { existing_id, .. } => (
                 ErrorCode::UpstreamRejected,
-                format!("{name} already holds a matching record"),
+                match existing_id {
+                    Some(id) => format!("{name} already holds a matching record ({id})"),
+                    None => format!("{name} already holds a matching record"),
+                },
             ),
             UpstreamError::Invalid { .. } => (
                 ErrorCode::UpstreamRejected,

@@ -133,6 +133,10 @@ pub enum FaultAction {
     Malformed,
     /// Only the rule's latency; the request then proceeds.
     Delay,
+    /// Apply the request, then never answer: the answer is lost after the write landed.
+    ApplyThenHang,
+    /// Apply the request, then answer its 2xx status with a body that is not valid JSON.
+    ApplyThenMalformed,
 }
 
 /// Shared simulator state for the admin surface.
@@ -218,7 +222,23 @@ pub async fn admin_layer(
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            fault_response(action, status, error_body(status, &path)).await
+            match action {
+                FaultAction::ApplyThenHang => {
+                    let applied = next.run(req).await;
+                    admin.stats.record(&route, applied.status());
+                    std::future::pending::<Response>().await
+                }
+                FaultAction::ApplyThenMalformed => {
+                    let applied = next.run(req).await;
+                    (
+                        applied.status(),
+                        [(header::CONTENT_TYPE, "application/json")],
+                        "{\"unexpected\": [",
+                    )
+                        .into_response()
+                }
+                _ => fault_response(action, status, error_body(status, &path)).await,
+            }
         }
     };
     admin.stats.record(&route, response.status());
@@ -227,7 +247,10 @@ pub async fn admin_layer(
 
 async fn fault_response(action: FaultAction, status: StatusCode, body: Value) -> Response {
     match action {
-        FaultAction::Error | FaultAction::Delay => (status, Json(body)).into_response(),
+        FaultAction::Error
+        | FaultAction::Delay
+        | FaultAction::ApplyThenHang
+        | FaultAction::ApplyThenMalformed => (status, Json(body)).into_response(),
         FaultAction::Hang => std::future::pending::<Response>().await,
         FaultAction::Drop => {
             let broken = futures_util::stream::iter([

@@ -26,8 +26,8 @@ const MAX_IDS_PER_QUERY: usize = 500;
 
 /// The columns of a leg, in the order [`Store::leg_from_row`] reads them by name.
 const LEG_COLUMNS: &str = "id, operation_id, seq, system, kind, payload, state, attempts, \
-                           next_attempt_at_ms, last_error_code, result, created_at_ms, \
-                           updated_at_ms";
+                           next_attempt_at_ms, last_error_code, last_error_message, result, \
+                           created_at_ms, updated_at_ms";
 
 /// Where a leg stands. Stored as text (see [`LegState::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +115,8 @@ pub struct Leg {
     pub next_attempt_at_ms: i64,
     /// The stable code of the last failure, never an upstream body.
     pub last_error_code: Option<String>,
+    /// The gateway's message for the last failure, when one was recorded.
+    pub last_error_message: Option<String>,
     /// What a done leg produced (e.g. the created record's id), as JSON text.
     pub result: Option<String>,
     /// When the leg was recorded (epoch ms).
@@ -408,6 +410,18 @@ impl Store {
         found(outcome.rows_affected(), id)
     }
 
+    /// Records the gateway's message for a leg's last failure (its code is set by
+    /// [`Store::leg_failed`]).
+    pub async fn leg_error_message(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        let outcome = sqlx::query("UPDATE outbox SET last_error_message = $2 WHERE id = $1")
+            .bind(id.to_owned())
+            .bind(message.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_error("leg_error_message", e))?;
+        found(outcome.rows_affected(), id)
+    }
+
     /// Puts a dead leg back to `pending`, due at `now_ms`, with `attempts` reset (an admin's
     /// retry); `last_error_code` is kept as history. Returns false if the leg is not dead
     /// (or does not exist).
@@ -518,6 +532,7 @@ async fn insert_legs(
             attempts: 0,
             next_attempt_at_ms: now_ms.saturating_add(lease_ms),
             last_error_code: None,
+            last_error_message: None,
             result: None,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
@@ -579,6 +594,7 @@ fn leg_from_row(row: &AnyRow) -> Result<Leg, LegError> {
         attempts: row.try_get("attempts")?,
         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
         last_error_code: row.try_get("last_error_code")?,
+        last_error_message: row.try_get("last_error_message")?,
         result: row.try_get("result")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,

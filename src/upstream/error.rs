@@ -42,7 +42,8 @@ pub enum UpstreamError {
     /// Connection refused, reset or dropped.
     #[error("upstream connection failed: {0}")]
     Transport(String),
-    /// The answer was not the JSON the client expected.
+    /// A 2xx answer whose body was not the JSON the client expected: for a write, the
+    /// upstream applied it (the outbox never sends it again).
     #[error("upstream answer could not be read: {0}")]
     Decode(String),
 }

@@ -2,8 +2,11 @@
 //! outbox can hold and the relay can run again after a crash.
 //!
 //! Running a leg twice must not write twice: updates and deletes are idempotent by
-//! nature; a create first looks for what an earlier, possibly unanswered attempt may
-//! already have created (GHL duplicate lookup, Club OS email search) before creating.
+//! nature; a create retried after an unanswered attempt first looks for the record that
+//! attempt provably made (GHL duplicate lookup, Club OS email search; created after the
+//! leg was first sent, every sent field equal, linked to nobody) and adopts nothing else:
+//! a match that is not provably its own is refused as a duplicate, naming the record.
+//! A 2xx whose body cannot be read counts as applied and is never sent again.
 
 use std::collections::HashMap;
 
@@ -18,8 +21,8 @@ use crate::{
         UpstreamError,
         clubos::{NewEvent, NewUser, UserPatch, UserSearch},
         ghl::models::{
-            AppointmentPatch, ContactPatch, CustomFieldWrite, NewAppointment, NewContact, NewTask,
-            NoteWrite, TaskPatch,
+            AppointmentPatch, ContactPatch, CustomFieldWrite, FilterOp, NewAppointment, NewContact,
+            NewTask, NoteWrite, SearchFilter, SearchRequest, TaskPatch,
         },
     },
 };
@@ -219,58 +222,63 @@ impl Prior {
     }
 }
 
-/// Runs a leg. `retry` says an earlier attempt may have been applied without an answer,
-/// so creates look before they create.
+/// How far an upstream's clock may run behind the gateway's when a record's creation
+/// time is compared with a leg's first attempt.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// Runs a leg. `first_sent_ms` is set when an earlier attempt (recorded at that time)
+/// may have been applied without an answer: creates then look for a record that attempt
+/// provably made before they create again. A 2xx whose body cannot be read means the
+/// write was applied: it is never sent again (a create settles its id by the same look).
 pub async fn run(
     s: &AppState,
     op: &LegOp,
     prior: &Prior,
-    retry: bool,
+    first_sent_ms: Option<i64>,
 ) -> Result<Option<Value>, UpstreamError> {
     match op {
         LegOp::GhlCreateContact { contact } => {
-            if retry
-                && let Some(found) = s
-                    .ghl
-                    .find_duplicate(
-                        contact.fields.email.as_deref(),
-                        contact.fields.phone.as_deref(),
-                    )
-                    .await?
+            if let Some(since) = first_sent_ms
+                && let Some(id) = created_contact(s, contact, since).await?
             {
-                return Ok(Some(json!({"ghlContactId": found.id})));
+                return Ok(Some(json!({"ghlContactId": id})));
             }
+            let sent_at = first_sent_ms.unwrap_or_else(crate::store::now_ms);
             match s.ghl.create_contact(contact).await {
                 Ok(c) => Ok(Some(json!({"ghlContactId": c.id}))),
+                Err(UpstreamError::Decode(_)) => {
+                    let id = created_contact(s, contact, sent_at).await.ok().flatten();
+                    Ok(Some(json!({"ghlContactId": id, "applied": "unread"})))
+                }
                 Err(e) => Err(e),
             }
         }
         LegOp::GhlUpsertContact { contact } => {
-            let r = s.ghl.upsert_contact(contact).await?;
-            Ok(Some(json!({"ghlContactId": r.contact.id})))
+            let r = applied(s.ghl.upsert_contact(contact).await)?;
+            Ok(Some(json!({"ghlContactId": r.map(|r| r.contact.id)})))
         }
         LegOp::GhlBookAppointment { appointment } => {
-            let a = s.ghl.create_appointment(appointment).await?;
-            Ok(Some(json!({"appointmentId": a.id})))
+            let a = applied(s.ghl.create_appointment(appointment).await)?;
+            Ok(Some(json!({"appointmentId": a.map(|a| a.id)})))
         }
         LegOp::GhlUpdateAppointment {
             appointment_id,
             patch,
             ..
         } => {
-            s.ghl.update_appointment(appointment_id, patch).await?;
+            applied(s.ghl.update_appointment(appointment_id, patch).await)?;
             Ok(None)
         }
         LegOp::ClubOsCreateEvent { event } => {
-            let e = s.clubos.create_event(event).await?;
-            Ok(Some(json!({"clubOsEventId": e.event_id})))
+            let e = applied(s.clubos.create_event(event).await)?;
+            Ok(Some(json!({"clubOsEventId": e.map(|e| e.event_id)})))
         }
         LegOp::GhlUpdateContact { contact_id, patch } => {
-            s.ghl.update_contact(contact_id, patch).await?;
+            applied(s.ghl.update_contact(contact_id, patch).await)?;
             Ok(None)
         }
         LegOp::GhlDeleteContact { contact_id } => match s.ghl.delete_contact(contact_id).await {
-            Ok(()) | Err(UpstreamError::NotFound { .. }) => Ok(None),
+            Ok(()) | Err(UpstreamError::NotFound { .. } | UpstreamError::Decode(_)) => Ok(None),
             Err(e) => Err(e),
         },
         LegOp::GhlTags {
@@ -278,22 +286,26 @@ pub async fn run(
             tags,
             add,
         } => {
-            let now = if *add {
-                s.ghl.add_tags(contact_id, tags).await?
+            let now = applied(if *add {
+                s.ghl.add_tags(contact_id, tags).await
             } else {
-                s.ghl.remove_tags(contact_id, tags).await?
-            };
-            Ok(Some(json!({"tags": now})))
+                s.ghl.remove_tags(contact_id, tags).await
+            })?;
+            Ok(now.map(|now| json!({"tags": now})))
         }
         LegOp::GhlBulkTags {
             contact_ids,
             tags,
             add,
         } => {
-            let r = s
-                .ghl
-                .bulk_update_tags(*add, contact_ids.clone(), tags.clone())
-                .await?;
+            let r = applied(
+                s.ghl
+                    .bulk_update_tags(*add, contact_ids.clone(), tags.clone())
+                    .await,
+            )?;
+            let Some(r) = r else {
+                return Ok(Some(json!({"applied": "unread"})));
+            };
             let failed: Vec<&str> = r
                 .responses
                 .iter()
@@ -303,16 +315,23 @@ pub async fn run(
             Ok(Some(json!({"failedContactIds": failed})))
         }
         LegOp::ClubOsCreateUser { user } => {
-            if retry && let Some(id) = existing_user(s, user).await? {
+            if let Some(since) = first_sent_ms
+                && let Some(id) = created_user(s, user, since).await?
+            {
                 return Ok(Some(json!({"clubOsUserId": id})));
             }
+            let sent_at = first_sent_ms.unwrap_or_else(crate::store::now_ms);
             match s.clubos.create_user(user).await {
                 Ok(u) => Ok(Some(json!({"clubOsUserId": u.user_id}))),
+                Err(UpstreamError::Decode(_)) => {
+                    let id = created_user(s, user, sent_at).await.ok().flatten();
+                    Ok(Some(json!({"clubOsUserId": id, "applied": "unread"})))
+                }
                 Err(e) => Err(e),
             }
         }
         LegOp::ClubOsUpdateUser { user_id, patch } => {
-            s.clubos.update_user(*user_id, patch).await?;
+            applied(s.clubos.update_user(*user_id, patch).await)?;
             Ok(None)
         }
         LegOp::Link {
@@ -344,43 +363,53 @@ pub async fn run(
             Ok(None)
         }
         LegOp::GhlCreateTask { contact_id, task } => {
-            let t = s.ghl.create_task(contact_id, task).await?;
-            Ok(Some(json!({"taskId": t.id})))
+            let t = applied(s.ghl.create_task(contact_id, task).await)?;
+            Ok(Some(json!({"taskId": t.map(|t| t.id)})))
         }
         LegOp::GhlUpdateTask {
             contact_id,
             task_id,
             patch,
         } => {
-            s.ghl.update_task(contact_id, task_id, patch).await?;
+            applied(s.ghl.update_task(contact_id, task_id, patch).await)?;
             Ok(None)
         }
         LegOp::GhlDeleteTask {
             contact_id,
             task_id,
         } => match s.ghl.delete_task(contact_id, task_id).await {
-            Ok(()) | Err(UpstreamError::NotFound { .. }) => Ok(None),
+            Ok(()) | Err(UpstreamError::NotFound { .. } | UpstreamError::Decode(_)) => Ok(None),
             Err(e) => Err(e),
         },
         LegOp::GhlCreateNote { contact_id, note } => {
-            let n = s.ghl.create_note(contact_id, note).await?;
-            Ok(Some(json!({"noteId": n.id})))
+            let n = applied(s.ghl.create_note(contact_id, note).await)?;
+            Ok(Some(json!({"noteId": n.map(|n| n.id)})))
         }
         LegOp::GhlUpdateNote {
             contact_id,
             note_id,
             note,
         } => {
-            s.ghl.update_note(contact_id, note_id, note).await?;
+            applied(s.ghl.update_note(contact_id, note_id, note).await)?;
             Ok(None)
         }
         LegOp::GhlDeleteNote {
             contact_id,
             note_id,
         } => match s.ghl.delete_note(contact_id, note_id).await {
-            Ok(()) | Err(UpstreamError::NotFound { .. }) => Ok(None),
+            Ok(()) | Err(UpstreamError::NotFound { .. } | UpstreamError::Decode(_)) => Ok(None),
             Err(e) => Err(e),
         },
+    }
+}
+
+/// A write whose 2xx answer could not be read was applied all the same: it is done, with
+/// its result unknown, and never sent again.
+fn applied<T>(r: Result<T, UpstreamError>) -> Result<Option<T>, UpstreamError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(UpstreamError::Decode(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -403,28 +432,138 @@ async fn mirror_link(s: &AppState, ghl: &str, value: Value) -> Result<(), Upstre
     Ok(())
 }
 
-/// A Club OS user an earlier attempt of this create may have made: same email, same
-/// names.
-async fn existing_user(s: &AppState, user: &NewUser) -> Result<Option<i64>, UpstreamError> {
-    let Some(email) = user.email.clone() else {
+/// Whether an RFC 3339 creation time is at or after `since` (less the clock skew).
+fn created_since(date: Option<&str>, since: i64) -> bool {
+    date.and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        .is_some_and(|t| t.timestamp_millis() >= since - CLOCK_SKEW_MS)
+}
+
+fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+    let norm = |v: Option<&str>| v.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+    norm(a) == norm(b)
+}
+
+/// The GHL contact an earlier attempt of this create provably made: among the contacts
+/// with the sent email or phone (GHL's duplicate lookup and its search), the one created
+/// after the leg was first sent, holding exactly the names, email and phone that were
+/// sent, linked to nobody (no stored link, an empty link field). Any other match is
+/// someone else's: it is refused as a first-try duplicate is, naming it, and is never
+/// adopted (nor deleted by a compensation).
+async fn created_contact(
+    s: &AppState,
+    contact: &NewContact,
+    since: i64,
+) -> Result<Option<String>, UpstreamError> {
+    let sent = &contact.fields;
+    let conditions: Vec<SearchFilter> = [("email", &sent.email), ("phone", &sent.phone)]
+        .into_iter()
+        .filter_map(|(field, v)| {
+            v.clone()
+                .map(|v| SearchFilter::cond(field, FilterOp::Eq, v))
+        })
+        .collect();
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    let search = SearchRequest {
+        page_limit: 100,
+        filters: vec![SearchFilter::any(conditions)],
+        ..SearchRequest::default()
+    };
+    let (duplicate, found) = futures_util::join!(
+        s.ghl
+            .find_duplicate(sent.email.as_deref(), sent.phone.as_deref()),
+        s.ghl.search_contacts(&search)
+    );
+    let mut candidates = found?.contacts;
+    let duplicate = duplicate?;
+    if let Some(d) = &duplicate
+        && !candidates.iter().any(|c| c.id == d.id)
+    {
+        candidates.push(d.clone());
+    }
+    let Some(named) = duplicate.or_else(|| candidates.first().cloned()) else {
         return Ok(None);
     };
-    let page = s
-        .clubos
-        .search_users(&UserSearch {
-            email: Some(email),
+    let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+    let stored = s
+        .store
+        .links_by_ghl(&ids)
+        .await
+        .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
+    let field = s.link_field_id().await.ok().flatten();
+    let mut ours = candidates.iter().filter(|c| {
+        let linked = field.is_some_and(|f| c.custom_field(f).is_some_and(|v| !v.trim().is_empty()))
+            || stored.iter().any(|l| l.ghl_contact_id == c.id);
+        created_since(c.date_added.as_deref(), since)
+            && same_text(c.first_name.as_deref(), sent.first_name.as_deref())
+            && same_text(c.last_name.as_deref(), sent.last_name.as_deref())
+            && same_text(c.email.as_deref(), sent.email.as_deref())
+            && same_text(c.phone.as_deref(), sent.phone.as_deref())
+            && !linked
+    });
+    match (ours.next(), ours.next()) {
+        (Some(c), None) => Ok(Some(c.id.clone())),
+        _ => Err(UpstreamError::Duplicate {
+            existing_id: Some(named.id),
+            matching_field: None,
+        }),
+    }
+}
+
+/// The Club OS user an earlier attempt of this create provably made, as
+/// [`created_contact`] proves it: the users with the sent email (else the sent mobile
+/// phone), of whom exactly one was created after the leg was first sent with exactly
+/// the sent names, email and phones, and is linked to nobody. A household member who
+/// merely shares the email is someone else's: refused as a duplicate, never adopted.
+async fn created_user(
+    s: &AppState,
+    user: &NewUser,
+    since: i64,
+) -> Result<Option<i64>, UpstreamError> {
+    let search = match (&user.email, &user.mobile_phone) {
+        (Some(email), _) => UserSearch {
+            email: Some(email.clone()),
             ..UserSearch::default()
-        })
-        .await?;
-    Ok(page
-        .content
-        .iter()
-        .find(|u| {
-            u.first_name.as_deref().map(str::to_lowercase) == Some(user.first_name.to_lowercase())
-                && u.last_name.as_deref().map(str::to_lowercase)
-                    == Some(user.last_name.to_lowercase())
-        })
-        .map(|u| u.user_id))
+        },
+        (None, Some(phone)) => UserSearch {
+            phone: Some(phone.clone()),
+            ..UserSearch::default()
+        },
+        (None, None) => return Ok(None),
+    };
+    let found = s.clubos.search_users(&search).await?.content;
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let ids: Vec<i64> = found.iter().map(|u| u.user_id).collect();
+    let linked = s
+        .store
+        .links_by_clubos(&ids)
+        .await
+        .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
+    let mut ours = found.iter().filter(|u| {
+        created_since(u.created_date.as_deref(), since)
+            && same_text(u.first_name.as_deref(), Some(&user.first_name))
+            && same_text(u.last_name.as_deref(), Some(&user.last_name))
+            && same_text(u.email.as_deref(), user.email.as_deref())
+            && same_text(u.mobile_phone.as_deref(), user.mobile_phone.as_deref())
+            && !linked.iter().any(|l| l.clubos_user_id == u.user_id)
+    });
+    match (ours.next(), ours.next()) {
+        (Some(u), None) => Ok(Some(u.user_id)),
+        _ => Err(UpstreamError::Duplicate {
+            existing_id: Some(first.user_id.to_string()),
+            matching_field: Some(
+                if user.email.is_some() {
+                    "email"
+                } else {
+                    "mobilePhone"
+                }
+                .into(),
+            ),
+        }),
+    }
 }
 
 /// The undo of an applied leg, when it has one (a created GHL contact is deleted).

@@ -294,7 +294,7 @@ pub async fn execute(
             break;
         }
         let prior = Prior::of(results.iter());
-        match legs::run(s, op, &prior, false).await {
+        match legs::run(s, op, &prior, None).await {
             Ok(result) => {
                 let result = result.map(|v| v.to_string());
                 s.store
@@ -337,7 +337,7 @@ pub async fn execute(
                         .filter(|w| w.status == WriteStatus::Applied)
                     {
                         w.status = WriteStatus::Failed;
-                        w.message = Some("undone because a later step was refused".into());
+                        w.message = Some(UNDONE.into());
                     }
                     s.store
                         .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
@@ -358,8 +358,8 @@ pub async fn execute(
                         .await
                         .map_err(store_err)?;
                     outcome.writes.push(WriteRecord {
-                        message: Some("not attempted: an earlier step failed".into()),
-                        ..record(later_op, later, WriteStatus::Failed, None)
+                        message: Some(NOT_ATTEMPTED.into()),
+                        ..record(later_op, later, WriteStatus::Skipped, None)
                     });
                 }
                 stopped = true;
@@ -401,7 +401,7 @@ pub(crate) async fn compensate(
         let Some(undo) = legs::compensation(op, result.as_deref()) else {
             continue;
         };
-        match legs::run(s, &undo, &Prior::default(), true).await {
+        match legs::run(s, &undo, &Prior::default(), None).await {
             Ok(_) => {
                 undone += 1;
                 if let Err(e) = s
@@ -474,6 +474,13 @@ async fn from_outbox(s: &AppState, operation_id: String) -> Result<Outcome, Gate
     refresh(s, recorded).await
 }
 
+/// The message of an applied write undone because a later one of its operation was
+/// refused.
+const UNDONE: &str = "undone because a later step was refused";
+
+/// The message of a write skipped because an earlier one of its operation failed.
+const NOT_ATTEMPTED: &str = "not attempted: an earlier step failed";
+
 /// Brings each write's status up to date from the outbox.
 async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayError> {
     let legs = s
@@ -492,11 +499,26 @@ async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayE
         w.status = match leg.state {
             LegState::Done => WriteStatus::Applied,
             LegState::Pending | LegState::InFlight => WriteStatus::Pending,
-            LegState::Dead | LegState::Compensated | LegState::Cancelled => WriteStatus::Failed,
+            LegState::Dead => WriteStatus::Failed,
+            LegState::Compensated => {
+                w.message = Some(UNDONE.into());
+                WriteStatus::Failed
+            }
+            // A cancelled leg that was tried was refused; one never tried was skipped.
+            LegState::Cancelled if w.error_code.is_some() || leg.attempts > 0 => {
+                WriteStatus::Failed
+            }
+            LegState::Cancelled => {
+                w.message = Some(NOT_ATTEMPTED.into());
+                WriteStatus::Skipped
+            }
         };
         if leg.state == LegState::Done {
             w.error_code = None;
             w.message = None;
+        } else if w.status == WriteStatus::Failed {
+            w.error_code = leg.last_error_code.clone().or(w.error_code.take());
+            w.message = leg.last_error_message.clone().or(w.message.take());
         }
     }
     let prior = Prior::of(legs.iter().map(|l| &l.result));

@@ -82,7 +82,7 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
             .filter(|l| l.seq < leg.seq && l.state == LegState::Done)
             .map(|l| &l.result),
     );
-    match legs::run(s, &op, &prior, true).await {
+    match legs::run(s, &op, &prior, Some(leg.created_at_ms)).await {
         Ok(result) => {
             let result = result.map(|v| v.to_string());
             s.store
@@ -97,21 +97,24 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
             let dead = !e.is_transient() || attempts >= s.writes.max_attempts;
             let retry_at = now_ms()
                 + i64::try_from(backoff(&s.writes, attempts).as_millis()).unwrap_or(i64::MAX);
-            if !e.is_transient() && undo_earlier(s, &earlier, &leg).await > 0 {
-                // A refused create after earlier creates: they were undone, so nothing of
-                // the operation is left applied and its later legs will not run.
-                s.store
-                    .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
-                    .await?;
+            s.store
+                .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
+                .await?;
+            s.store.leg_error_message(&leg.id, &err.message).await?;
+            if !e.is_transient() {
+                // Refused for good: the later legs of the operation will never run. After
+                // earlier creates, they are undone, so nothing of the operation is left
+                // applied and the refused leg is no dead letter to retry.
+                if undo_earlier(s, &earlier, &leg).await > 0 {
+                    s.store
+                        .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
+                        .await?;
+                }
                 for later in earlier.iter().filter(|l| l.seq > leg.seq) {
                     s.store
                         .leg_set_state(&later.id, LegState::Cancelled, now_ms())
                         .await?;
                 }
-            } else {
-                s.store
-                    .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
-                    .await?;
             }
             if dead {
                 tracing::warn!(leg = %leg.id, operation = op.kind(), code = err.code.as_str(), "write dead-lettered");

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 /// A demo with `people` seeded people and these configuration overrides.
 pub async fn start(people: usize, overrides: Value) -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
+    start_sims(
         SimOptions {
             people,
             ..SimOptions::default()
@@ -19,7 +18,37 @@ pub async fn start(people: usize, overrides: Value) -> Demo {
         overrides,
     )
     .await
-    .expect("demo starts")
+}
+
+/// A demo over simulators set up as `opts` says.
+pub async fn start_sims(opts: SimOptions, overrides: Value) -> Demo {
+    Demo::start_with("127.0.0.1:0".parse().expect("addr"), opts, overrides)
+        .await
+        .expect("demo starts")
+}
+
+/// Sets a simulator's fault plan (`/_sim/faults`).
+pub async fn faults(url: &str, plan: Value) {
+    let status = Client::new()
+        .post(format!("{url}/_sim/faults"))
+        .json(&plan)
+        .send()
+        .await
+        .expect("faults")
+        .status();
+    assert!(status.is_success(), "fault plan accepted: {status}");
+}
+
+/// Waits (bounded) until the relay has no write left pending.
+pub async fn relay_settles(demo: &Demo) {
+    for _ in 0..400 {
+        let body = graphql(demo, "{ pendingWrites { id } }", json!({})).await;
+        if body["data"]["pendingWrites"] == json!([]) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the relay did not settle");
 }
 
 /// The JSON answer of one GraphQL request sent with the demo's admin key.

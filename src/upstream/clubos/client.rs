@@ -252,7 +252,11 @@ impl ClubOsClient {
         let body = resp
             .bytes()
             .await
-            .map_err(UpstreamError::from_reqwest)?
+            .map_err(|e| match UpstreamError::from_reqwest(e) {
+                // Only after a 2xx is a broken body an unreadable answer.
+                UpstreamError::Decode(m) if !status.is_success() => UpstreamError::Transport(m),
+                other => other,
+            })?
             .to_vec();
         tracing::debug!(route, status = status.as_u16(), "Club OS answered");
         Ok(Answer {

@@ -74,8 +74,10 @@ impl Call {
     }
 
     fn body(mut self, body: &impl Serialize) -> Result<Self, UpstreamError> {
-        self.body =
-            Some(serde_json::to_value(body).map_err(|e| UpstreamError::Decode(e.to_string()))?);
+        self.body = Some(
+            serde_json::to_value(body)
+                .map_err(|e| UpstreamError::Transport(format!("request body: {e}")))?,
+        );
         Ok(self)
     }
 
@@ -242,7 +244,15 @@ impl GhlClient {
         let status = resp.status();
         let headers = resp.headers().clone();
         let remaining = header_num::<u32>(&headers, "x-ratelimit-remaining");
-        let bytes = resp.bytes().await.map_err(UpstreamError::from_reqwest)?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| match UpstreamError::from_reqwest(e) {
+                // A broken body after a 2xx is an unreadable answer; after anything else, the
+                // call failed.
+                UpstreamError::Decode(m) if !status.is_success() => UpstreamError::Transport(m),
+                other => other,
+            })?;
         if status.is_success() {
             self.limiter.observe(&self.location_id, remaining, None);
             return serde_json::from_slice(&bytes)
