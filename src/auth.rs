@@ -207,6 +207,8 @@ impl Authenticator {
                 v.set_audience(&[&j.audience]);
                 v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
                 v.leeway = j.leeway_secs;
+                // A token that is not valid yet is refused (`nbf`, with the same leeway).
+                v.validate_nbf = true;
                 v
             };
             if let Some(secret) = &j.hs256_secret {

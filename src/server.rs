@@ -7,13 +7,14 @@ use std::{future::Future, net::SocketAddr};
 
 use std::sync::Arc;
 
+use async_graphql::ParseRequestError;
 use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql::{
     Positioned,
     http::GraphiQLSource,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
 };
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, rejection::GraphQLRejection};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
@@ -98,6 +99,7 @@ pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> R
     router
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
+        .layer(axum::middleware::from_fn(coded_refusals))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
 }
 
@@ -125,7 +127,7 @@ fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Response {
 async fn graphql(
     State((schema, state, _)): State<Shared>,
     headers: HeaderMap,
-    batch: GraphQLBatchRequest,
+    batch: Result<GraphQLBatchRequest, GraphQLRejection>,
 ) -> Response {
     let caller = match state.auth.authenticate(&state.store, &headers).await {
         Ok(c) => c,
@@ -151,6 +153,30 @@ async fn graphql(
             "this credential is not for this gateway's location",
         );
     }
+    let batch = match batch {
+        Ok(b) => b,
+        Err(GraphQLRejection(ParseRequestError::PayloadTooLarge)) => return too_large(),
+        Err(GraphQLRejection(e)) => {
+            tracing::debug!(error = %e, "unreadable GraphQL request");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "the body is not a GraphQL request: JSON with a string `query` \
+                 (and optional `variables` and `operationName`), or a list of them",
+            );
+        }
+    };
+    let idempotency = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if is_idempotency_key(k) => Some(k.to_owned()),
+        Some(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            );
+        }
+    };
     let (requests, single) = match batch.into_inner() {
         BatchRequest::Single(r) => (vec![r], true),
         BatchRequest::Batch(rs) => (rs, false),
@@ -170,18 +196,19 @@ async fn graphql(
             Err(refusal) => return refusal,
         }
     }
-    let idempotency = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| single);
+    let idempotency = idempotency.filter(|_| single);
     let responses = join_all(prepared.into_iter().map(|p| {
         let (schema, state, caller) = (schema.clone(), state.clone(), caller.clone());
+        let idempotency = idempotency.clone();
         async move {
-            let req = p?;
+            let req = match p {
+                Ok(req) => req,
+                Err(parse) => return parse_failure(parse),
+            };
             let meta = Arc::new(RequestMeta::default());
             let mut req = req.data(Loaders::new(state, meta.clone())).data(caller);
             if let Some(key) = idempotency {
-                req = req.data(IdempotencyHeader(key.to_owned()));
+                req = req.data(IdempotencyHeader(key));
             }
             let mut response = schema.execute(req).await;
             let unlabelled = if response.data == async_graphql::Value::Null {
@@ -195,38 +222,81 @@ async fn graphql(
             {
                 response.extensions.insert("cache".into(), value);
             }
-            Some(response)
+            response
         }
     }))
     .await;
-    let mut responses: Vec<_> = responses
-        .into_iter()
-        .map(|r| r.unwrap_or_else(parse_failure))
-        .collect();
+    let mut responses = responses;
     if single && let Some(r) = responses.pop() {
         return GraphQLResponse::from(r).into_response();
     }
     GraphQLResponse::from(BatchResponse::Batch(responses)).into_response()
 }
 
-/// The answer to a document that is not GraphQL.
-fn parse_failure() -> async_graphql::Response {
-    let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-        "the document is not valid GraphQL",
-        None,
-    )]);
+/// The answer to a document that is not GraphQL: the parser's error, with its line and
+/// column.
+fn parse_failure(e: async_graphql::ServerError) -> async_graphql::Response {
+    let mut response = async_graphql::Response::from_errors(vec![e]);
     label(&mut response, ErrorCode::GraphqlParseFailed);
     response
 }
 
+/// The 413 of a body over `server.max_body_bytes`, in the GraphQL error shape.
+fn too_large() -> Response {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::OperationLimitExceeded,
+        "the request body is larger than this gateway accepts",
+    )
+}
+
+/// Whether an `Idempotency-Key` header value is usable: 1 to 255 visible ASCII
+/// characters (a key that cannot be compared exactly would silently run twice).
+fn is_idempotency_key(k: &str) -> bool {
+    (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Answers what the router refuses on `/graphql` before the handler runs (a body over
+/// the limit, another verb than POST) as JSON with a code, like every other answer.
+async fn coded_refusals(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let on_graphql = req.uri().path() == "/graphql";
+    let resp = next.run(req).await;
+    if !on_graphql {
+        return resp;
+    }
+    match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if !is_json(&resp) => too_large(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut refusal = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::BadUserInput,
+                "send GraphQL requests with POST",
+            );
+            refusal.headers_mut().insert(
+                axum::http::header::ALLOW,
+                axum::http::HeaderValue::from_static("POST"),
+            );
+            refusal
+        }
+        _ => resp,
+    }
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 /// Checks one operation before it runs: its size, aliases and root fields, and that the
-/// caller may run a mutation. `Ok(None)` is a document that does not parse.
+/// caller may run a mutation. `Ok(Err(..))` is a document that does not parse.
 #[allow(clippy::result_large_err)]
 fn prepare(
     state: &AppState,
     caller: &Caller,
     mut req: async_graphql::Request,
-) -> Result<Option<async_graphql::Request>, Response> {
+) -> Result<Result<async_graphql::Request, async_graphql::ServerError>, Response> {
     let over = |e: limits::LimitExceeded| {
         refuse(
             StatusCode::BAD_REQUEST,
@@ -239,7 +309,7 @@ fn prepare(
         Some(doc) => (doc, false),
         None => match req.parsed_query() {
             Ok(doc) => (doc.clone(), true),
-            Err(_) => return Ok(None),
+            Err(e) => return Ok(Err(e)),
         },
     };
     limits::check_document(&doc, req.operation_name.as_deref(), &state.limits).map_err(over)?;
@@ -254,7 +324,7 @@ fn prepare(
         state.parsed_queries.insert(req.query.clone(), doc.clone());
     }
     req.set_parsed_query(doc);
-    Ok(Some(req))
+    Ok(Ok(req))
 }
 
 /// Whether the operation the request runs is a mutation.
@@ -279,6 +349,20 @@ fn label(response: &mut async_graphql::Response, otherwise: ErrorCode) {
         "The recursion depth of the query",
     ];
     for e in &mut response.errors {
+        // async-graphql says a required variable without a value "is not defined".
+        if let Some(name) = e
+            .message
+            .strip_prefix("Variable ")
+            .and_then(|m| m.strip_suffix(" is not defined."))
+            .filter(|n| !n.contains(' '))
+        {
+            e.message = format!(
+                "variable ${name} is missing: the operation requires it and `variables` gives no value"
+            );
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::BadUserInput.as_str());
+        }
         let ext = e.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_none() {
             let code = if LIMITS.iter().any(|m| e.message.starts_with(m)) {

@@ -178,7 +178,7 @@ fn jwt(claims: Value) -> String {
 }
 
 #[tokio::test]
-async fn jwt_bearer_tokens_are_checked_for_signature_issuer_audience_and_expiry() {
+async fn jwt_bearer_tokens_are_checked_for_signature_issuer_audience_expiry_and_nbf() {
     let demo = start_with(json!({"auth": {"jwt": {
         "issuer": "https://id.example.com", "audience": "contactgraph", "hs256_secret": SECRET,
     }}}))
@@ -203,7 +203,9 @@ async fn jwt_bearer_tokens_are_checked_for_signature_issuer_audience_and_expiry(
         &jsonwebtoken::EncodingKey::from_secret(b"another-secret").expect("key"),
     )
     .expect("token");
-    for token in [jwt(expired), jwt(audience), jwt(issuer), forged] {
+    let mut early = good.clone();
+    early["nbf"] = json!(now + 3600);
+    for token in [jwt(expired), jwt(audience), jwt(issuer), forged, jwt(early)] {
         let (status, body) = post(&demo, Some(&token), q).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert_eq!(code(&body), "UNAUTHENTICATED");

@@ -237,7 +237,7 @@ impl QueryRoot {
     /// the system that decides are an `AMBIGUOUS` error whose `extensions.candidates` lists
     /// their ids.
     async fn contact_by_email(&self, ctx: &Context<'_>, email: String) -> Result<Option<Contact>> {
-        if !email.contains('@') || email.trim().len() < 3 {
+        if !crate::writes::input::is_email(email.trim()) {
             return Err(bad_input("email is not an email address"));
         }
         let l = ctx.data::<Loaders>()?;

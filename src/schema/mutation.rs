@@ -351,6 +351,11 @@ fn err(e: GatewayError) -> async_graphql::Error {
     e.extend()
 }
 
+/// An optional text argument, checked as [`input::text`] checks a required one.
+fn optional_text(field: &str, v: Option<&str>) -> Result<Option<String>> {
+    v.map(|t| input::text(field, t)).transpose().map_err(err)
+}
+
 /// Resolves a person from any of their ids, for planning. A person whose other record
 /// is ambiguous is refused with `AMBIGUOUS` and the candidates, before any upstream
 /// write: a write must never land on a guess.
@@ -425,10 +430,11 @@ fn key(
     let Some(k) = arg.or_else(|| ctx.data_opt::<IdempotencyHeader>().map(|h| h.0.clone())) else {
         return Ok(None);
     };
-    if k.trim().is_empty() || k.len() > 255 {
+    let trimmed = k.trim();
+    if trimmed.is_empty() || k.len() > 255 || !trimmed.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(err(input::bad(
             "idempotencyKey",
-            "idempotencyKey must be 1 to 255 characters",
+            "idempotencyKey must be 1 to 255 visible ASCII characters",
         )));
     }
     let scope = ctx
@@ -576,6 +582,8 @@ impl MutationRoot {
             )));
         }
         let owner = input::text("assignedUserId", &input.assigned_user_id).map_err(err)?;
+        let title = optional_text("title", input.title.as_deref())?;
+        let address = optional_text("address", input.address.as_deref())?;
         let calendar = input::text("calendarId", &input.calendar_id).map_err(err)?;
         let state = ctx.data::<Arc<AppState>>()?;
         let p = person(ctx, &contact_id).await?;
@@ -609,10 +617,10 @@ impl MutationRoot {
                     contact_id: g.clone(),
                     start_time: start.clone(),
                     end_time: end,
-                    title: input.title.clone(),
+                    title: title.clone(),
                     appointment_status: Some("confirmed".into()),
                     assigned_user_id: owner,
-                    address: input.address.clone(),
+                    address,
                     ignore_free_slot_validation: Some(true),
                 },
             }],
@@ -626,7 +634,7 @@ impl MutationRoot {
                     event_owner_id: Some(mirror.owner_id),
                     start_time: start,
                     end_time: mirror_end,
-                    subject: input.title.clone(),
+                    subject: title,
                     booking_source: Some("contactgraph".into()),
                     attendee: vec![ClubOsAttendee {
                         attendee_id: u.user_id,
@@ -672,9 +680,9 @@ impl MutationRoot {
                 .map(|t| input::instant("endTime", t))
                 .transpose()
                 .map_err(err)?,
-            title: input.title.clone(),
-            assigned_user_id: input.assigned_user_id.clone(),
-            address: input.address.clone(),
+            title: optional_text("title", input.title.as_deref())?,
+            assigned_user_id: optional_text("assignedUserId", input.assigned_user_id.as_deref())?,
+            address: optional_text("address", input.address.as_deref())?,
             ..AppointmentPatch::default()
         };
         if patch == AppointmentPatch::default() {
@@ -952,7 +960,7 @@ impl MutationRoot {
                 .map_err(err)?,
             due_date: input::instant("dueDate", &input.due_date).map_err(err)?,
             completed: false,
-            assigned_to: input.assigned_to.clone(),
+            assigned_to: optional_text("assignedTo", input.assigned_to.as_deref())?,
         };
         let g = ghl_id(ctx, &contact_id).await?;
         let key = key(
@@ -1001,7 +1009,7 @@ impl MutationRoot {
                 .transpose()
                 .map_err(err)?,
             completed: input.completed,
-            assigned_to: input.assigned_to.clone(),
+            assigned_to: optional_text("assignedTo", input.assigned_to.as_deref())?,
         };
         if patch == TaskPatch::default() {
             return Err(err(input::bad("input", "nothing to change")));
@@ -1284,7 +1292,10 @@ pub async fn writes_in_state(
     first: i32,
 ) -> Result<Vec<OutboxWrite>> {
     let app = ctx.data::<Arc<AppState>>()?;
-    let limit = i64::from(first.clamp(1, 500));
+    if !(1..=500).contains(&first) {
+        return Err(err(input::bad("first", "first must be 1 to 500")));
+    }
+    let limit = i64::from(first);
     let legs = app.store.legs_in_state(state, limit).await.map_err(|_| {
         err(GatewayError::new(
             ErrorCode::StoreUnavailable,

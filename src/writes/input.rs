@@ -18,6 +18,10 @@ pub const MAX_NAME: usize = 50;
 pub const MAX_TAG: usize = 75;
 /// Titles and bodies of tasks and notes.
 pub const MAX_TEXT: usize = 5_000;
+/// Tags one request may name.
+pub const MAX_TAGS: usize = 50;
+/// Characters of a one-line field (street, city, postal code).
+pub const MAX_LINE: usize = 200;
 
 /// A `BAD_USER_INPUT` naming the field.
 pub fn bad(field: &str, message: impl Into<String>) -> GatewayError {
@@ -62,7 +66,44 @@ fn trimmed(v: &Option<String>) -> Option<String> {
     v.as_ref().map(|s| s.trim().to_owned())
 }
 
+/// Whether `c` may not appear in a stored text: control characters (NUL, BEL, ...; a
+/// newline or tab only where `multiline`) and the bidirectional overrides and isolates
+/// that make a name display as something else.
+fn forbidden(c: char, multiline: bool) -> bool {
+    (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Refuses a text holding a [`forbidden`] character, naming the field.
+fn printable(field: &str, v: &str, multiline: bool) -> Result<(), GatewayError> {
+    if v.chars().any(|c| forbidden(c, multiline)) {
+        return Err(bad(
+            field,
+            format!("{field} holds a control or bidirectional-override character"),
+        ));
+    }
+    Ok(())
+}
+
+/// An optional one-line text: trimmed, printable, bounded.
+fn line(field: &str, v: &Option<String>) -> Result<Option<String>, GatewayError> {
+    let Some(t) = trimmed(v) else {
+        return Ok(None);
+    };
+    printable(field, &t, false)?;
+    if t.chars().count() > MAX_LINE {
+        return Err(bad(
+            field,
+            format!("{field} is longer than {MAX_LINE} characters"),
+        ));
+    }
+    Ok(Some(t))
+}
+
 fn name(field: &str, v: &Option<String>) -> Result<Option<String>, GatewayError> {
+    if let Some(n) = v {
+        printable(field, n, false)?;
+    }
     match trimmed(v) {
         Some(n) if n.is_empty() => Err(bad(field, format!("{field} must not be empty"))),
         Some(n) if n.chars().count() > MAX_NAME => Err(bad(
@@ -128,10 +169,10 @@ impl PersonFields {
             phone_e164,
             phone_digits,
             date_of_birth,
-            address1: trimmed(&self.address1),
-            city: trimmed(&self.city),
+            address1: line("address1", &self.address1)?,
+            city: line("city", &self.city)?,
             state,
-            postal_code: trimmed(&self.postal_code),
+            postal_code: line("postalCode", &self.postal_code)?,
         })
     }
 }
@@ -217,8 +258,12 @@ impl Checked {
 
 /// Tags as GHL stores them: trimmed, lowercase, no repeats, none empty or over-long.
 pub fn tags(field: &str, tags: &[String]) -> Result<Vec<String>, GatewayError> {
+    if tags.len() > MAX_TAGS {
+        return Err(bad(field, format!("give at most {MAX_TAGS} tags")));
+    }
     let mut out: Vec<String> = Vec::new();
     for t in tags {
+        printable(field, t, false)?;
         let t = t.trim().to_lowercase();
         if t.is_empty() {
             return Err(bad(field, "tags must not be empty"));
@@ -241,6 +286,7 @@ pub fn tags(field: &str, tags: &[String]) -> Result<Vec<String>, GatewayError> {
 
 /// A required, bounded text.
 pub fn text(field: &str, v: &str) -> Result<String, GatewayError> {
+    printable(field, v, true)?;
     let v = v.trim();
     if v.is_empty() {
         return Err(bad(field, format!("{field} must not be empty")));

@@ -1,0 +1,153 @@
+//! Every answer of `/graphql` is JSON with a code from the closed set, and bad input is
+//! refused, naming its field, before any upstream call.
+
+mod common;
+
+use common::gateway::*;
+use contactgraph::demo::Demo;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+async fn raw(
+    demo: &Demo,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(&demo.api_key)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("graphql");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON answer, got {status}: {text}"));
+    (status, body)
+}
+
+fn upstream_total(
+    g: &contactgraph::sim::admin::StatsSnapshot,
+    c: &contactgraph::sim::admin::StatsSnapshot,
+) -> u64 {
+    g.total + c.total
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_answers_with_codes() {
+    let demo = start(20, json!({"server": {"max_body_bytes": 4096}})).await;
+    let (status, body) = raw(&demo, "not json", &[]).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, Some("BAD_USER_INPUT")),
+        "{body}"
+    );
+    let (status, body) = raw(&demo, r#"{"query": null}"#, &[]).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, Some("BAD_USER_INPUT")),
+        "{body}"
+    );
+    let big = json!({"query": format!("{{ __typename }} #{}", "x".repeat(8000))}).to_string();
+    let (status, body) = raw(&demo, big, &[]).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("OPERATION_LIMIT_EXCEEDED")
+        ),
+        "{body}"
+    );
+    let get = Client::new()
+        .get(format!("{}/graphql", demo.url()))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(get.headers()["allow"], "POST");
+    let body: Value = get.json().await.expect("JSON 405");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+
+    let body = graphql(&demo, "{ contact(id: \"1\") { id ", json!({})).await;
+    assert_eq!(error_code(&body), Some("GRAPHQL_PARSE_FAILED"), "{body}");
+    assert_eq!(
+        body["errors"][0]["locations"][0],
+        json!({"line": 1, "column": 25}),
+        "{body}"
+    );
+    let body = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { id } }",
+        json!({}),
+    )
+    .await;
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains("$id is missing"), "{body}");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_its_field_before_any_upstream_call() {
+    let demo = start(20, json!({})).await;
+    let id = demo.world.ghl.contacts[0].id.clone();
+    let (g0, c0) = (
+        stats(&demo.sims.ghl.url()).await,
+        stats(&demo.sims.clubos.url()).await,
+    );
+    let update = "mutation($id: ID!, $input: ContactInput!) { updateContact(id: $id, input: $input) { status } }";
+    for (field, input) in [
+        ("firstName", json!({"firstName": "Ada\u{0}"})),
+        ("lastName", json!({"lastName": "Lovelace\u{7}"})),
+        ("firstName", json!({"firstName": "\u{202E}nimda"})),
+        ("city", json!({"city": "Austin\u{2066}"})),
+    ] {
+        let body = graphql(&demo, update, json!({"id": id, "input": input})).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let note =
+        "mutation($id: ID!, $b: String!) { createNote(contactId: $id, body: $b) { status } }";
+    let body = graphql(&demo, note, json!({"id": id, "b": "hello\u{0}world"})).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "body", "{body}");
+    let tags = "mutation($id: ID!, $t: [String!]!) { addTags(id: $id, tags: $t) { status } }";
+    let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+    let body = graphql(&demo, tags, json!({"id": id, "t": many})).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "tags", "{body}");
+    let long = vec!["x".repeat(76)];
+    let body = graphql(&demo, tags, json!({"id": id, "t": long})).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "tags", "{body}");
+    for q in [
+        "{ contacts(first: 0) { totalCount } }",
+        "{ contacts(first: 101) { totalCount } }",
+        "{ unlinkedMembers(first: -1) { totalCount } }",
+        "{ pendingWrites(first: 501) { id } }",
+        r#"{ contactByEmail(email: "a@b") { id } }"#,
+        r#"{ contactByEmail(email: "a b@example.com") { id } }"#,
+    ] {
+        let body = graphql(&demo, q, json!({})).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{q}: {body}");
+    }
+    let (status, body) = raw(
+        &demo,
+        json!({"query": "mutation($id: ID!) { addTags(id: $id, tags: [\"a\"]) { status } }", "variables": {"id": id}}).to_string(),
+        &[("idempotency-key", "key with space")],
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, Some("BAD_USER_INPUT")),
+        "{body}"
+    );
+    let (g1, c1) = (
+        stats(&demo.sims.ghl.url()).await,
+        stats(&demo.sims.clubos.url()).await,
+    );
+    assert_eq!(
+        upstream_total(&g1, &c1),
+        upstream_total(&g0, &c0),
+        "no upstream call"
+    );
+}
