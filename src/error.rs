@@ -97,6 +97,8 @@ pub struct GatewayError {
     pub system: Option<System>,
     /// The input field at fault, for `BAD_USER_INPUT`.
     pub field: Option<String>,
+    /// Seconds until the upstream takes requests again, for `UPSTREAM_RATE_LIMITED`.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl GatewayError {
@@ -106,6 +108,7 @@ impl GatewayError {
             message: message.into(),
             system: None,
             field: None,
+            retry_after_secs: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl GatewayError {
             message,
             system: Some(system),
             field: None,
+            retry_after_secs: err.retry_after().map(|d| d.as_secs_f64().ceil() as u64),
         }
     }
 }
@@ -164,6 +168,9 @@ impl ErrorExtensions for GatewayError {
             }
             if let Some(field) = &self.field {
                 e.set("field", field.clone());
+            }
+            if let Some(secs) = self.retry_after_secs {
+                e.set("retryAfter", secs);
             }
         })
     }

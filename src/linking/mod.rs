@@ -157,10 +157,28 @@ pub async fn from_ghl(l: &Loaders, region: phonenumber::country::Id, c: GhlConta
             p.status = LinkStatus::Ambiguous;
         }
         Ok(Decision::Nobody) => {}
-        Err(e) => p.clubos_error = Some(e),
+        Err(e) => {
+            // Club OS (or the store) could not be asked. A stored link or the link field
+            // still says who the partner is: the person stays linked, and the Club OS
+            // fields carry the error.
+            if let Some(rule) = strong_rule(l, &c).await {
+                p.status = LinkStatus::Linked;
+                p.rule = Some(rule);
+            }
+            p.clubos_error = Some(e);
+        }
     }
     p.ghl = Some(c);
     p
+}
+
+/// The strong rule that names the contact's partner, when one does (read without asking
+/// Club OS).
+async fn strong_rule(l: &Loaders, c: &GhlContact) -> Option<LinkRule> {
+    if let Ok(Some(_)) = loaders::one(&l.link_by_ghl, c.id.clone()).await {
+        return Some(LinkRule::Stored);
+    }
+    matches!(l.link_field_value(c).await, Ok(Some(_))).then_some(LinkRule::CustomField)
 }
 
 /// Completes a person found in Club OS with their GHL contact.

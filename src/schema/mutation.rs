@@ -748,6 +748,11 @@ impl MutationRoot {
             json!({"id": id.0, "input": input}),
         )?;
         let p = person(ctx, &id).await?;
+        if let Some(e) = p.clubos_error.as_ref().filter(|_| p.clubos.is_none()) {
+            // Club OS could not be asked who the person is there: writing only to GHL
+            // would leave the systems apart without saying so.
+            return Err(err(e.clone()));
+        }
         let mut plan = Plan {
             ghl_contact_id: p.ghl.as_ref().map(|c| c.id.clone()),
             clubos_user_id: p.clubos.as_ref().map(|u| u.user_id),

@@ -112,6 +112,9 @@ pub struct FaultRule {
     /// Extra latency for matching requests, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// A `Retry-After` header (seconds) on the fault's answer, as GHL sends with a 429.
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
     /// Hit only the next N matching requests, then let them through ("fail N times then
     /// succeed"). Absent = every matching request.
     #[serde(default)]
@@ -149,7 +152,7 @@ pub struct Admin {
 
 enum Decision {
     Pass(Duration),
-    Act(Duration, FaultAction, StatusCode),
+    Act(Duration, FaultAction, StatusCode, Option<u64>),
 }
 
 impl Admin {
@@ -168,7 +171,12 @@ impl Admin {
         let mut plan = self.plan.lock().expect("fault lock");
         let base = Duration::from_millis(plan.latency_ms);
         if plan.outage {
-            return Decision::Act(base, FaultAction::Error, StatusCode::SERVICE_UNAVAILABLE);
+            return Decision::Act(
+                base,
+                FaultAction::Error,
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            );
         }
         for rule in plan.rules.iter_mut() {
             if rule.route.as_deref().is_some_and(|r| r != route) || rule.times == Some(0) {
@@ -185,7 +193,7 @@ impl Admin {
                 .status
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Decision::Act(latency, rule.action, status);
+            return Decision::Act(latency, rule.action, status, rule.retry_after_secs);
         }
         Decision::Pass(base)
     }
@@ -218,7 +226,7 @@ pub async fn admin_layer(
             }
             next.run(req).await
         }
-        Decision::Act(latency, action, status) => {
+        Decision::Act(latency, action, status, retry_after) => {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
@@ -237,7 +245,14 @@ pub async fn admin_layer(
                     )
                         .into_response()
                 }
-                _ => fault_response(action, status, error_body(status, &path)).await,
+                _ => {
+                    let mut resp = fault_response(action, status, error_body(status, &path)).await;
+                    if let Some(secs) = retry_after {
+                        resp.headers_mut()
+                            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+                    }
+                    resp
+                }
             }
         }
     };

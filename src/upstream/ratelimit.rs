@@ -98,10 +98,13 @@ impl LocationLimiter {
         }
     }
 
-    /// Waits until a request for `location` may go out. Fails at once when the day's
-    /// budget is spent rather than waiting for hours.
-    pub async fn acquire(&self, location: &str) -> Result<(), UpstreamError> {
+    /// Waits until a request for `location` may go out, at most `max_wait`. Sends nothing
+    /// while GHL says no, but fails at once (rate limited, with how long is left) when the
+    /// location is paused for longer than `max_wait` or the day's budget is spent, rather
+    /// than holding the caller for minutes or hours.
+    pub async fn acquire(&self, location: &str, max_wait: Duration) -> Result<(), UpstreamError> {
         let key = location.to_owned();
+        let give_up = Instant::now().checked_add(max_wait);
         loop {
             let pause = self
                 .paused_until
@@ -110,6 +113,12 @@ impl LocationLimiter {
                 .get(location)
                 .copied();
             if let Some(until) = pause.filter(|u| *u > Instant::now()) {
+                if give_up.is_some_and(|g| until > g) {
+                    return Err(UpstreamError::RateLimited {
+                        retry_after: Some(until - Instant::now()),
+                        daily_exhausted: false,
+                    });
+                }
                 tokio::time::sleep_until(until).await;
                 continue;
             }
@@ -150,7 +159,10 @@ mod tests {
         let start = Instant::now();
         let mut times = Vec::new();
         for _ in 0..300 {
-            limiter.acquire("loc").await.expect("daily budget left");
+            limiter
+                .acquire("loc", Duration::MAX)
+                .await
+                .expect("daily budget left");
             times.push(start.elapsed());
         }
         let window = Duration::from_secs(10);
@@ -173,8 +185,8 @@ mod tests {
         let limiter = LocationLimiter::new(ClientRateLimit::default());
         let start = Instant::now();
         for _ in 0..9 {
-            limiter.acquire("a").await.expect("budget");
-            limiter.acquire("b").await.expect("budget");
+            limiter.acquire("a", Duration::MAX).await.expect("budget");
+            limiter.acquire("b", Duration::MAX).await.expect("budget");
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "bursts do not wait");
     }
@@ -184,8 +196,34 @@ mod tests {
         let limiter = LocationLimiter::new(ClientRateLimit::default());
         limiter.observe("loc", Some(0), None);
         let start = Instant::now();
-        limiter.acquire("loc").await.expect("budget");
+        limiter.acquire("loc", Duration::MAX).await.expect("budget");
         assert!(start.elapsed() >= Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_longer_than_the_deadline_fails_fast_and_says_how_long() {
+        let limiter = LocationLimiter::new(ClientRateLimit::default());
+        limiter.observe("loc", None, Some(Duration::from_secs(3600)));
+        let start = Instant::now();
+        let err = limiter
+            .acquire("loc", Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO, "no wait");
+        let UpstreamError::RateLimited {
+            retry_after: Some(left),
+            daily_exhausted: false,
+        } = err
+        else {
+            panic!("rate limited: {err:?}");
+        };
+        assert!(left > Duration::from_secs(3590), "{left:?}");
+        limiter.observe("other", None, Some(Duration::from_secs(5)));
+        limiter
+            .acquire("other", Duration::from_secs(10))
+            .await
+            .expect("a short pause is waited out");
+        assert!(start.elapsed() >= Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]
@@ -196,9 +234,9 @@ mod tests {
             ..ClientRateLimit::default()
         });
         for _ in 0..3 {
-            limiter.acquire("loc").await.expect("budget");
+            limiter.acquire("loc", Duration::MAX).await.expect("budget");
         }
-        let err = limiter.acquire("loc").await.unwrap_err();
+        let err = limiter.acquire("loc", Duration::MAX).await.unwrap_err();
         assert!(matches!(
             err,
             UpstreamError::RateLimited {

@@ -34,6 +34,10 @@ pub struct RetryConfig {
     pub budget_ratio: f64,
     /// Retries always allowed before the ratio applies, so a quiet client can still retry.
     pub budget_reserve: u32,
+    /// One read's deadline across its retries: no retry starts, and no backoff or
+    /// `Retry-After` wait runs, past it (so a read ends within it plus one attempt's
+    /// timeout). A GHL pause longer than it fails a call at once, read or write.
+    pub deadline_ms: u64,
 }
 
 impl Default for RetryConfig {
@@ -45,6 +49,7 @@ impl Default for RetryConfig {
             retry_after_cap_ms: 10_000,
             budget_ratio: 0.2,
             budget_reserve: 10,
+            deadline_ms: 10_000,
         }
     }
 }
@@ -112,20 +117,37 @@ impl RetryPolicy {
             .with_max_delay(Duration::from_millis(self.cfg.max_delay_ms))
             .with_max_times(self.cfg.max_attempts.saturating_sub(1));
         let cap = Duration::from_millis(self.cfg.retry_after_cap_ms);
+        // An upstream asking for a longer pause than the cap is not retried at all: the
+        // caller learns at once (and may serve a stale copy) instead of waiting.
+        let retryable = move |e: &UpstreamError| {
+            e.is_transient() && e.retry_after().is_none_or(|wait| wait <= cap)
+        };
+        let start = tokio::time::Instant::now();
+        let deadline = self.deadline();
+        let left = move || deadline.saturating_sub(start.elapsed());
         op.retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|e: &UpstreamError| e.is_transient() && self.budget.try_withdraw())
+            .when(|e: &UpstreamError| {
+                retryable(e) && !left().is_zero() && self.budget.try_withdraw()
+            })
             .adjust(move |e: &UpstreamError, ceiling: Option<Duration>| {
                 let ceiling = ceiling?;
-                Some(match e.retry_after() {
+                let wait = match e.retry_after() {
                     Some(wait) => wait.min(cap),
                     None => full_jitter(ceiling),
-                })
+                };
+                // No retry whose wait alone would pass the deadline.
+                (wait < left()).then_some(wait)
             })
             .notify(|e: &UpstreamError, wait: Duration| {
                 tracing::debug!(error = %e, ?wait, "retrying upstream read");
             })
             .await
+    }
+
+    /// One call's deadline ([`RetryConfig::deadline_ms`]).
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.cfg.deadline_ms)
     }
 }
 
@@ -192,7 +214,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_after_is_honoured_and_capped() {
+    async fn retry_after_is_honoured_up_to_the_cap_and_not_retried_past_it() {
         let start = tokio::time::Instant::now();
         let calls = AtomicUsize::new(0);
         let out = policy(2, 10)
@@ -206,10 +228,55 @@ mod tests {
                 }
             })
             .await;
+        assert!(
+            matches!(out, Err(UpstreamError::RateLimited { .. })),
+            "a pause past the cap is not waited for: {out:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        calls.store(0, Ordering::SeqCst);
+        let out = policy(2, 10)
+            .run(|| async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(UpstreamError::RateLimited {
+                        retry_after: Some(Duration::from_secs(4)),
+                        daily_exhausted: false,
+                    }),
+                    _ => Ok(()),
+                }
+            })
+            .await;
         assert_eq!(out, Ok(()));
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_secs(10), "waited {waited:?}");
-        assert!(waited < Duration::from_secs(11), "waited {waited:?}");
+        assert!(waited >= Duration::from_secs(4), "waited {waited:?}");
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_runs_past_the_deadline() {
+        let start = tokio::time::Instant::now();
+        let calls = AtomicUsize::new(0);
+        let out: Result<(), _> = RetryPolicy::new(RetryConfig {
+            max_attempts: 10,
+            deadline_ms: 3_000,
+            retry_after_cap_ms: 10_000,
+            ..RetryConfig::default()
+        })
+        .run(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(UpstreamError::RateLimited {
+                retry_after: Some(Duration::from_secs(2)),
+                daily_exhausted: false,
+            })
+        })
+        .await;
+        assert!(out.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one retry fits in 3 s, a second does not"
+        );
+        assert!(start.elapsed() < Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]

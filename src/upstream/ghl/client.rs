@@ -222,7 +222,9 @@ impl GhlClient {
         call: &Call,
         bearer: &Bearer,
     ) -> Result<T, UpstreamError> {
-        self.limiter.acquire(&self.location_id).await?;
+        self.limiter
+            .acquire(&self.location_id, self.retry.deadline())
+            .await?;
         let _permit = self
             .in_flight
             .acquire()

@@ -1,0 +1,101 @@
+//! GHL's "not now" is respected without freezing anyone: a long `Retry-After` fails
+//! reads fast with `UPSTREAM_RATE_LIMITED` and `retryAfter`, sends nothing more while it
+//! lasts, and leaves writes pending; a Club OS outage keeps strongly linked people linked.
+
+mod common;
+
+use common::gateway::*;
+use contactgraph::sim::seed::Kind;
+use serde_json::json;
+
+const PERSON: &str =
+    "query($id: ID!) { contact(id: $id) { linkStatus linkedBy name clubOs { userId } } }";
+
+#[tokio::test]
+async fn a_long_retry_after_fails_reads_fast_and_leaves_writes_pending() {
+    let demo = start(60, json!({"retry": {"deadline_ms": 3000}})).await;
+    let ids: Vec<String> = demo
+        .world
+        .ghl
+        .contacts
+        .iter()
+        .take(3)
+        .map(|c| c.id.clone())
+        .collect();
+    let warm = graphql(&demo, PERSON, json!({"id": ids[0]})).await;
+    assert!(warm["errors"].is_null(), "{warm}");
+    faults(
+        &demo.sims.ghl.url(),
+        json!({"rules": [{"status": 429, "retry_after_secs": 3600, "times": 1}]}),
+    )
+    .await;
+    let before = stats(&demo.sims.ghl.url()).await.total;
+    let cold = graphql(&demo, PERSON, json!({"id": ids[1]})).await;
+    assert_eq!(error_code(&cold), Some("UPSTREAM_RATE_LIMITED"), "{cold}");
+    let wait = cold["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter");
+    assert!((3500..=3600).contains(&wait), "{cold}");
+    let after_first = stats(&demo.sims.ghl.url()).await.total;
+    assert_eq!(after_first - before, 1, "the 429 is not retried");
+
+    // While GHL's pause lasts, nothing more is sent: another read fails at once.
+    let other = graphql(&demo, PERSON, json!({"id": ids[2]})).await;
+    assert_eq!(error_code(&other), Some("UPSTREAM_RATE_LIMITED"), "{other}");
+    assert!(
+        other["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .is_some(),
+        "{other}"
+    );
+    // A cached person still reads.
+    let cached = graphql(&demo, PERSON, json!({"id": ids[0]})).await;
+    assert_eq!(
+        cached["data"]["contact"]["name"], warm["data"]["contact"]["name"],
+        "{cached}"
+    );
+    // A write waits in the outbox instead of hanging or failing.
+    let tag = graphql(
+        &demo,
+        r#"mutation($id: ID!) { addTags(id: $id, tags: ["later"]) { status } }"#,
+        json!({"id": ids[0]}),
+    )
+    .await;
+    assert_eq!(tag["data"]["addTags"]["status"], "PENDING", "{tag}");
+    assert_eq!(
+        stats(&demo.sims.ghl.url()).await.total,
+        after_first,
+        "nothing sent during the pause"
+    );
+}
+
+#[tokio::test]
+async fn a_club_os_outage_keeps_a_strongly_linked_person_linked() {
+    let demo = start(60, json!({"retry": {"max_attempts": 1}})).await;
+    let p = demo
+        .world
+        .example(Kind::StoredLink)
+        .expect("a link-field person");
+    let id = p.ghl_contact_id.clone().expect("ghl id");
+    faults(&demo.sims.clubos.url(), json!({"outage": true})).await;
+    let body = graphql(&demo, PERSON, json!({"id": id})).await;
+    let c = &body["data"]["contact"];
+    assert_eq!(c["linkStatus"], "LINKED", "{body}");
+    assert_eq!(c["linkedBy"], "CUSTOM_FIELD", "{body}");
+    assert_eq!(
+        error_code(&body),
+        Some("UPSTREAM_UNAVAILABLE"),
+        "the Club OS fields carry the error: {body}"
+    );
+    let update = graphql(
+        &demo,
+        r#"mutation($id: ID!) { updateContact(id: $id, input: {firstName: "Half"}) { status } }"#,
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&update),
+        Some("UPSTREAM_UNAVAILABLE"),
+        "no GHL-only half write: {update}"
+    );
+}
