@@ -178,6 +178,12 @@ impl Config {
 
     /// Extracts and checks a configuration from any figment (tests pass their own).
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        // The cache kinds' defaults differ per kind, so a partial `[cache.activity]` takes
+        // the rest from that kind's defaults (joined: what was given wins).
+        let figment = figment.join(figment::providers::Serialized::default(
+            "cache",
+            CacheConfig::default(),
+        ));
         let cfg: Self = figment.extract().map_err(describe)?;
         cfg.check()?;
         Ok(cfg)
@@ -348,6 +354,18 @@ mod tests {
         club_id = 600
         location_id = 4500
     "#;
+
+    #[test]
+    fn a_partial_cache_kind_takes_that_kinds_defaults_for_the_rest() {
+        let cfg = with(&format!("{VALID}\n[cache.activity]\nmax_bytes = 1024\n"))
+            .expect("a partial section loads");
+        assert_eq!(cfg.cache.activity.max_bytes, 1024);
+        assert_eq!(
+            cfg.cache.activity.ttl_secs,
+            CacheConfig::default().activity.ttl_secs
+        );
+        assert_eq!(cfg.cache.contacts, CacheConfig::default().contacts);
+    }
 
     #[test]
     fn a_complete_config_loads() {
