@@ -125,13 +125,23 @@ pub async fn run() -> ExitCode {
     }
 }
 
+/// Logs to stderr: colours only on a terminal; `CONTACTGRAPH_LOG_FORMAT=json` writes one
+/// JSON object per line (for log collectors).
 fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONTACTGRAPH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let json =
+        std::env::var("CONTACTGRAPH_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
 }
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {

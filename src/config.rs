@@ -169,10 +169,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // CONTACTGRAPH_CONFIG and CONTACTGRAPH_LOG are read by the command line, not here.
+        // CONTACTGRAPH_CONFIG, CONTACTGRAPH_LOG and CONTACTGRAPH_LOG_FORMAT are read by the
+        // command line, not here.
         let env = Env::prefixed(ENV_PREFIX)
             .split("__")
-            .ignore(&["config", "log"]);
+            .ignore(&["config", "log", "log_format"]);
         Self::from_figment(figment.merge(env))
     }
 

@@ -138,3 +138,53 @@ fn schema_command_prints_the_checked_in_sdl() {
             .expect("schema.graphql");
     assert_eq!(String::from_utf8_lossy(&out.stdout), checked_in);
 }
+
+/// The first log line `serve` writes to a piped stderr, with these variables.
+fn first_log_line(name: &str, env: &[(&str, &str)]) -> String {
+    // Upstreams that answer nothing: the gateway starts all the same.
+    let config = VALID
+        .replacen("[ghl]\n", "[ghl]\nbase_url = \"http://127.0.0.1:9\"\n", 1)
+        .replacen(
+            "[clubos]\n",
+            "[clubos]\nbase_url = \"http://127.0.0.1:9\"\n",
+            1,
+        );
+    let path = config_file(
+        name,
+        &format!(
+            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite::memory:\"\n"
+        ),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(&path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = Child(
+        cmd.stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("serve starts"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("a log line within 10 s")
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes_and_can_be_json() {
+    let plain = first_log_line("plain", &[]);
+    assert!(!plain.contains('\u{1b}'), "no ANSI escape: {plain:?}");
+    assert!(plain.contains("INFO"), "{plain}");
+    let json = first_log_line("json", &[("CONTACTGRAPH_LOG_FORMAT", "json")]);
+    let line: serde_json::Value = serde_json::from_str(&json).expect("one JSON object per line");
+    assert_eq!(line["level"], "INFO", "{json}");
+}
