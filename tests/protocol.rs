@@ -151,3 +151,38 @@ async fn bad_input_is_refused_naming_its_field_before_any_upstream_call() {
         "no upstream call"
     );
 }
+
+#[tokio::test]
+async fn a_bulk_tag_write_reports_each_contact_and_an_unknown_id_is_not_applied() {
+    let demo = start(20, json!({})).await;
+    let known = demo.world.ghl.contacts[0].id.clone();
+    let unknown = "ZZZZZZZZZZZZZZZZZZZZ";
+    let body = graphql(
+        &demo,
+        r#"mutation($ids: [ID!]!) { bulkUpdateTags(ids: $ids, tags: ["vip"], action: ADD, idempotencyKey: "bulk-1") {
+            status writes { status contactId errorCode } } }"#,
+        json!({"ids": [known, unknown]}),
+    )
+    .await;
+    let p = &body["data"]["bulkUpdateTags"];
+    assert_eq!(p["status"], "PARTIAL", "{body}");
+    let rows = p["writes"].as_array().expect("writes");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|w| w["contactId"] == id)
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(row(&known)["status"], "APPLIED", "{body}");
+    assert_eq!(row(unknown)["status"], "FAILED", "{body}");
+    assert_eq!(row(unknown)["errorCode"], "UPSTREAM_REJECTED", "{body}");
+    // A replay answers the same.
+    let again = graphql(
+        &demo,
+        r#"mutation($ids: [ID!]!) { bulkUpdateTags(ids: $ids, tags: ["vip"], action: ADD, idempotencyKey: "bulk-1") {
+            status writes { status contactId errorCode } } }"#,
+        json!({"ids": [known, unknown]}),
+    )
+    .await;
+    assert_eq!(again, body);
+}

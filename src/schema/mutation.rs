@@ -185,6 +185,8 @@ pub struct SystemWrite {
     pub error_code: Option<String>,
     /// Why it was skipped or failed.
     pub message: Option<String>,
+    /// For a bulk write: the GHL contact this row is about (each has its own status).
+    pub contact_id: Option<ID>,
 }
 
 /// What a mutation did, and the objects it produced.
@@ -233,6 +235,7 @@ impl WritePayload {
                 write_id: w.write_id.clone().map(ID),
                 error_code: w.error_code.clone(),
                 message: w.message.clone(),
+                contact_id: w.contact_id.clone().map(ID),
             })
             .collect()
     }

@@ -93,6 +93,9 @@ pub struct WriteRecord {
     pub write_id: Option<String>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    /// The contact of one row of a bulk write (each contact has its own outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
 }
 
 /// The result of a mutation, as answered and as stored for replays.
@@ -151,6 +154,7 @@ impl Plan {
             write_id: None,
             error_code: None,
             message: Some(why.to_owned()),
+            contact_id: None,
         });
     }
 }
@@ -193,7 +197,40 @@ fn record(op: &LegOp, leg: &Leg, status: WriteStatus, err: Option<&GatewayError>
         write_id: Some(leg.id.clone()),
         error_code: err.map(|e| e.code.as_str().to_owned()),
         message: err.map(|e| e.message.clone()),
+        contact_id: None,
     }
+}
+
+/// An applied leg's records: one per contact for a bulk write (GHL answers each contact
+/// on its own; an unknown or foreign id is refused while the others are applied), else
+/// one.
+fn applied_records(op: &LegOp, leg: &Leg, result: Option<&str>) -> Vec<WriteRecord> {
+    let LegOp::GhlBulkTags { contact_ids, .. } = op else {
+        return vec![record(op, leg, WriteStatus::Applied, None)];
+    };
+    let failed: Vec<String> = result
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| serde_json::from_value(v["failedContactIds"].clone()).ok())
+        .unwrap_or_default();
+    contact_ids
+        .iter()
+        .map(|id| {
+            let refused = failed.contains(id);
+            WriteRecord {
+                status: if refused {
+                    WriteStatus::Failed
+                } else {
+                    WriteStatus::Applied
+                },
+                error_code: refused.then(|| ErrorCode::UpstreamRejected.as_str().to_owned()),
+                message: refused.then(|| {
+                    "GHL refused this contact (unknown, deleted or of another location)".into()
+                }),
+                contact_id: Some(id.clone()),
+                ..record(op, leg, WriteStatus::Applied, None)
+            }
+        })
+        .collect()
 }
 
 /// The delay before attempt `attempt + 1` of a leg: exponential, full jitter, capped.
@@ -301,10 +338,10 @@ pub async fn execute(
                     .leg_done(&leg.id, result.as_deref(), now_ms())
                     .await
                     .map_err(store_err)?;
-                results.push(result);
                 outcome
                     .writes
-                    .push(record(op, leg, WriteStatus::Applied, None));
+                    .extend(applied_records(op, leg, result.as_deref()));
+                results.push(result);
             }
             Err(e) if e.is_transient() => {
                 let err = GatewayError::upstream(op.system(), &e);
@@ -462,6 +499,7 @@ async fn from_outbox(s: &AppState, operation_id: String) -> Result<Outcome, Gate
             write_id: Some(l.id.clone()),
             error_code: l.last_error_code.clone(),
             message: None,
+            contact_id: None,
         })
         .collect();
     let recorded = Outcome {
@@ -496,6 +534,10 @@ async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayE
         else {
             continue;
         };
+        if leg.state == LegState::Done && w.contact_id.is_some() {
+            // A bulk write's row keeps its own outcome.
+            continue;
+        }
         w.status = match leg.state {
             LegState::Done => WriteStatus::Applied,
             LegState::Pending | LegState::InFlight => WriteStatus::Pending,
