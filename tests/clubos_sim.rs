@@ -246,6 +246,25 @@ async fn phone_search_matches_a_differently_formatted_number() {
 }
 
 #[tokio::test]
+async fn a_page_past_the_end_says_it_is_empty() {
+    let h = start().await;
+    let page = |n: usize| {
+        h.http
+            .get(format!("{}/users?page={n}&size=10", h.server.url()))
+            .header("x-api-key", ClubOsSimConfig::default().api_key)
+            .send()
+    };
+    let first: Value = page(0).await.unwrap().json().await.unwrap();
+    assert_eq!(first["empty"], false, "{first}");
+    let past: Value = page(10_000).await.unwrap().json().await.unwrap();
+    assert_eq!(past["content"], serde_json::json!([]));
+    assert_eq!(
+        past["empty"], true,
+        "Spring's empty means no content on this page: {past}"
+    );
+}
+
+#[tokio::test]
 async fn user_search_pages_with_the_spring_envelope_and_caps_the_size() {
     let h = start().await;
     let total = seeded_users().len() as u64;

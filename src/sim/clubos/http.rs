@@ -228,6 +228,8 @@ impl Paging {
             .skip(self.page.saturating_mul(self.size))
             .take(self.size)
             .collect();
+        // Spring's `empty` is "this page has no content", so a page past the end is empty.
+        let empty = content.is_empty();
         let body = json!({
             "numberOfElements": content.len(),
             "content": content,
@@ -237,7 +239,7 @@ impl Paging {
             "size": self.size,
             "first": self.page == 0,
             "last": self.page + 1 >= total_pages,
-            "empty": total == 0,
+            "empty": empty,
         });
         Json(body).into_response()
     }
