@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libs
     && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY assets ./assets
 COPY migrations ./migrations
 COPY benches ./benches
 RUN cargo build --release --locked --bin contactgraph

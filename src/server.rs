@@ -1,4 +1,5 @@
-//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
+//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /` (its
+//! files under `/playground/`, see [`crate::playground`]),
 //! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
 //! format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
 //! GHL OAuth, the app's install endpoints (see [`crate::install`]).
@@ -10,7 +11,6 @@ use std::sync::Arc;
 use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql::{
     Positioned,
-    http::GraphiQLSource,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
 };
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
@@ -31,6 +31,7 @@ use crate::{
     error::ErrorCode,
     install, limits,
     loaders::{self, Loaders, RequestMeta},
+    playground,
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
     webhooks,
@@ -82,8 +83,8 @@ pub struct RouterOptions {
 
 type Shared = (AppSchema, Arc<AppState>, Option<String>);
 
-/// The router: GraphQL, playground, health, metrics, webhooks, and the GHL app's install
-/// endpoints in OAuth mode.
+/// The router: GraphQL, playground (page and its files), health, metrics, webhooks, and
+/// the GHL app's install endpoints in OAuth mode.
 pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> Router {
     let mut router = Router::new()
         .route("/graphql", post(graphql))
@@ -91,6 +92,7 @@ pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> R
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state((schema, state.clone(), opts.playground_key))
+        .merge(playground::routes())
         .merge(webhooks::router(state.clone()));
     if let Some(oauth) = state.ghl_oauth.clone() {
         router = router.merge(install::router(oauth));
@@ -298,24 +300,10 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// GraphiQL with the example operations and, in the demo, the demo's key in the headers
-/// pane (the demo listens on loopback only by default; a served gateway shows no key).
+/// pane and on every request (the demo listens on loopback only by default; a served
+/// gateway shows no key). Its files come from the binary (see [`crate::playground`]).
 async fn playground(State((_, _, key)): State<Shared>) -> Html<String> {
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("contactgraph")
-        .finish();
-    let default_query = serde_json::to_string(EXAMPLE_QUERY).unwrap_or_default();
-    let headers = key
-        .map(|k| json!({"Authorization": format!("Bearer {k}")}).to_string())
-        .unwrap_or_else(|| json!({"Authorization": "Bearer <your API key>"}).to_string());
-    let headers = serde_json::to_string(&headers).unwrap_or_default();
-    Html(page.replacen(
-        "React.createElement(GraphiQL, {",
-        &format!(
-            "React.createElement(GraphiQL, {{\n          defaultQuery: {default_query},\n          defaultHeaders: {headers},"
-        ),
-        1,
-    ))
+    Html(playground::page("/graphql", EXAMPLE_QUERY, key.as_deref()))
 }
 
 async fn metrics(State((_, state, _)): State<Shared>) -> String {
