@@ -1,6 +1,8 @@
 //! The playground at `GET /` and CORS: the page loads only files the gateway serves
 //! itself (the vendored bundles, byte for byte as `assets/playground/VENDORED.md` lists
-//! them), and only configured origins get CORS headers.
+//! them); only configured origins get CORS headers; and, where Chromium and
+//! playwright-core are installed, a real browser renders the page, lists the schema and
+//! runs the default operation with everything from outside blocked.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -323,5 +325,36 @@ async fn the_page_loads_only_the_vendored_files_the_gateway_serves() {
         let body = resp.bytes().await.expect("asset body");
         assert_eq!(hex::encode(Sha256::digest(&body)), sha, "{path}");
     }
+    demo.stop().await;
+}
+
+/// Chromium renders the playground of a running demo, lists `Query` in the docs and runs
+/// the default operation (`tests/browser/playground.mjs`; every request to a host that
+/// is not loopback is blocked and fails it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "needs chromium and tests/browser/node_modules (bash .ci/run installs them)"
+)]
+async fn a_browser_runs_the_default_operation_offline() {
+    let demo = start_demo().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/playground.mjs");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script).arg(demo.url());
+    if let Ok(path) = std::env::var("PLAYGROUND_SCREENSHOT") {
+        cmd.arg("--screenshot").arg(path);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), cmd.output())
+        .await
+        .expect("the browser test finishes within 3 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser test failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("playground ok"), "{stdout}\n{stderr}");
     demo.stop().await;
 }
