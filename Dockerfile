@@ -3,8 +3,9 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+COPY assets ./assets
 COPY migrations ./migrations
 COPY benches ./benches
 RUN cargo build --release --locked --bin contactgraph

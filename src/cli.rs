@@ -157,6 +157,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         server::RouterOptions {
             max_body_bytes: cfg.server.max_body_bytes,
             playground_key: None,
+            cors: cfg.server.cors.clone(),
         },
     );
     server::serve(listener, app, shutdown_signal()).await?;

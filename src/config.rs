@@ -113,6 +113,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Cross-origin callers.
+    pub cors: CorsConfig,
 }
 
 impl Default for ServerConfig {
@@ -120,7 +122,44 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
+            cors: CorsConfig::default(),
         }
+    }
+}
+
+/// `[server.cors]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins (`scheme://host[:port]`) whose pages may call `/graphql` and `/` from a
+    /// browser. Empty: no CORS headers at all. `*` is refused.
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsConfig {
+    /// Every entry an exact origin as a browser sends it: `http` or `https`, a host, the
+    /// port only when it is not the scheme's default, no path, query or trailing slash.
+    fn check(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "server.cors.allowed_origins";
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            if origin.trim() == "*" {
+                return Err(ConfigError(format!(
+                    "key `{KEY}` must not contain `*`: list each origin that may call the gateway"
+                )));
+            }
+            let exact = url::Url::parse(origin).ok().is_some_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.origin().ascii_serialization() == *origin
+            });
+            if !exact {
+                return Err(ConfigError(format!(
+                    "key `{KEY}` entry {} is not an origin: expected scheme://host[:port] \
+                     (http or https, no path or trailing slash)",
+                    i + 1
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -223,6 +262,7 @@ impl Config {
                 "key `webhooks.tolerance_secs` must be at least 1".into(),
             ));
         }
+        self.server.cors.check()?;
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
         self.check_ghl_auth()
@@ -497,6 +537,42 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`ghl.oauth`"), "{err}");
+    }
+
+    #[test]
+    fn cors_origins_are_exact_and_never_a_wildcard() {
+        let cors = |origins: &str| {
+            with(&format!(
+                "[server.cors]\nallowed_origins = {origins}\n{VALID}"
+            ))
+        };
+        assert!(
+            cors("[]")
+                .expect("none")
+                .server
+                .cors
+                .allowed_origins
+                .is_empty()
+        );
+        let cfg = cors(r#"["http://localhost:3000", "https://app.example"]"#).expect("valid");
+        assert_eq!(cfg.server.cors.allowed_origins.len(), 2);
+
+        let err = cors(r#"["*"]"#).unwrap_err().to_string();
+        assert!(
+            err.contains("`server.cors.allowed_origins`") && err.contains("`*`"),
+            "{err}"
+        );
+        for bad in [
+            "http://localhost:3000/",
+            "https://app.example/path",
+            "localhost:3000",
+            "ftp://files.example",
+            "https://app.example:443",
+        ] {
+            let err = cors(&format!("[\"{bad}\"]")).unwrap_err().to_string();
+            assert!(err.contains("is not an origin"), "{bad}: {err}");
+            assert!(!err.contains(bad), "{err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{
-    config::Config,
+    config::{Config, CorsConfig},
     schema, server,
     sim::{SimOptions, Sims, World, ghl, seed},
     state::AppState,
@@ -73,6 +73,28 @@ fn base_config(sims: &Sims, listen: SocketAddr) -> serde_json::Value {
     })
 }
 
+/// The configured CORS origins plus the demo's own: `http://127.0.0.1:{port}`,
+/// `http://localhost:{port}` and the listen address itself, so that a page opened at
+/// either name of the demo's address may call it, and one served from another port may
+/// not. Known only once the listener is bound (the port may be 0 in the config).
+fn own_origins(configured: &CorsConfig, addr: SocketAddr) -> CorsConfig {
+    let port = addr.port();
+    let mut own = vec![
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ];
+    if !addr.ip().is_unspecified() {
+        own.push(format!("http://{addr}"));
+    }
+    let mut allowed_origins = configured.allowed_origins.clone();
+    for origin in own {
+        if !allowed_origins.contains(&origin) {
+            allowed_origins.push(origin);
+        }
+    }
+    CorsConfig { allowed_origins }
+}
+
 fn merged(value: serde_json::Value, overrides: serde_json::Value) -> anyhow::Result<Config> {
     Ok(Config::from_figment(
         Figment::from(Serialized::defaults(value)).merge(Serialized::defaults(overrides)),
@@ -131,6 +153,7 @@ impl Demo {
             server::RouterOptions {
                 max_body_bytes: cfg.server.max_body_bytes,
                 playground_key: Some(api_key.clone()),
+                cors: own_origins(&cfg.server.cors, addr),
             },
         );
         let (tx, rx) = oneshot::channel::<()>();

@@ -6,6 +6,7 @@
 //! - [`cli`]: the `contactgraph` commands (`serve`, `demo`, `sim`, `schema`).
 //! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
 //! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
+//! - [`playground`]: the GraphiQL page and the files it loads, embedded in the binary.
 //! - [`schema`]: the GraphQL schema, independent of HTTP.
 //! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
 //! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
@@ -34,6 +35,7 @@ pub mod limits;
 pub mod linking;
 pub mod loaders;
 pub mod phone;
+pub mod playground;
 pub mod schema;
 pub mod server;
 pub mod sim;

@@ -1,4 +1,5 @@
-//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /`,
+//! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /` (its
+//! files under `/playground/`, see [`crate::playground`]),
 //! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
 //! format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
 //! GHL OAuth, the app's install endpoints (see [`crate::install`]).
@@ -11,27 +12,32 @@ use async_graphql::ParseRequestError;
 use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql::{
     Positioned,
-    http::GraphiQLSource,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
 };
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, rejection::GraphQLRejection};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    trace::TraceLayer,
+};
 
 use crate::{
     auth::{AuthError, Caller, Role},
+    config::CorsConfig,
     error::ErrorCode,
     install, limits,
     loaders::{self, Loaders, RequestMeta},
+    playground,
     schema::{AppSchema, IdempotencyHeader},
     state::AppState,
     webhooks,
@@ -79,19 +85,29 @@ pub struct RouterOptions {
     /// A credential the playground sends with every request (the demo's key); `None`
     /// leaves the caller to add one in GraphiQL's headers pane.
     pub playground_key: Option<String>,
+    /// Which other origins' pages may call `/graphql` and `/` (`server.cors`); none by
+    /// default, and then no response carries CORS headers.
+    pub cors: CorsConfig,
 }
 
 type Shared = (AppSchema, Arc<AppState>, Option<String>);
 
-/// The router: GraphQL, playground, health, metrics, webhooks, and the GHL app's install
-/// endpoints in OAuth mode.
+/// The router: GraphQL, playground (page and its files), health, metrics, webhooks, and
+/// the GHL app's install endpoints in OAuth mode.
 pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> Router {
-    let mut router = Router::new()
+    let mut api: Router<Shared> = Router::new()
         .route("/graphql", post(graphql))
-        .route("/", get(playground))
+        .route("/", get(playground));
+    if let Some(cors) = cors_layer(&opts.cors) {
+        api = api
+            .layer(cors)
+            .layer(axum::middleware::map_response(only_for_allowed_origins));
+    }
+    let mut router = api
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state((schema, state.clone(), opts.playground_key))
+        .merge(playground::routes())
         .merge(webhooks::router(state.clone()));
     if let Some(oauth) = state.ghl_oauth.clone() {
         router = router.merge(install::router(oauth));
@@ -101,6 +117,47 @@ pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> R
         .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
         .layer(axum::middleware::from_fn(coded_refusals))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// CORS for `/graphql` and `/`: the configured origins only (the configuration refuses
+/// `*`), `POST` and `GET`, the headers a caller sends (`X-API-Key` too, the other way to
+/// pass a key), and no credentials (a caller's
+/// credential is a header, never a cookie). `None` without origins: no CORS headers.
+fn cors_layer(cfg: &CorsConfig) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = cfg
+        .allowed_origins
+        .iter()
+        .filter(|o| o.as_str() != "*")
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-api-key"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// Drops the preflight headers tower-http's CORS layer adds whatever the origin
+/// (methods, headers, max age) from an answer to an origin it did not allow, so that
+/// such an origin sees no CORS headers at all, as without the layer.
+async fn only_for_allowed_origins(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_METHODS);
+        headers.remove(header::ACCESS_CONTROL_ALLOW_HEADERS);
+        headers.remove(header::ACCESS_CONTROL_MAX_AGE);
+    }
+    resp
 }
 
 /// A refusal before anything runs, in the GraphQL response shape.
@@ -382,24 +439,10 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// GraphiQL with the example operations and, in the demo, the demo's key in the headers
-/// pane (the demo listens on loopback only by default; a served gateway shows no key).
+/// pane and on every request (the demo listens on loopback only by default; a served
+/// gateway shows no key). Its files come from the binary (see [`crate::playground`]).
 async fn playground(State((_, _, key)): State<Shared>) -> Html<String> {
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("contactgraph")
-        .finish();
-    let default_query = serde_json::to_string(EXAMPLE_QUERY).unwrap_or_default();
-    let headers = key
-        .map(|k| json!({"Authorization": format!("Bearer {k}")}).to_string())
-        .unwrap_or_else(|| json!({"Authorization": "Bearer <your API key>"}).to_string());
-    let headers = serde_json::to_string(&headers).unwrap_or_default();
-    Html(page.replacen(
-        "React.createElement(GraphiQL, {",
-        &format!(
-            "React.createElement(GraphiQL, {{\n          defaultQuery: {default_query},\n          defaultHeaders: {headers},"
-        ),
-        1,
-    ))
+    Html(playground::page("/graphql", EXAMPLE_QUERY, key.as_deref()))
 }
 
 async fn metrics(State((_, state, _)): State<Shared>) -> String {

@@ -64,6 +64,7 @@ impl Gateway {
             server::RouterOptions {
                 max_body_bytes: cfg.server.max_body_bytes,
                 playground_key: None,
+                cors: cfg.server.cors.clone(),
             },
         );
         let (tx, rx) = oneshot::channel::<()>();
