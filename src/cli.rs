@@ -165,8 +165,8 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 async fn key(config: Option<PathBuf>, action: KeyAction) -> anyhow::Result<()> {
-    let cfg = Config::load(config.as_deref())?;
-    let store = crate::store::Store::connect(&cfg.store.url).await?;
+    let store_cfg = Config::load_store(config.as_deref())?;
+    let store = crate::store::Store::connect(&store_cfg.url).await?;
     match action {
         KeyAction::Create {
             role,
@@ -189,6 +189,7 @@ async fn key(config: Option<PathBuf>, action: KeyAction) -> anyhow::Result<()> {
             if !store.revoke_api_key(&id).await? {
                 anyhow::bail!("no live key has the id {id}");
             }
+            println!("revoked key {id}: requests with it now get 401");
         }
     }
     Ok(())

@@ -196,8 +196,23 @@ pub struct ConfigError(String);
 const ENV_PREFIX: &str = "CONTACTGRAPH_";
 
 impl Config {
+    /// Only the `[store]` section of `path` and the environment (what `contactgraph key`
+    /// needs): the rest of the file is not read, so it need not be complete.
+    pub fn load_store(path: Option<&Path>) -> Result<StoreConfig, ConfigError> {
+        let figment = Self::sources(path)?;
+        if !figment.contains("store") {
+            return Ok(StoreConfig::default());
+        }
+        figment.extract_inner("store").map_err(describe)
+    }
+
     /// Reads `path` (when given) and the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::sources(path)?)
+    }
+
+    /// The file at `path` (when given) under the environment's `CONTACTGRAPH_*` keys.
+    fn sources(path: Option<&Path>) -> Result<Figment, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
             if !path.is_file() {
@@ -213,7 +228,7 @@ impl Config {
         let env = Env::prefixed(ENV_PREFIX)
             .split("__")
             .ignore(&["config", "log", "log_format"]);
-        Self::from_figment(figment.merge(env))
+        Ok(figment.merge(env))
     }
 
     /// Extracts and checks a configuration from any figment (tests pass their own).

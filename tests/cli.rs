@@ -188,3 +188,64 @@ fn logs_to_a_pipe_carry_no_colour_codes_and_can_be_json() {
     let line: serde_json::Value = serde_json::from_str(&json).expect("one JSON object per line");
     assert_eq!(line["level"], "INFO", "{json}");
 }
+
+#[test]
+fn key_needs_only_the_store_section_and_revoke_says_what_it_revoked() {
+    let db = std::env::temp_dir().join(format!("contactgraph-keys-{}.db", std::process::id()));
+    let path = config_file(
+        "keys",
+        &format!("[store]\nurl = \"sqlite://{}\"\n", db.display()),
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["key", "--config"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, key, err) = run(&["create", "--role", "read"]);
+    assert!(ok, "a config with only [store] is enough: {err}");
+    let id = key
+        .trim()
+        .strip_prefix("cg_")
+        .and_then(|k| k.split('_').next())
+        .expect("a cg_ key")
+        .to_owned();
+    let (ok, out, err) = run(&["revoke", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("revoked key {id}")), "{out}");
+    let (ok, _, err) = run(&["revoke", &id]);
+    assert!(
+        !ok && err.contains(&id),
+        "a second revoke says there is no live key: {err}"
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[test]
+fn a_busy_simulator_port_is_named_in_the_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let out = Command::new(BIN)
+        .args([
+            "sim",
+            "--ghl-listen",
+            &addr,
+            "--clubos-listen",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}

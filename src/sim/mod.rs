@@ -25,7 +25,9 @@ pub struct SimServer {
 impl SimServer {
     /// Serves `router` on `listen` (port 0 picks a free port).
     pub async fn start(listen: SocketAddr, router: Router) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(listen).await?;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
+        })?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
