@@ -618,3 +618,41 @@ fn the_client_never_prints_its_token() {
     let client = GhlClient::new(&cfg, RetryPolicy::new(RetryConfig::default())).expect("client");
     assert!(!format!("{client:?}{cfg:?}").contains("very-secret"));
 }
+
+#[tokio::test]
+async fn a_wrong_verb_or_an_unknown_path_answers_as_ghl_does() {
+    let sim = Sim::start().await;
+    let id = sim.contact_id();
+    let wrong = sim
+        .req(reqwest::Method::PATCH, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(wrong.status(), 404);
+    assert!(wrong.headers().contains_key("x-ratelimit-remaining"));
+    let body: Value = wrong.json().await.expect("json");
+    assert_eq!(
+        body["message"],
+        format!("Cannot PATCH /contacts/{id}"),
+        "{body}"
+    );
+    let unknown = sim
+        .req(reqwest::Method::GET, "/no/such/route")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.headers().contains_key("x-ratelimit-remaining"));
+    let anonymous = sim
+        .http
+        .get(sim.url("/no/such/route"))
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "unknown routes are behind the auth gate too"
+    );
+}

@@ -272,6 +272,8 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
             get(activity::custom_fields),
         )
         .route("/oauth/token", post(oauth::token))
+        // A served path with another verb answers as GHL does: 404 `Cannot PUT /…`.
+        .method_not_allowed_fallback(not_found)
         .route_layer(middleware::from_fn_with_state(sim.clone(), auth::gate))
         .route_layer(middleware::from_fn_with_state(
             (sim.admin.clone(), error_body as ErrorBody),
@@ -282,6 +284,10 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
         .route("/_sim/stats", get(admin::get_stats))
         .route("/_sim/faults", post(admin::post_faults))
         .with_state(sim.admin.clone());
+    // Unknown paths pass GHL's auth gate (and carry its rate-limit headers) before the 404.
+    let unknown = Router::new()
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(sim.clone(), auth::gate));
     let sim_routes = Router::new()
         .route("/_sim/reset", post(reset))
         .route("/_sim/seed", get(seed_info))
@@ -292,7 +298,7 @@ pub fn router(sim: Arc<GhlSim>) -> Router {
         .with_state(sim);
     api.merge(admin_routes)
         .merge(sim_routes)
-        .fallback(not_found)
+        .fallback_service(unknown)
 }
 
 async fn not_found(uri: axum::http::Uri, method: axum::http::Method) -> (StatusCode, Json<Value>) {
