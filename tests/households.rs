@@ -369,3 +369,30 @@ async fn a_household_member_linked_by_a_stronger_rule_is_written_to_on_their_own
     );
     assert_ne!(contact_before["firstName"], json!("Junior"));
 }
+
+#[tokio::test]
+async fn an_upsert_with_a_household_email_or_phone_writes_nothing() {
+    let demo = start(200, json!({})).await;
+    let (_, [rosa, _]) = add_phone_household(&demo).await;
+    let family = demo.world.example(Kind::Ambiguous).expect("a household");
+    let email = family.email.clone().expect("email");
+    let (g0, c0) = (
+        stats(&demo.sims.ghl.url()).await,
+        stats(&demo.sims.clubos.url()).await,
+    );
+    let upsert = r#"mutation($input: ContactInput!) { upsertContact(input: $input) { status } }"#;
+    for input in [
+        json!({"email": email, "firstName": "Guess"}),
+        json!({"phone": HOUSEHOLD_PHONE, "firstName": "Guess", "lastName": "Who"}),
+    ] {
+        let body = graphql(&demo, upsert, json!({"input": input})).await;
+        assert_eq!(error_code(&body), Some("AMBIGUOUS"), "{input}: {body}");
+    }
+    let (g1, c1) = (
+        stats(&demo.sims.ghl.url()).await,
+        stats(&demo.sims.clubos.url()).await,
+    );
+    assert_eq!(writes(&g1), writes(&g0), "no GHL write");
+    assert_eq!(writes(&c1), writes(&c0), "no Club OS write");
+    assert_eq!(clubos_user(&demo, rosa).await["firstName"], "Rosa");
+}

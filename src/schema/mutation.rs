@@ -18,8 +18,10 @@ use crate::{
     state::AppState,
     store::{Leg, LegState, LinkSource},
     upstream::{
-        clubos::{ClubOsAttendee, NewEvent},
-        ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
+        clubos::{ClubOsAttendee, ClubOsUser, NewEvent},
+        ghl::models::{
+            AppointmentPatch, GhlContact, NewAppointment, NewTask, NoteWrite, TaskPatch,
+        },
     },
     writes::{
         self, Idempotency, Outcome, Overall, Plan, WriteStatus as Status,
@@ -406,6 +408,99 @@ fn ambiguous(p: &Person) -> async_graphql::Error {
     .extend_with(|_, e| e.set("candidates", candidates))
 }
 
+/// The Club OS user an upsert updates (`None`: it creates a prospect), decided before
+/// any write by the rule linking uses: the email and phone must each be held by at most
+/// one GHL contact and one Club OS user, and the records they name must be one person.
+/// GHL's upsert updates the contact holding them, so a Club OS user who is someone
+/// else's (a household member, a user linked to another contact) is refused with
+/// `AMBIGUOUS`, never written to.
+async fn upsert_target(ctx: &Context<'_>, checked: &input::Checked) -> Result<Option<i64>> {
+    let l = ctx.data::<Loaders>()?;
+    let state = ctx.data::<Arc<AppState>>()?;
+    let mut contacts: Vec<GhlContact> = Vec::new();
+    let mut users: Vec<ClubOsUser> = Vec::new();
+    let keys = [
+        checked.email.as_deref().map(loaders::email_key),
+        checked.phone_e164.as_deref().map(loaders::phone_key),
+    ];
+    for (i, key) in keys.into_iter().enumerate() {
+        let Some(key) = key else { continue };
+        let (ghl, clubos) = if i == 0 {
+            futures_util::join!(
+                loaders::one(&l.ghl_by_email, key.clone()),
+                loaders::one(&l.clubos_by_email, key)
+            )
+        } else {
+            futures_util::join!(
+                loaders::one(&l.ghl_by_phone, key.clone()),
+                loaders::one(&l.clubos_by_phone, key)
+            )
+        };
+        for c in ghl.map_err(err)? {
+            if !contacts.iter().any(|o| o.id == c.id) {
+                contacts.push(c);
+            }
+        }
+        for u in clubos.map_err(err)? {
+            if !users.iter().any(|o| o.user_id == u.user_id) {
+                users.push(u);
+            }
+        }
+    }
+    let several = || {
+        err(GatewayError::new(
+            ErrorCode::Ambiguous,
+            "several records hold this email or phone (a household?): link the person first",
+        ))
+        .extend_with(|_, e| {
+            let ids: Vec<String> = contacts
+                .iter()
+                .map(|c| c.id.clone())
+                .chain(users.iter().map(|u| u.user_id.to_string()))
+                .collect();
+            e.set("candidates", ids)
+        })
+    };
+    if contacts.len() > 1 || users.len() > 1 {
+        return Err(several());
+    }
+    // Who the GHL contact GHL will update is, and who the Club OS user is: one person.
+    let of_contact = match contacts.first() {
+        Some(c) => {
+            let p = crate::linking::from_ghl(l, state.phone_region, c.clone()).await;
+            if p.status == LinkStatus::Ambiguous {
+                return Err(ambiguous(&p));
+            }
+            if let Some(e) = p.clubos_error.filter(|_| p.clubos.is_none()) {
+                return Err(err(e));
+            }
+            p.clubos.map(|u| u.user_id)
+        }
+        None => None,
+    };
+    let of_user = match users.first() {
+        Some(u) => {
+            let p = crate::linking::from_clubos(l, state.phone_region, u.clone()).await;
+            if p.status == LinkStatus::Ambiguous {
+                return Err(ambiguous(&p));
+            }
+            if let Some(e) = p.ghl_error.filter(|_| p.ghl.is_none()) {
+                return Err(err(e));
+            }
+            let partner = p.ghl.map(|c| c.id);
+            if partner.is_some() && partner != contacts.first().map(|c| c.id.clone()) {
+                return Err(several());
+            }
+            Some(u.user_id)
+        }
+        None => None,
+    };
+    match (of_contact, of_user) {
+        (Some(a), Some(b)) if a != b => Err(several()),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
 /// The GHL contact id of a person, or a clear error. The person is resolved even when
 /// the id is a GHL id, so that an ambiguous person is refused.
 async fn ghl_id(ctx: &Context<'_>, id: &ID) -> Result<String> {
@@ -517,41 +612,26 @@ impl MutationRoot {
             .transpose()
             .map_err(err)?;
         let key = key(ctx, idempotency_key, "upsertContact", json!(input))?;
-        let l = ctx.data::<Loaders>()?;
-        let matches = match (&checked.email, &checked.phone_e164) {
-            (Some(e), _) => loaders::one(&l.clubos_by_email, loaders::email_key(e)).await,
-            (None, Some(p)) => loaders::one(&l.clubos_by_phone, loaders::phone_key(p)).await,
-            (None, None) => Ok(Vec::new()),
-        }
-        .map_err(err)?;
+        let existing = upsert_target(ctx, &checked).await?;
         let mut plan = Plan {
             legs: vec![LegOp::GhlUpsertContact {
                 contact: checked.ghl_new(state.ghl.location_id(), tags),
             }],
             ..Plan::default()
         };
-        let user = match matches.as_slice() {
-            [u] => {
+        let user = match existing {
+            Some(user_id) => {
                 plan.legs.push(LegOp::ClubOsUpdateUser {
-                    user_id: u.user_id,
+                    user_id,
                     patch: checked.clubos_patch(),
                 });
-                Some(u.user_id)
+                Some(user_id)
             }
-            [] => match checked.clubos_new() {
-                Ok(new) => {
-                    plan.legs.push(LegOp::ClubOsCreateUser { user: new });
-                    None
-                }
-                Err(e) => return Err(err(e)),
-            },
-            _ => {
-                plan.skip(
-                    System::ClubOs,
-                    "upsert_user",
-                    "several Club OS users match: link the person first",
-                );
-                return run(ctx, plan, key).await;
+            None => {
+                plan.legs.push(LegOp::ClubOsCreateUser {
+                    user: checked.clubos_new().map_err(err)?,
+                });
+                None
             }
         };
         plan.legs.push(LegOp::Link {
