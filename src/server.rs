@@ -466,8 +466,27 @@ async fn metrics(State((_, state, _)): State<Shared>) -> String {
     out
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// Liveness with what is degraded: always 200 while the process serves, `status` is
+/// `degraded` when the store does not answer or GHL has paused the location for longer
+/// than a request's deadline (reads that need GHL then fail at once as rate limited, with
+/// `retryAfter` seconds, and writes wait in the outbox).
+async fn healthz(State((_, state, _)): State<Shared>) -> Json<Value> {
+    let store = match state.store.ping().await {
+        Ok(()) => json!({"status": "ok"}),
+        Err(e) => {
+            tracing::warn!(error = %e, "health: the store does not answer");
+            json!({"status": "unavailable"})
+        }
+    };
+    let ghl = match state.ghl.paused() {
+        None => json!({"status": "ok"}),
+        Some(left) => json!({"status": "paused", "retryAfter": left.as_secs().max(1)}),
+    };
+    let ok = store["status"] == "ok" && ghl["status"] == "ok";
+    Json(json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "checks": {"store": store, "ghl": ghl},
+    }))
 }
 
 /// Binds `listen` and serves `router` until `shutdown` resolves.

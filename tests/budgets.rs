@@ -6,7 +6,7 @@ mod common;
 
 use common::gateway::*;
 use contactgraph::sim::seed::Kind;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const PERSON: &str =
     "query($id: ID!) { contact(id: $id) { linkStatus linkedBy name clubOs { userId } } }";
@@ -38,6 +38,19 @@ async fn a_long_retry_after_fails_reads_fast_and_leaves_writes_pending() {
     assert!((3500..=3600).contains(&wait), "{cold}");
     let after_first = stats(&demo.sims.ghl.url()).await.total;
     assert_eq!(after_first - before, 1, "the 429 is not retried");
+    let health: Value = reqwest::get(format!("{}/healthz", demo.url()))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["checks"]["ghl"]["status"], "paused", "{health}");
+    let left = health["checks"]["ghl"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter");
+    assert!((3500..=3600).contains(&left), "{health}");
+    assert_eq!(health["checks"]["store"]["status"], "ok", "{health}");
 
     // While GHL's pause lasts, nothing more is sent: another read fails at once.
     let other = graphql(&demo, PERSON, json!({"id": ids[2]})).await;

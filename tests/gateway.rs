@@ -172,7 +172,7 @@ async fn health_and_playground_are_served() {
     let demo = start().await;
     assert_eq!(
         get_json(format!("{}/healthz", demo.url())).await,
-        json!({"status": "ok"})
+        json!({"status": "ok", "checks": {"store": {"status": "ok"}, "ghl": {"status": "ok"}}})
     );
     let page = Client::new()
         .get(format!("{}/", demo.url()))

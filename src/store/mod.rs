@@ -270,6 +270,15 @@ impl Store {
         self.backend.name()
     }
 
+    /// Whether the store answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.query_error("ping", e))
+    }
+
     /// Starts a transaction that will write. SQLite takes its write lock up front
     /// (`BEGIN IMMEDIATE`), so that two writers queue on the busy timeout instead of one
     /// failing when it upgrades from reading; PostgreSQL locks rows as it goes.

@@ -137,6 +137,18 @@ impl LocationLimiter {
             })
     }
 
+    /// How much longer GHL has told the gateway to send nothing for `location`, if it has.
+    pub fn paused_for(&self, location: &str) -> Option<Duration> {
+        let until = *self
+            .paused_until
+            .lock()
+            .expect("pause lock")
+            .get(location)?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+
     /// Reads GHL's answer: when it says the window is spent, hold this location's
     /// requests for `wait` (or one window).
     pub fn observe(&self, location: &str, remaining: Option<u32>, wait: Option<Duration>) {

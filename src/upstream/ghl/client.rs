@@ -194,6 +194,15 @@ impl GhlClient {
         &self.location_id
     }
 
+    /// How long GHL's pause of this location has left, when it outlasts a request's
+    /// deadline: until then every call that needs GHL fails at once as rate limited (a
+    /// shorter pause is pacing the limiter absorbs, and is not reported).
+    pub fn paused(&self) -> Option<Duration> {
+        self.limiter
+            .paused_for(&self.location_id)
+            .filter(|left| *left > self.retry.deadline())
+    }
+
     async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T, UpstreamError> {
         if call.read {
             self.retry.run(|| self.authorized(&call)).await
