@@ -1,5 +1,9 @@
 //! A gateway process killed between the two legs of a write: started again on the same
-//! store, it finishes the write, and nothing is written twice.
+//! store, it finishes the write, nothing is written twice, and the client retrying the
+//! write's idempotency key gets the finished write's answer at once. A write whose
+//! runner dies every time is dead-lettered after `writes.max_attempts` leases.
+
+mod common;
 
 use std::{
     path::PathBuf,
@@ -7,14 +11,19 @@ use std::{
     time::Duration,
 };
 
+use common::gateway::{graphql, start};
 use contactgraph::{
     sim::{SimOptions, Sims, admin::StatsSnapshot, clubos::ClubOsSimConfig, ghl::tokens, seed},
-    store::{LegState, Store},
+    store::{LegState, NewLeg, Store},
+    writes::{legs::LegOp, now_ms, relay},
 };
 use reqwest::Client;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_contactgraph");
+
+/// The idempotency key the killed request and the client's retries send.
+const KEY: &str = "crash-retry-1";
 
 struct Gateway(Child);
 
@@ -121,6 +130,7 @@ location_id = {club_location}
 url = "sqlite://{db}"
 [writes]
 lease_secs = 1
+key_wait_ms = 600000
 relay_poll_ms = 50
 retry_base_ms = 50
 "#,
@@ -155,15 +165,18 @@ retry_base_ms = 50
         .expect("faults");
     let first = start_gateway(&config, &url).await;
     let mutation = json!({
-        "query": "mutation($id: ID!) { updateContact(id: $id, input: {email: \"after.crash@example.com\"}) { status } }",
+        "query": "mutation($id: ID!) { updateContact(id: $id, input: {email: \"after.crash@example.com\"}) { status writes { system status } } }",
         "variables": {"id": ghl_id},
     });
     let request = tokio::spawn({
         let url = url.clone();
+        let api_key = api_key.clone();
+        let mutation = mutation.clone();
         async move {
             let _ = Client::new()
                 .post(format!("{url}/graphql"))
                 .bearer_auth(api_key)
+                .header("idempotency-key", KEY)
                 .json(&mutation)
                 .send()
                 .await;
@@ -221,5 +234,108 @@ retry_base_ms = 50
         Some(&1),
         "Club OS was written once"
     );
+
+    // The client retries its key. The request holding it died, so there is nobody to wait
+    // for: the answer is the outbox's, at once (a wait would last `key_wait_ms`, 10
+    // minutes here, past the client's timeout), and stays the same on the next retry.
+    for _ in 0..2 {
+        let retried: Value = Client::new()
+            .post(format!("{url}/graphql"))
+            .bearer_auth(&api_key)
+            .header("idempotency-key", KEY)
+            .timeout(Duration::from_secs(30))
+            .json(&mutation)
+            .send()
+            .await
+            .expect("the retry is answered without waiting for the key")
+            .json()
+            .await
+            .expect("json");
+        let answer = &retried["data"]["updateContact"];
+        assert_eq!(answer["status"], "APPLIED", "{retried}");
+        assert_eq!(
+            answer["writes"],
+            json!([{"system": "GHL", "status": "APPLIED"}, {"system": "CLUB_OS", "status": "APPLIED"}]),
+            "{retried}"
+        );
+    }
+    assert_eq!(
+        stats(sims.ghl.url())
+            .await
+            .count("PUT /contacts/{contactId}"),
+        1,
+        "the retries wrote nothing"
+    );
+    assert_eq!(
+        stats(sims.clubos.url()).await.routes["PUT /users/{userId}"]
+            .statuses
+            .get(&200),
+        Some(&1),
+        "the retries wrote nothing"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempts_leases() {
+    // The relay of the demo ticks once at start and then not for an hour: this test runs
+    // its rounds.
+    let demo = start(
+        20,
+        json!({"writes": {"max_attempts": 3, "relay_poll_ms": 3_600_000}}),
+    )
+    .await;
+    let contact_id = demo.world.ghl.contacts[0].id.clone();
+    let op = LegOp::GhlTags {
+        contact_id,
+        tags: vec!["poison".into()],
+        add: true,
+    };
+    let leg = NewLeg {
+        system: op.system().to_string(),
+        kind: op.kind().to_owned(),
+        payload: serde_json::to_string(&op).expect("payload"),
+    };
+    let store = &demo.state.store;
+    // Recorded by a request that died with it, then leased twice by relays that died too.
+    let base = now_ms();
+    let (_, legs) = store
+        .begin_operation("op-poison", &[leg], base - 10_000, 1_000, None)
+        .await
+        .expect("recorded");
+    for at in [base - 8_000, base - 6_000] {
+        let leased = store.lease_due(at, 1_000, 10).await.expect("leased");
+        assert_eq!(leased.len(), 1);
+    }
+    let before = common::gateway::stats(&demo.sims.ghl.url()).await.total;
+
+    // The third lease lapses too: that is `max_attempts`, so the relay gives it up
+    // instead of running it again.
+    assert_eq!(relay::tick(&demo.state).await.expect("a round"), 1);
+    let leg = store.leg(&legs[0].id).await.expect("leg").expect("exists");
+    assert_eq!(leg.state, LegState::Dead);
+    assert_eq!((leg.attempts, leg.lapses), (0, 3));
+    assert_eq!(
+        common::gateway::stats(&demo.sims.ghl.url()).await.total,
+        before,
+        "nothing was sent"
+    );
+    let failed = graphql(
+        &demo,
+        "{ failedWrites { id lapses attempts lastErrorCode lastErrorMessage } }",
+        json!({}),
+    )
+    .await;
+    let row = &failed["data"]["failedWrites"][0];
+    assert_eq!(row["id"], legs[0].id.as_str(), "{failed}");
+    assert_eq!(row["lapses"], 3, "{failed}");
+    assert_eq!(row["lastErrorCode"], "INTERNAL", "{failed}");
+    assert!(
+        row["lastErrorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped 3 times")),
+        "{failed}"
+    );
+    // Nothing more to do: the relay leaves it alone.
+    assert_eq!(relay::tick(&demo.state).await.expect("a round"), 0);
 }

@@ -33,8 +33,9 @@ on_backends!(
         begin_operation_records_legs_only_for_the_request_that_claims_the_key,
         begin_operation_records_the_claim_and_the_legs_together_or_not_at_all,
         twenty_concurrent_begins_with_one_key_record_one_operation,
-        a_key_whose_legs_were_recorded_stays_in_progress_past_its_lease_and_retention,
+        a_key_whose_legs_were_recorded_is_orphaned_past_its_lease_and_kept_past_retention,
         legs_are_not_due_while_the_callers_lease_holds_and_are_once_it_passes,
+        every_lapsed_lease_is_counted_and_a_leg_can_be_given_up,
         a_leg_is_not_due_until_every_earlier_leg_of_its_operation_is_done,
         concurrent_leasers_never_get_the_same_leg,
         failed_legs_back_off_then_die_and_late_reports_do_not_undo_them,
@@ -452,7 +453,9 @@ async fn twenty_concurrent_begins_with_one_key_record_one_operation(db: TestDb) 
     );
 }
 
-async fn a_key_whose_legs_were_recorded_stays_in_progress_past_its_lease_and_retention(db: TestDb) {
+async fn a_key_whose_legs_were_recorded_is_orphaned_past_its_lease_and_kept_past_retention(
+    db: TestDb,
+) {
     let store = db.connect().await;
     let key = Some(("s", "k", "fp", DAY));
     let (claim, legs) = store
@@ -461,14 +464,22 @@ async fn a_key_whose_legs_were_recorded_stays_in_progress_past_its_lease_and_ret
         .unwrap();
     assert_eq!(claim, Claim::Claimed);
 
+    // While the request's lease holds, a retry waits for it.
+    assert_eq!(
+        store
+            .claim_key("s", "k", "fp", T0 + LEASE - 1, LEASE, DAY)
+            .await
+            .unwrap(),
+        Claim::InProgress
+    );
     // The request died after recording its legs: the relay owns the work now, so a retry
-    // with the key must not start it again.
+    // with the key must not start it again, nor wait for a request that will not answer.
     assert_eq!(
         store
             .claim_key("s", "k", "fp", T0 + 10 * LEASE, LEASE, DAY)
             .await
             .unwrap(),
-        Claim::InProgress
+        Claim::Orphaned("op-1".into())
     );
     // Past the retention too, as long as a leg is still owed; purging keeps it as well.
     assert_eq!(store.purge_keys(T0 + 2 * DAY, DAY).await.unwrap(), 0);
@@ -477,7 +488,7 @@ async fn a_key_whose_legs_were_recorded_stays_in_progress_past_its_lease_and_ret
             .claim_key("s", "k", "fp", T0 + 2 * DAY, LEASE, DAY)
             .await
             .unwrap(),
-        Claim::InProgress
+        Claim::Orphaned("op-1".into())
     );
     assert_eq!(
         store.key_operation("s", "k").await.unwrap().as_deref(),
@@ -503,6 +514,63 @@ async fn a_key_whose_legs_were_recorded_stays_in_progress_past_its_lease_and_ret
     );
 }
 
+async fn every_lapsed_lease_is_counted_and_a_leg_can_be_given_up(db: TestDb) {
+    let store = db.connect().await;
+    let legs = begin(&store, "op-1", &three_legs()[..1], T0).await;
+    assert_eq!(legs[0].lapses, 0);
+
+    // Each runner takes the leg and dies with it: every takeover counts one lapse.
+    for n in 1..=3 {
+        let leased = store.lease_due(T0 + n * LEASE, LEASE, 10).await.unwrap();
+        assert_eq!(ids_of(&leased), vec![legs[0].id.clone()]);
+        assert_eq!(i64::from(leased[0].lapses), n);
+        assert_eq!(leased[0].attempts, 0);
+    }
+    // A runner that finished its attempt (failed, retried later) lapsed nothing.
+    store
+        .leg_failed(
+            &legs[0].id,
+            "UPSTREAM_UNAVAILABLE",
+            T0 + 4 * LEASE,
+            false,
+            T0 + 3 * LEASE,
+        )
+        .await
+        .unwrap();
+    let leased = store.lease_due(T0 + 4 * LEASE, LEASE, 10).await.unwrap();
+    assert_eq!((leased[0].attempts, leased[0].lapses), (1, 3));
+
+    assert!(
+        store
+            .leg_give_up(&legs[0].id, "INTERNAL", "stopped 3 times", T0 + 4 * LEASE)
+            .await
+            .unwrap()
+    );
+    let dead = store.leg(&legs[0].id).await.unwrap().unwrap();
+    assert_eq!(dead.state, LegState::Dead);
+    assert_eq!(dead.last_error_code.as_deref(), Some("INTERNAL"));
+    assert_eq!(dead.last_error_message.as_deref(), Some("stopped 3 times"));
+    assert!(
+        store
+            .lease_due(T0 + DAY, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dead leg is leased to nobody"
+    );
+    assert!(
+        !store
+            .leg_give_up(&legs[0].id, "INTERNAL", "again", T0 + DAY)
+            .await
+            .unwrap(),
+        "only a leg in flight is given up"
+    );
+    // An admin's retry starts the count again.
+    assert!(store.retry_leg(&legs[0].id, T0 + DAY).await.unwrap());
+    let revived = store.leg(&legs[0].id).await.unwrap().unwrap();
+    assert_eq!((revived.attempts, revived.lapses), (0, 0));
+}
+
 async fn legs_are_not_due_while_the_callers_lease_holds_and_are_once_it_passes(db: TestDb) {
     let store = db.connect().await;
     let legs = begin(&store, "op-1", &three_legs(), T0).await;
@@ -524,6 +592,7 @@ async fn legs_are_not_due_while_the_callers_lease_holds_and_are_once_it_passes(d
     assert_eq!(leased[0].next_attempt_at_ms, relay_at + LEASE);
     assert_eq!(leased[0].updated_at_ms, relay_at);
     assert_eq!(leased[0].attempts, 0, "leasing counts no attempt");
+    assert_eq!(leased[0].lapses, 1, "the dead caller's lease is counted");
     assert_eq!(store.leg(&legs[0].id).await.unwrap().unwrap(), leased[0]);
 
     // Leased again to the relay: not due to anyone else until that lease passes too.

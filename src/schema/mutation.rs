@@ -322,10 +322,15 @@ pub struct OutboxWrite {
     pub operation: String,
     /// `PENDING`, `IN_FLIGHT`, `DONE`, `DEAD`, `COMPENSATED` or `CANCELLED`.
     pub state: String,
-    /// Attempts so far.
+    /// Attempts so far that failed.
     pub attempts: i32,
+    /// Times the gateway stopped (a crash or a hang) while it held this write; each counts
+    /// towards `writes.max_attempts` like a failed attempt.
+    pub lapses: i32,
     /// The last error's code.
     pub last_error_code: Option<String>,
+    /// The gateway's message for the last error, when it recorded one.
+    pub last_error_message: Option<String>,
     /// When it is next tried (epoch milliseconds).
     pub next_attempt_at_ms: i64,
     /// When it was recorded (epoch milliseconds).
@@ -345,7 +350,9 @@ impl From<Leg> for OutboxWrite {
             operation: l.kind,
             state: l.state.as_str().to_uppercase(),
             attempts: l.attempts,
+            lapses: l.lapses,
             last_error_code: l.last_error_code,
+            last_error_message: l.last_error_message,
             next_attempt_at_ms: l.next_attempt_at_ms,
             created_at_ms: l.created_at_ms,
         }

@@ -28,9 +28,12 @@ pub enum Claim {
     /// The key finished before with this fingerprint: replay this stored response (JSON
     /// text), make no upstream call.
     Replay(String),
-    /// Another request holds the key right now (claimed, not completed, lease not expired),
-    /// or its work was recorded in the outbox and is still owed (see [`Store::key_operation`]).
+    /// Another request holds the key right now (claimed, not completed, lease not expired).
     InProgress,
+    /// The request that claimed the key recorded this outbox operation and then stopped
+    /// answering (its lease passed, no response stored): it died, and the relay owns its
+    /// work. Its answer is the operation's legs as they stand; waiting would gain nothing.
+    Orphaned(String),
     /// The key was used with a different input (fingerprint differs).
     Reused,
 }
@@ -47,7 +50,7 @@ impl Store {
     /// - it was claimed, never completed, its lease has passed and no outbox operation was
     ///   recorded under it: the holder died before writing anything durable. A holder that
     ///   recorded an operation (through [`Store::begin_operation`]) leaves work the relay
-    ///   finishes, so its key stays [`Claim::InProgress`] until it is completed.
+    ///   finishes, so its key is [`Claim::Orphaned`] until it is completed.
     pub async fn claim_key(
         &self,
         scope: &str,
@@ -238,7 +241,8 @@ pub(super) async fn claim_in(
         }
 
         let row = sqlx::query(
-            "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+            "SELECT fingerprint, response, operation_id, locked_until_ms FROM idempotency_keys \
+             WHERE scope = $1 AND key = $2",
         )
         .bind(request.scope.to_owned())
         .bind(request.key.to_owned())
@@ -250,10 +254,14 @@ pub(super) async fn claim_in(
         };
         let fingerprint: String = row.try_get("fingerprint")?;
         let response: Option<String> = row.try_get("response")?;
+        let recorded: Option<String> = row.try_get("operation_id")?;
+        let locked_until_ms: i64 = row.try_get("locked_until_ms")?;
         return Ok(if fingerprint != request.fingerprint {
             Claim::Reused
         } else if let Some(response) = response {
             Claim::Replay(response)
+        } else if let Some(operation_id) = recorded.filter(|_| locked_until_ms <= now_ms) {
+            Claim::Orphaned(operation_id)
         } else {
             Claim::InProgress
         });

@@ -26,7 +26,7 @@ const MAX_IDS_PER_QUERY: usize = 500;
 
 /// The columns of a leg, in the order [`Store::leg_from_row`] reads them by name.
 const LEG_COLUMNS: &str = "id, operation_id, seq, system, kind, payload, state, attempts, \
-                           next_attempt_at_ms, last_error_code, last_error_message, result, \
+                           lapses, next_attempt_at_ms, last_error_code, last_error_message, result, \
                            created_at_ms, updated_at_ms";
 
 /// Where a leg stands. Stored as text (see [`LegState::as_str`]).
@@ -111,6 +111,9 @@ pub struct Leg {
     pub state: LegState,
     /// Failed attempts so far.
     pub attempts: i32,
+    /// Leases that lapsed before the leg was finished: its runner died or hung while
+    /// holding it (counted by [`Store::lease_due`] when it takes the leg over).
+    pub lapses: i32,
     /// When a pending leg is due, or when an in-flight leg's lease ends (epoch ms).
     pub next_attempt_at_ms: i64,
     /// The stable code of the last failure, never an upstream body.
@@ -206,8 +209,8 @@ impl Store {
 
     /// Leases up to `limit` due legs to the caller until `now_ms + lease_ms`, oldest due
     /// first: legs `pending` whose `next_attempt_at_ms` has come, and legs `in_flight` whose
-    /// lease has passed (their runner died). They become `in_flight`; `attempts` is left for
-    /// [`Store::leg_failed`]. A leg is due only if every earlier leg of its operation is
+    /// lease has passed (their runner died; `lapses` counts it). They become `in_flight`;
+    /// `attempts` is left for [`Store::leg_failed`]. A leg is due only if every earlier leg of its operation is
     /// `done`, so an operation's legs run in `seq` order. Concurrent callers (relays, or
     /// gateway replicas sharing PostgreSQL) never lease the same leg.
     pub async fn lease_due(
@@ -255,7 +258,9 @@ impl Store {
                     let placeholders: Vec<String> =
                         (3..3 + chunk.len()).map(|n| format!("${n}")).collect();
                     let sql = format!(
-                        "UPDATE outbox SET state = 'in_flight', next_attempt_at_ms = $1, \
+                        "UPDATE outbox SET \
+                         lapses = lapses + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END, \
+                         state = 'in_flight', next_attempt_at_ms = $1, \
                          updated_at_ms = $2 WHERE id IN ({})",
                         placeholders.join(", ")
                     );
@@ -269,6 +274,9 @@ impl Store {
                 }
                 tx.commit().await?;
                 for leg in &mut legs {
+                    if leg.state == LegState::InFlight {
+                        leg.lapses += 1;
+                    }
                     leg.state = LegState::InFlight;
                     leg.next_attempt_at_ms = lease_until_ms;
                     leg.updated_at_ms = now_ms;
@@ -410,6 +418,30 @@ impl Store {
         found(outcome.rows_affected(), id)
     }
 
+    /// Dead-letters an in-flight leg without an attempt of its own (its runners kept dying:
+    /// see [`Leg::lapses`]), with the gateway's code and message. Returns false if the leg
+    /// is not in flight (a slow runner finished it meanwhile) or does not exist.
+    pub async fn leg_give_up(
+        &self,
+        id: &str,
+        error_code: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let outcome = sqlx::query(
+            "UPDATE outbox SET state = 'dead', last_error_code = $2, last_error_message = $3, \
+             updated_at_ms = $4 WHERE id = $1 AND state = 'in_flight'",
+        )
+        .bind(id.to_owned())
+        .bind(error_code.to_owned())
+        .bind(message.to_owned())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_error("leg_give_up", e))?;
+        Ok(outcome.rows_affected() > 0)
+    }
+
     /// Records the gateway's message for a leg's last failure (its code is set by
     /// [`Store::leg_failed`]).
     pub async fn leg_error_message(&self, id: &str, message: &str) -> Result<(), StoreError> {
@@ -422,12 +454,12 @@ impl Store {
         found(outcome.rows_affected(), id)
     }
 
-    /// Puts a dead leg back to `pending`, due at `now_ms`, with `attempts` reset (an admin's
-    /// retry); `last_error_code` is kept as history. Returns false if the leg is not dead
+    /// Puts a dead leg back to `pending`, due at `now_ms`, with `attempts` and `lapses`
+    /// reset (an admin's retry); `last_error_code` is kept as history. Returns false if the leg is not dead
     /// (or does not exist).
     pub async fn retry_leg(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let outcome = sqlx::query(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $2, \
+            "UPDATE outbox SET state = 'pending', attempts = 0, lapses = 0, next_attempt_at_ms = $2, \
              updated_at_ms = $2 WHERE id = $1 AND state = 'dead'",
         )
         .bind(id.to_owned())
@@ -530,6 +562,7 @@ async fn insert_legs(
             payload: new.payload.clone(),
             state: LegState::InFlight,
             attempts: 0,
+            lapses: 0,
             next_attempt_at_ms: now_ms.saturating_add(lease_ms),
             last_error_code: None,
             last_error_message: None,
@@ -592,6 +625,7 @@ fn leg_from_row(row: &AnyRow) -> Result<Leg, LegError> {
         payload: row.try_get("payload")?,
         state: state.parse().map_err(LegError::Store)?,
         attempts: row.try_get("attempts")?,
+        lapses: row.try_get("lapses")?,
         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
         last_error_code: row.try_get("last_error_code")?,
         last_error_message: row.try_get("last_error_message")?,

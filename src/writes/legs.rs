@@ -220,6 +220,13 @@ impl Prior {
     pub fn clubos_user_id(&self) -> Option<i64> {
         self.0.get("clubOsUserId").and_then(Value::as_i64)
     }
+
+    /// The id of the task, note or appointment the operation created.
+    pub fn created_id(&self) -> Option<String> {
+        ["taskId", "noteId", "appointmentId"]
+            .iter()
+            .find_map(|k| self.0.get(*k).and_then(Value::as_str).map(str::to_owned))
+    }
 }
 
 /// How far an upstream's clock may run behind the gateway's when a record's creation

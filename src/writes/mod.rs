@@ -297,9 +297,22 @@ pub async fn execute(
                 "this idempotency key was used with a different input",
             ));
         }
+        Claim::Orphaned(operation_id) => {
+            // Its request died: the relay finishes the work, and the outbox's answer is
+            // the key's from now on (each replay brings it up to date).
+            let outcome = from_outbox(s, operation_id).await?;
+            if let Some(k) = &key {
+                let stored = serde_json::to_string(&outcome).unwrap_or_default();
+                s.store
+                    .complete_key(&k.scope, &k.key, &stored, now_ms())
+                    .await
+                    .map_err(store_err)?;
+            }
+            return Ok(outcome);
+        }
         Claim::InProgress => {
-            // The key's operation may be recorded already (its request died, or still
-            // runs): answer what the outbox knows of it rather than nothing.
+            // The key's operation may be recorded already (its request still runs, slower
+            // than `key_wait_ms`): answer what the outbox knows of it rather than nothing.
             let recorded = match &key {
                 Some(k) => s
                     .store
@@ -406,9 +419,7 @@ pub async fn execute(
     let prior = Prior::of(results.iter());
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
-    outcome.created_id = ["taskId", "noteId", "appointmentId"]
-        .iter()
-        .find_map(|k| prior.0.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+    outcome.created_id = prior.created_id();
     for op in &plan.legs {
         invalidate(s, op, &prior).await;
     }
@@ -566,5 +577,6 @@ async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayE
     let prior = Prior::of(legs.iter().map(|l| &l.result));
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
+    outcome.created_id = outcome.created_id.or_else(|| prior.created_id());
     Ok(outcome)
 }

@@ -1,8 +1,9 @@
 //! The relay: finishes the legs requests could not. It leases due legs from the outbox
 //! (a pending leg whose retry time came, or a leg whose owner died and whose lease
 //! expired), runs them in order, and records the outcome: done, another try later with
-//! backoff and jitter, or dead-lettered after `writes.max_attempts`. Creates look before
-//! they create, since an earlier attempt may have been applied without an answer.
+//! backoff and jitter, or dead-lettered after `writes.max_attempts` leases (a lease that
+//! lapsed, its runner dead or hung, counts as one). Creates look before they create,
+//! since an earlier attempt may have been applied without an answer.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +15,7 @@ use super::{
     now_ms,
 };
 use crate::{
-    error::GatewayError,
+    error::{ErrorCode, GatewayError},
     state::AppState,
     store::{Leg, LegState},
 };
@@ -67,7 +68,27 @@ async fn undo_earlier(s: &AppState, all: &[Leg], leg: &Leg) -> usize {
     super::compensate(s, &ops, &legs, &results).await
 }
 
+/// What a leg whose runners kept dying says when it is dead-lettered.
+fn lapsed_message(lapses: i32) -> String {
+    format!(
+        "the gateway stopped {lapses} times while it held this write (a crash or a hang); \
+         it is dead-lettered so it cannot stop the gateway again: `retryWrite` sends it again"
+    )
+}
+
 async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError> {
+    if leg.lapses > 0 && leg.attempts + leg.lapses >= s.writes.max_attempts {
+        // Every lease is an attempt, finished or not: a leg that takes its runner down
+        // each time would otherwise be leased, and take the relay down, forever.
+        let message = lapsed_message(leg.lapses);
+        if s.store
+            .leg_give_up(&leg.id, ErrorCode::Internal.as_str(), &message, now_ms())
+            .await?
+        {
+            tracing::warn!(leg = %leg.id, lapses = leg.lapses, "write dead-lettered: its runners kept stopping");
+        }
+        return Ok(());
+    }
     let Ok(op) = serde_json::from_str::<LegOp>(&leg.payload) else {
         tracing::error!(leg = %leg.id, "unreadable outbox payload");
         s.store
