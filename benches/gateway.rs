@@ -1085,7 +1085,7 @@ async fn measure(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.state.clone();
+    let state = demo.gateway.state.clone();
     let people = linked_people(&demo.world);
     ensure!(
         people.len() > 1 + sizes.q1_cold_c1 + sizes.q1_cold_c16,
@@ -1129,7 +1129,7 @@ async fn measure(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.state.clone();
+    let state = demo.gateway.state.clone();
     ensure!(
         cursors.len() > sizes.q50_cold_c1.max(HIGH_C),
         "only {} pages",
@@ -1142,7 +1142,7 @@ async fn measure(
     let mut refs = Vec::new();
     for after in cursors.iter().take(sizes.q50_cold_c1) {
         refs.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
-        clear_caches(&demo.state.caches);
+        clear_caches(&demo.gateway.state.caches);
         let body = q50_body(after.as_deref())?;
         samples.extend(cold_run(&gw, vec![body], 1, q50_shape).await?);
     }
@@ -1154,7 +1154,7 @@ async fn measure(
         for _ in 0..sizes.q50_cold_c16_rounds {
             let jobs = pages.iter().map(|a| RefJob::Q50(a.clone())).collect();
             refs.extend(reference_run(&state, jobs, HIGH_C).await?);
-            clear_caches(&demo.state.caches);
+            clear_caches(&demo.gateway.state.caches);
             let bodies = pages
                 .iter()
                 .map(|a| q50_body(a.as_deref()))
@@ -1210,7 +1210,7 @@ async fn zero_latency_run(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, 0, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.state.clone();
+    let state = demo.gateway.state.clone();
     let people = linked_people(&demo.world);
     gw.query(&q1_body(&people[0])?).await?;
     reference(&state, &RefJob::Q1(people[0].clone())).await?;

@@ -1,15 +1,16 @@
 //! The command line: `serve`, `demo`, `sim` and `schema`.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
     auth::Role,
     config::Config,
-    demo, schema, server,
+    demo,
+    gateway::{self, Gateway},
+    schema, server,
     sim::{SimOptions, Sims},
-    state::AppState,
 };
 
 /// One GraphQL API over a fitness club's CRM (HighLevel) and member system (Club OS).
@@ -146,21 +147,10 @@ fn init_tracing() {
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let cfg = Config::load(config.as_deref())?;
-    let state = Arc::new(AppState::new(&cfg).await?);
-    state.resolve_link_field_early();
-    crate::writes::relay::spawn(state.clone());
     let listener = server::bind(cfg.server.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "contactgraph serving");
-    let app = server::router(
-        schema::build(state.clone(), &cfg.limits),
-        state,
-        server::RouterOptions {
-            max_body_bytes: cfg.server.max_body_bytes,
-            playground_key: None,
-            cors: cfg.server.cors.clone(),
-        },
-    );
-    server::serve(listener, app, shutdown_signal()).await?;
+    let gateway = Gateway::start(&cfg, listener, gateway::Options::default()).await?;
+    tracing::info!(addr = %gateway.addr, "contactgraph serving");
+    gateway.run_until(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -3,17 +3,16 @@
 //! signed webhook events to the gateway's `/webhooks/ghl`, which trusts its key, so a
 //! change made directly at the simulator reaches the gateway's caches.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use figment::{Figment, providers::Serialized};
 use serde_json::json;
-use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{
-    config::{Config, CorsConfig},
-    schema, server,
+    config::Config,
+    gateway::{self, Gateway},
+    server,
     sim::{SimOptions, Sims, World, ghl, seed},
-    state::AppState,
     webhooks,
 };
 
@@ -73,28 +72,6 @@ fn base_config(sims: &Sims, listen: SocketAddr) -> serde_json::Value {
     })
 }
 
-/// The configured CORS origins plus the demo's own: `http://127.0.0.1:{port}`,
-/// `http://localhost:{port}` and the listen address itself, so that a page opened at
-/// either name of the demo's address may call it, and one served from another port may
-/// not. Known only once the listener is bound (the port may be 0 in the config).
-fn own_origins(configured: &CorsConfig, addr: SocketAddr) -> CorsConfig {
-    let port = addr.port();
-    let mut own = vec![
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-    ];
-    if !addr.ip().is_unspecified() {
-        own.push(format!("http://{addr}"));
-    }
-    let mut allowed_origins = configured.allowed_origins.clone();
-    for origin in own {
-        if !allowed_origins.contains(&origin) {
-            allowed_origins.push(origin);
-        }
-    }
-    CorsConfig { allowed_origins }
-}
-
 fn merged(value: serde_json::Value, overrides: serde_json::Value) -> anyhow::Result<Config> {
     Ok(Config::from_figment(
         Figment::from(Serialized::defaults(value)).merge(Serialized::defaults(overrides)),
@@ -105,16 +82,11 @@ fn merged(value: serde_json::Value, overrides: serde_json::Value) -> anyhow::Res
 #[derive(Debug)]
 pub struct Demo {
     pub sims: Sims,
-    /// The gateway's shared state (store, caches), for tests and benchmarks to inspect.
-    pub state: Arc<AppState>,
-    pub addr: SocketAddr,
+    pub gateway: Gateway,
     pub world: World,
     /// An `admin` API key the demo created: the banner prints it and the playground sends
     /// it.
     pub api_key: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-    relay: JoinHandle<()>,
 }
 
 impl Demo {
@@ -133,57 +105,41 @@ impl Demo {
         let world = World::generate(opts.seed, opts.people);
         let sims = Sims::start(opts).await?;
         let cfg = config_for(&sims, listen, overrides)?;
-        let state = Arc::new(AppState::new(&cfg).await?);
-        state.resolve_link_field_early();
-        let relay = crate::writes::relay::spawn(state.clone());
         let listener = server::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        sims.ghl_state
-            .set_webhook_url(Some(format!("http://{addr}{}", webhooks::GHL_PATH)));
-        let api_key = crate::auth::create_key(
-            &state.store,
-            crate::auth::Role::Admin,
-            "demo",
-            Default::default(),
+        let gateway = Gateway::start(
+            &cfg,
+            listener,
+            gateway::Options {
+                playground_admin_key: true,
+                allow_own_origins: true,
+                ..gateway::Options::default()
+            },
         )
         .await?;
-        let app = server::router(
-            schema::build(state.clone(), &cfg.limits),
-            state.clone(),
-            server::RouterOptions {
-                max_body_bytes: cfg.server.max_body_bytes,
-                playground_key: Some(api_key.clone()),
-                cors: own_origins(&cfg.server.cors, addr),
-            },
-        );
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, app, async {
-            let _ = rx.await;
-        }));
+        sims.ghl_state.set_webhook_url(Some(format!(
+            "http://{}{}",
+            gateway.addr,
+            webhooks::GHL_PATH
+        )));
+        let api_key = gateway.playground_key.clone().unwrap_or_default();
         Ok(Self {
             sims,
-            state,
-            addr,
+            gateway,
             world,
             api_key,
-            stop: Some(tx),
-            task,
-            relay,
         })
     }
 
     /// `http://host:port` of the gateway.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.gateway.url()
     }
 
     /// Stops the gateway and the simulators.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+    pub async fn stop(self) {
+        if let Err(e) = self.gateway.stop().await {
+            tracing::warn!(error = %e, "the demo's gateway stopped with an error");
         }
-        self.relay.abort();
-        let _ = (&mut self.task).await;
     }
 
     /// What the demo prints: where things are and what to try.

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`cli`]: the `contactgraph` commands (`serve`, `demo`, `sim`, `schema`).
+//! - [`gateway`]: the composition root: a gateway from a configuration, with its relay.
 //! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
 //! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
 //! - [`playground`]: the GraphiQL page and the files it loads, embedded in the binary.
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod gateway;
 pub mod install;
 pub mod limits;
 pub mod linking;

@@ -278,8 +278,8 @@ retry_base_ms = 50
 
 #[tokio::test]
 async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempts_leases() {
-    // The relay of the demo ticks once at start and then not for an hour: this test runs
-    // its rounds.
+    // The demo's relay runs its first round an hour after the start: this test runs its
+    // rounds.
     let demo = start(
         20,
         json!({"writes": {"max_attempts": 3, "relay_poll_ms": 3_600_000}}),
@@ -296,7 +296,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
         kind: op.kind().to_owned(),
         payload: serde_json::to_string(&op).expect("payload"),
     };
-    let store = &demo.state.store;
+    let store = &demo.gateway.state.store;
     // Recorded by a request that died with it, then leased twice by relays that died too.
     let base = now_ms();
     let (_, legs) = store
@@ -311,7 +311,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
 
     // The third lease lapses too: that is `max_attempts`, so the relay gives it up
     // instead of running it again.
-    assert_eq!(relay::tick(&demo.state).await.expect("a round"), 1);
+    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 1);
     let leg = store.leg(&legs[0].id).await.expect("leg").expect("exists");
     assert_eq!(leg.state, LegState::Dead);
     assert_eq!((leg.attempts, leg.lapses), (0, 3));
@@ -337,5 +337,5 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
         "{failed}"
     );
     // Nothing more to do: the relay leaves it alone.
-    assert_eq!(relay::tick(&demo.state).await.expect("a round"), 0);
+    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 0);
 }

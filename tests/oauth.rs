@@ -6,10 +6,10 @@
 //!
 //! The store's atomic rotation is also checked on its own, on every store backend.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use contactgraph::{
-    demo, install, schema, server,
+    demo, gateway, install, server,
     sim::{SimOptions, Sims, World, admin::StatsSnapshot, ghl::GhlSimConfig},
     state::AppState,
     store::{GhlOAuthTokens, Store},
@@ -18,7 +18,6 @@ use futures_util::future::join_all;
 use reqwest::{Client, StatusCode, header, redirect::Policy};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use tokio::{sync::oneshot, task::JoinHandle};
 
 #[macro_use]
 mod common;
@@ -29,13 +28,11 @@ const PEOPLE: usize = 120;
 const TOKEN_ROUTE: &str = "POST /oauth/token";
 const CONTACT_QUERY: &str = "query($id: ID!) { contact(id: $id) { id ghl { id email } } }";
 
-/// A gateway in OAuth mode over running simulators; dropping it stops it.
+/// A gateway in OAuth mode over running simulators, with a `read` key.
 struct Gateway {
+    running: gateway::Gateway,
     state: Arc<AppState>,
     api_key: String,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
 }
 
 impl Gateway {
@@ -49,7 +46,15 @@ impl Gateway {
             overrides,
         );
         let cfg = demo::oauth_config_for(sims, addr, overrides).expect("config");
-        let state = Arc::new(AppState::new(&cfg).await.expect("state"));
+        // No warm-up: every token call these tests count is one they make.
+        let quiet = gateway::Options {
+            warm_up: false,
+            ..gateway::Options::default()
+        };
+        let running = gateway::Gateway::start(&cfg, listener, quiet)
+            .await
+            .expect("gateway starts");
+        let state = running.state.clone();
         let api_key = contactgraph::auth::create_key(
             &state.store,
             contactgraph::auth::Role::Read,
@@ -58,37 +63,19 @@ impl Gateway {
         )
         .await
         .expect("key");
-        let app = server::router(
-            schema::build(state.clone(), &cfg.limits),
-            state.clone(),
-            server::RouterOptions {
-                max_body_bytes: cfg.server.max_body_bytes,
-                playground_key: None,
-                cors: cfg.server.cors.clone(),
-            },
-        );
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, app, async {
-            let _ = rx.await;
-        }));
         Self {
+            running,
             state,
             api_key,
-            addr,
-            stop: Some(tx),
-            task,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.running.url())
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
+    async fn stop(self) {
+        self.running.stop().await.expect("stops");
     }
 
     async fn stored(&self) -> Option<GhlOAuthTokens> {

@@ -4,20 +4,16 @@
 //! playwright-core are installed, a real browser renders the page, lists the schema and
 //! runs the default operation with everything from outside blocked.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use contactgraph::{
     config::CorsConfig,
     demo::{self, Demo},
-    playground, schema, server,
+    gateway::{Gateway, Options},
+    playground, server,
     sim::{SimOptions, Sims},
-    state::AppState,
 };
 use reqwest::{Client, Method, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::{sync::oneshot, task::JoinHandle};
 
 fn opts() -> SimOptions {
     SimOptions {
@@ -32,13 +28,11 @@ async fn start_demo() -> Demo {
         .expect("demo starts")
 }
 
-/// The gateway as `contactgraph serve` builds it (no playground key, CORS from the
-/// configuration), over the simulators; dropping it stops it.
+/// The gateway as `contactgraph serve` starts it (no playground key, CORS from the
+/// configuration), over the simulators.
 struct Served {
     _sims: Sims,
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-    _task: JoinHandle<std::io::Result<()>>,
+    gateway: Gateway,
 }
 
 async fn serve(overrides: Value) -> Served {
@@ -48,25 +42,12 @@ async fn serve(overrides: Value) -> Served {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let cfg = demo::config_for(&sims, addr, overrides).expect("config");
-    let state = Arc::new(AppState::new(&cfg).await.expect("state"));
-    let app = server::router(
-        schema::build(state.clone(), &cfg.limits),
-        state,
-        server::RouterOptions {
-            max_body_bytes: cfg.server.max_body_bytes,
-            playground_key: None,
-            cors: cfg.server.cors.clone(),
-        },
-    );
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, app, async {
-        let _ = rx.await;
-    }));
+    let gateway = Gateway::start(&cfg, listener, Options::default())
+        .await
+        .expect("gateway starts");
     Served {
         _sims: sims,
-        addr,
-        _stop: tx,
-        _task: task,
+        gateway,
     }
 }
 
@@ -148,7 +129,7 @@ fn assert_allowed_preflight(resp: &reqwest::Response, origin: &str) {
 async fn the_demo_allows_its_own_origins_only() {
     let demo = start_demo().await;
     let base = demo.url();
-    let port = demo.addr.port();
+    let port = demo.gateway.addr.port();
 
     for origin in [
         format!("http://127.0.0.1:{port}"),
@@ -196,8 +177,8 @@ async fn the_demo_allows_its_own_origins_only() {
 #[tokio::test]
 async fn a_served_gateway_sends_cors_headers_only_for_configured_origins() {
     let plain = serve(json!({})).await;
-    let base = format!("http://{}", plain.addr);
-    let own = format!("http://127.0.0.1:{}", plain.addr.port());
+    let base = format!("http://{}", plain.gateway.addr);
+    let own = format!("http://127.0.0.1:{}", plain.gateway.addr.port());
     for origin in [own.as_str(), "https://app.example"] {
         assert!(cors_headers(&preflight(&base, "/graphql", origin).await).is_empty());
         assert!(cors_headers(&post_from(&base, origin, None).await).is_empty());
@@ -205,7 +186,7 @@ async fn a_served_gateway_sends_cors_headers_only_for_configured_origins() {
 
     let configured =
         serve(json!({"server": {"cors": {"allowed_origins": ["https://app.example"]}}})).await;
-    let base = format!("http://{}", configured.addr);
+    let base = format!("http://{}", configured.gateway.addr);
     assert_allowed_preflight(
         &preflight(&base, "/graphql", "https://app.example").await,
         "https://app.example",

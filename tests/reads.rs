@@ -189,6 +189,7 @@ async fn a_repeated_page_within_the_ttl_makes_no_upstream_call() {
     assert_eq!(ghl2.total, ghl.total);
     assert_eq!(clubos2.total, clubos.total);
     let hits: u64 = demo
+        .gateway
         .state
         .caches
         .counters()
@@ -278,7 +279,8 @@ async fn a_stored_link_wins_over_matching() {
         .clone()
         .expect("ghl id");
     let member = example(&demo, Kind::ClubOsOnly).clubos_user_ids[0];
-    demo.state
+    demo.gateway
+        .state
         .store
         .put_link(&ghl_only, member, LinkSource::Manual)
         .await

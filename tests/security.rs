@@ -105,12 +105,22 @@ async fn no_or_a_bad_credential_is_401_and_reaches_nothing() {
 #[tokio::test]
 async fn a_read_key_may_query_but_not_mutate_nor_see_the_outbox() {
     let demo = start_with(json!({})).await;
-    let read = auth::create_key(&demo.state.store, Role::Read, "reader", Binding::default())
-        .await
-        .expect("key");
-    let write = auth::create_key(&demo.state.store, Role::Write, "writer", Binding::default())
-        .await
-        .expect("key");
+    let read = auth::create_key(
+        &demo.gateway.state.store,
+        Role::Read,
+        "reader",
+        Binding::default(),
+    )
+    .await
+    .expect("key");
+    let write = auth::create_key(
+        &demo.gateway.state.store,
+        Role::Write,
+        "writer",
+        Binding::default(),
+    )
+    .await
+    .expect("key");
     let id = demo
         .world
         .example(Kind::Linked)
@@ -155,15 +165,20 @@ async fn a_key_bound_to_another_location_is_forbidden() {
     let here = contactgraph::sim::seed::GHL_LOCATION_ID;
     let q = "{ contacts(first: 1) { totalCount } }";
     for binding in [bind("other-location", club), bind(here, club + 999)] {
-        let key = auth::create_key(&demo.state.store, Role::Admin, "elsewhere", binding)
+        let key = auth::create_key(&demo.gateway.state.store, Role::Admin, "elsewhere", binding)
             .await
             .expect("key");
         let status = refused(&demo, &key, q, "FORBIDDEN").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    let key = auth::create_key(&demo.state.store, Role::Read, "here", bind(here, club))
-        .await
-        .expect("key");
+    let key = auth::create_key(
+        &demo.gateway.state.store,
+        Role::Read,
+        "here",
+        bind(here, club),
+    )
+    .await
+    .expect("key");
     let (status, body) = post(&demo, Some(&key), q).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -404,9 +419,14 @@ async fn a_batch_runs_up_to_its_limit_and_is_checked_whole_before_anything_runs(
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "OPERATION_LIMIT_EXCEEDED");
-    let read = auth::create_key(&demo.state.store, Role::Read, "reader", Binding::default())
-        .await
-        .expect("key");
+    let read = auth::create_key(
+        &demo.gateway.state.store,
+        Role::Read,
+        "reader",
+        Binding::default(),
+    )
+    .await
+    .expect("key");
     let contacts = json!({"query": "{ contacts(first: 1) { totalCount } }"});
     let mutation = json!({"query": "mutation { deleteContact(id: \"x\") { status } }"});
     let (status, body) = send(vec![contacts, mutation], read).await;

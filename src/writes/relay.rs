@@ -23,17 +23,23 @@ use crate::{
 /// Legs leased per round.
 const BATCH: i64 = 16;
 
-/// Runs the relay until the process ends.
+/// Runs the relay until the process ends: every `writes.relay_poll_ms`, rounds until
+/// nothing is due. The first round comes one interval after the start.
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll = Duration::from_millis(state.writes.relay_poll_ms.max(10));
         loop {
-            match tick(&state).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "relay round failed"),
-            }
             tokio::time::sleep(poll).await;
+            loop {
+                match tick(&state).await {
+                    Ok(n) if n > 0 => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay round failed");
+                        break;
+                    }
+                }
+            }
         }
     })
 }
