@@ -1,9 +1,6 @@
 //! A gateway process killed between the two legs of a write: started again on the same
 //! store, it finishes the write, nothing is written twice, and the client retrying the
-//! write's idempotency key gets the finished write's answer at once. A write whose
-//! runner dies every time is dead-lettered after `writes.max_attempts` leases.
-
-mod common;
+//! write's idempotency key gets the finished write's answer at once.
 
 use std::{
     path::PathBuf,
@@ -11,11 +8,9 @@ use std::{
     time::Duration,
 };
 
-use common::gateway::{graphql, start};
 use contactgraph::{
     sim::{SimOptions, Sims, admin::StatsSnapshot, clubos::ClubOsSimConfig, ghl::tokens, seed},
-    store::{LegState, NewLeg, Store},
-    writes::{legs::LegOp, now_ms, relay},
+    store::{LegState, Store},
 };
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -274,68 +269,4 @@ retry_base_ms = 50
         "the retries wrote nothing"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[tokio::test]
-async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempts_leases() {
-    // The demo's relay runs its first round an hour after the start: this test runs its
-    // rounds.
-    let demo = start(
-        20,
-        json!({"writes": {"max_attempts": 3, "relay_poll_ms": 3_600_000}}),
-    )
-    .await;
-    let contact_id = demo.world.ghl.contacts[0].id.clone();
-    let op = LegOp::GhlTags {
-        contact_id,
-        tags: vec!["poison".into()],
-        add: true,
-    };
-    let leg = NewLeg {
-        system: op.system().to_string(),
-        kind: op.kind().to_owned(),
-        payload: serde_json::to_string(&op).expect("payload"),
-    };
-    let store = &demo.gateway.state.store;
-    // Recorded by a request that died with it, then leased twice by relays that died too.
-    let base = now_ms();
-    let (_, legs) = store
-        .begin_operation("op-poison", &[leg], base - 10_000, 1_000, None)
-        .await
-        .expect("recorded");
-    for at in [base - 8_000, base - 6_000] {
-        let leased = store.lease_due(at, 1_000, 10).await.expect("leased");
-        assert_eq!(leased.len(), 1);
-    }
-    let before = common::gateway::stats(&demo.sims.ghl.url()).await.total;
-
-    // The third lease lapses too: that is `max_attempts`, so the relay gives it up
-    // instead of running it again.
-    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 1);
-    let leg = store.leg(&legs[0].id).await.expect("leg").expect("exists");
-    assert_eq!(leg.state, LegState::Dead);
-    assert_eq!((leg.attempts, leg.lapses), (0, 3));
-    assert_eq!(
-        common::gateway::stats(&demo.sims.ghl.url()).await.total,
-        before,
-        "nothing was sent"
-    );
-    let failed = graphql(
-        &demo,
-        "{ failedWrites { id lapses attempts lastErrorCode lastErrorMessage } }",
-        json!({}),
-    )
-    .await;
-    let row = &failed["data"]["failedWrites"][0];
-    assert_eq!(row["id"], legs[0].id.as_str(), "{failed}");
-    assert_eq!(row["lapses"], 3, "{failed}");
-    assert_eq!(row["lastErrorCode"], "INTERNAL", "{failed}");
-    assert!(
-        row["lastErrorMessage"]
-            .as_str()
-            .is_some_and(|m| m.contains("stopped 3 times")),
-        "{failed}"
-    );
-    // Nothing more to do: the relay leaves it alone.
-    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 0);
 }

@@ -13,10 +13,7 @@ use std::collections::HashSet;
 
 use contactgraph::store::{Claim, Leg, LegState, NewLeg, Store, StoreError, new_id};
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::harness::*;
 
 on_backends!(
     sqlite_memory => on_sqlite_memory,

@@ -8,10 +8,7 @@
 
 use contactgraph::store::{Link, LinkSource, Store, StoreError};
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::harness::*;
 
 on_backends!(
     sqlite_memory => on_sqlite_memory,

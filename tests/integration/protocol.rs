@@ -1,9 +1,7 @@
 //! Every answer of `/graphql` is JSON with a code from the closed set, and bad input is
 //! refused, naming its field, before any upstream call.
 
-mod common;
-
-use common::gateway::*;
+use crate::harness::gateway::*;
 use contactgraph::demo::Demo;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};

@@ -2,9 +2,7 @@
 //! reads fast with `UPSTREAM_RATE_LIMITED` and `retryAfter`, sends nothing more while it
 //! lasts, and leaves writes pending; a Club OS outage keeps strongly linked people linked.
 
-mod common;
-
-use common::gateway::*;
+use crate::harness::gateway::*;
 use contactgraph::sim::seed::Kind;
 use serde_json::{Value, json};
 

@@ -442,7 +442,7 @@ async fn a_batch_runs_up_to_its_limit_and_is_checked_whole_before_anything_runs(
 #[tokio::test]
 async fn rs256_tokens_verify_with_the_configured_public_key() {
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let private_pem = include_str!("fixtures/webhook-legacy-rsa-test-key.pem");
+    let private_pem = include_str!("../fixtures/webhook-legacy-rsa-test-key.pem");
     let public_pem = rsa::PrivateKey::from_pkcs8_pem(private_pem)
         .expect("test RSA key")
         .to_public_key()

@@ -2,9 +2,7 @@
 //! stranger sharing the new person's email or phone is never linked, overwritten or
 //! deleted.
 
-mod common;
-
-use common::gateway::*;
+use crate::harness::gateway::*;
 use contactgraph::{
     demo::Demo,
     sim::{SimOptions, ghl::GhlSimConfig, seed::Kind},

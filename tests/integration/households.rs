@@ -2,11 +2,9 @@
 //! a person whose partner is ambiguous is refused before any upstream call; a household
 //! member linked by a stronger rule is written to on their own records only.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::gateway::*;
+use crate::harness::gateway::*;
 use contactgraph::{
     demo::Demo,
     sim::seed::{GHL_CALENDAR_ID, GHL_USER_IDS, Kind},

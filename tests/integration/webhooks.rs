@@ -44,7 +44,7 @@ fn pem(key: &SigningKey) -> String {
 }
 
 fn legacy_key() -> rsa::PrivateKey {
-    rsa::PrivateKey::from_pkcs8_pem(include_str!("fixtures/webhook-legacy-rsa-test-key.pem"))
+    rsa::PrivateKey::from_pkcs8_pem(include_str!("../fixtures/webhook-legacy-rsa-test-key.pem"))
         .expect("test RSA key")
 }
 

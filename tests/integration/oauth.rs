@@ -19,10 +19,7 @@ use reqwest::{Client, StatusCode, header, redirect::Policy};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::harness::*;
 
 const PEOPLE: usize = 120;
 const TOKEN_ROUTE: &str = "POST /oauth/token";

@@ -1,0 +1,25 @@
+//! The gateway's integration tests, in one binary: real servers on port 0 (the
+//! simulators and the gateway) talking HTTP, and the store on every backend. One harness
+//! ([`harness`]) starts them. The tests that run the `contactgraph` binary itself
+//! (`tests/cli.rs`, `tests/crash.rs`) are binaries of their own.
+
+#[macro_use]
+mod harness;
+
+mod budgets;
+mod clubos_sim;
+mod contract_ghl;
+mod gateway;
+mod ghl_sim;
+mod households;
+mod oauth;
+mod playground;
+mod protocol;
+mod reads;
+mod retried_creates;
+mod secrets;
+mod security;
+mod store;
+mod store_writes;
+mod webhooks;
+mod writes;
