@@ -1,48 +1,23 @@
 //! The walking skeleton end to end: the gateway over both simulators, through HTTP.
 
-use contactgraph::{
-    demo::Demo,
-    sim::{SimOptions, admin::StatsSnapshot},
-};
-use reqwest::Client;
+use contactgraph::demo::Demo;
 use serde_json::{Value, json};
 
+use crate::harness::gateway::{self as harness, get_json, stats};
+
 async fn start() -> Demo {
-    Demo::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: 80,
-            ..SimOptions::default()
-        },
-    )
-    .await
-    .expect("demo starts")
+    harness::start(80, json!({})).await
 }
 
+/// The HTTP status and the answer of one GraphQL request with the demo's key.
 async fn graphql(demo: &Demo, query: &str, variables: Value) -> (u16, Value) {
-    let r = Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .bearer_auth(&demo.api_key)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("graphql");
-    (r.status().as_u16(), r.json().await.expect("json"))
-}
-
-async fn get_json(url: String) -> Value {
-    Client::new()
-        .get(url)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
-}
-
-async fn stats(url: String) -> StatsSnapshot {
-    serde_json::from_value(get_json(format!("{url}/_sim/stats")).await).expect("stats")
+    let (status, body) = harness::post(
+        demo,
+        Some(&demo.api_key),
+        json!({"query": query, "variables": variables}),
+    )
+    .await;
+    (status.as_u16(), body)
 }
 
 const PERSON: &str = r#"query($id: ID!) { contact(id: $id) {
@@ -137,12 +112,7 @@ async fn one_system_only_and_ambiguous_people_are_reported_as_such() {
 async fn a_club_os_outage_leaves_the_ghl_fields_and_an_error_at_club_os() {
     let demo = start().await;
     let id = demo.world.ghl.contacts[0].id.clone();
-    Client::new()
-        .post(format!("{}/_sim/faults", demo.sims.clubos.url()))
-        .json(&json!({"outage": true}))
-        .send()
-        .await
-        .expect("faults");
+    harness::faults(demo.sims.clubos.url(), json!({"outage": true})).await;
     let (status, body) = graphql(&demo, PERSON, json!({"id": id})).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["contact"]["ghl"]["id"], id.as_str());
@@ -174,14 +144,7 @@ async fn health_and_playground_are_served() {
         get_json(format!("{}/healthz", demo.url())).await,
         json!({"status": "ok", "checks": {"store": {"status": "ok"}, "ghl": {"status": "ok"}}})
     );
-    let page = Client::new()
-        .get(format!("{}/", demo.url()))
-        .send()
-        .await
-        .expect("playground")
-        .text()
-        .await
-        .expect("html");
+    let page = harness::get_text(format!("{}/", demo.url())).await;
     assert!(page.contains("graphiql"), "GraphiQL page");
     assert!(page.contains("defaultQuery"), "opens with an example query");
 }

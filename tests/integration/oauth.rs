@@ -128,14 +128,7 @@ async fn sims(access_token_ttl_secs: u64) -> Sims {
 }
 
 async fn stats(sims: &Sims) -> StatsSnapshot {
-    Client::new()
-        .get(format!("{}/_sim/stats", sims.ghl.url()))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
+    crate::harness::gateway::stats(sims.ghl.url()).await
 }
 
 async fn sim_post(sims: &Sims, path: &str, body: Value) -> Value {

@@ -23,9 +23,7 @@ fn opts() -> SimOptions {
 }
 
 async fn start_demo() -> Demo {
-    Demo::start_with("127.0.0.1:0".parse().expect("addr"), opts(), json!({}))
-        .await
-        .expect("demo starts")
+    crate::harness::gateway::start(opts().people, json!({})).await
 }
 
 /// The gateway as `contactgraph serve` starts it (no playground key, CORS from the

@@ -1,76 +1,25 @@
 //! The unified read graph: linking, merging, batching, caching, lists. Upstream call
 //! counts come from the simulators' `/_sim/stats`.
 
-use contactgraph::{
-    demo::Demo,
-    sim::{
-        SimOptions,
-        admin::StatsSnapshot,
-        seed::{Example, Kind},
-    },
-    store::LinkSource,
-};
-use reqwest::Client;
+use contactgraph::{demo::Demo, sim::seed::Kind, store::LinkSource};
 use serde_json::{Value, json};
+
+use crate::harness::gateway::{app, both_stats, example, faults, ghl_id, graphql, stats};
 
 const PEOPLE: usize = 120;
 
 async fn start_with(overrides: Value) -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: PEOPLE,
-            ..SimOptions::default()
-        },
-        overrides,
-    )
-    .await
-    .expect("demo starts")
+    app().people(PEOPLE).config(overrides).start().await
 }
 
 async fn start() -> Demo {
     start_with(json!({})).await
 }
 
-async fn graphql(demo: &Demo, query: &str, variables: Value) -> Value {
-    Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .bearer_auth(&demo.api_key)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("graphql")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn ok(demo: &Demo, query: &str, variables: Value) -> Value {
     let body = graphql(demo, query, variables).await;
     assert!(body.get("errors").is_none(), "{body}");
     body
-}
-
-async fn stats(url: String) -> StatsSnapshot {
-    Client::new()
-        .get(format!("{url}/_sim/stats"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
-}
-
-async fn both_stats(demo: &Demo) -> (StatsSnapshot, StatsSnapshot) {
-    (
-        stats(demo.sims.ghl.url()).await,
-        stats(demo.sims.clubos.url()).await,
-    )
-}
-
-fn example(demo: &Demo, kind: Kind) -> &Example {
-    demo.world.example(kind).expect("seeded kind")
 }
 
 const Q1: &str = r#"query($id: ID!) { contact(id: $id) {
@@ -101,10 +50,7 @@ const Q50: &str = r#"query($after: String) { contacts(first: 50, after: $after) 
 #[tokio::test]
 async fn one_linked_contact_with_everything_fetches_each_resource_once() {
     let demo = start().await;
-    let id = example(&demo, Kind::StoredLink)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let id = ghl_id(&demo, Kind::StoredLink);
     let body = ok(&demo, Q1, json!({"id": id})).await;
     let c = &body["data"]["contact"];
     assert_eq!(c["linkStatus"], "LINKED");
@@ -209,18 +155,10 @@ async fn an_outage_after_warm_up_is_bridged_by_stale_entries_and_said_so() {
         "contacts": zero, "members": zero, "activity": zero, "lookups": zero,
     }}))
     .await;
-    let id = example(&demo, Kind::Linked)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let id = ghl_id(&demo, Kind::Linked);
     let warm = ok(&demo, Q1, json!({"id": id})).await;
     assert!(warm.get("extensions").is_none(), "{warm}");
-    Client::new()
-        .post(format!("{}/_sim/faults", demo.sims.clubos.url()))
-        .json(&json!({"outage": true}))
-        .send()
-        .await
-        .expect("faults");
+    faults(demo.sims.clubos.url(), json!({"outage": true})).await;
     let body = ok(&demo, Q1, json!({"id": id})).await;
     assert_eq!(body["data"], warm["data"]);
     assert_eq!(body["extensions"]["cache"]["stale"], true);
@@ -235,16 +173,8 @@ async fn an_outage_after_warm_up_is_bridged_by_stale_entries_and_said_so() {
 #[tokio::test]
 async fn a_cold_outage_fails_only_the_club_os_fields() {
     let demo = start().await;
-    Client::new()
-        .post(format!("{}/_sim/faults", demo.sims.clubos.url()))
-        .json(&json!({"outage": true}))
-        .send()
-        .await
-        .expect("faults");
-    let id = example(&demo, Kind::StoredLink)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    faults(demo.sims.clubos.url(), json!({"outage": true})).await;
+    let id = ghl_id(&demo, Kind::StoredLink);
     let body = graphql(&demo, Q1, json!({"id": id})).await;
     let c = &body["data"]["contact"];
     assert_eq!(c["ghl"]["id"], id.as_str());
@@ -274,10 +204,7 @@ const LINK: &str = r#"query($id: ID!) { contact(id: $id) {
 #[tokio::test]
 async fn a_stored_link_wins_over_matching() {
     let demo = start().await;
-    let ghl_only = example(&demo, Kind::GhlOnly)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let ghl_only = ghl_id(&demo, Kind::GhlOnly);
     let member = example(&demo, Kind::ClubOsOnly).clubos_user_ids[0];
     demo.gateway
         .state
@@ -364,10 +291,7 @@ async fn two_candidates_are_ambiguous_never_a_guess() {
 #[tokio::test]
 async fn people_in_one_system_only_say_so() {
     let demo = start().await;
-    let g = example(&demo, Kind::GhlOnly)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let g = ghl_id(&demo, Kind::GhlOnly);
     let c = &ok(&demo, LINK, json!({"id": g})).await["data"]["contact"];
     assert_eq!(
         (c["linkStatus"].as_str(), &c["clubOs"]),
@@ -384,10 +308,7 @@ async fn people_in_one_system_only_say_so() {
 #[tokio::test]
 async fn disagreements_are_listed_and_precedence_decides() {
     let demo = start_with(json!({"merge": {"last_name": "ghl"}})).await;
-    let id = example(&demo, Kind::ChangedSurname)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let id = ghl_id(&demo, Kind::ChangedSurname);
     let c = &ok(&demo, LINK, json!({"id": id})).await["data"]["contact"];
     let conflict = c["conflicts"]
         .as_array()
@@ -518,10 +439,7 @@ async fn members_without_a_ghl_contact_are_listed() {
 #[tokio::test]
 async fn node_resolves_a_global_id() {
     let demo = start().await;
-    let id = example(&demo, Kind::Linked)
-        .ghl_contact_id
-        .clone()
-        .expect("ghl id");
+    let id = ghl_id(&demo, Kind::Linked);
     let body = ok(
         &demo,
         "query($id: ID!) { contact(id: $id) { id } }",

@@ -26,21 +26,21 @@ fn transient_faults() -> [(&'static str, Value); 3] {
 }
 
 async fn demo(allow_duplicates: bool) -> Demo {
-    start_sims(
-        SimOptions {
+    app()
+        .sims(SimOptions {
             people: 60,
             ghl: GhlSimConfig {
                 allow_duplicate_contact: allow_duplicates,
                 ..GhlSimConfig::default()
             },
             ..SimOptions::default()
-        },
-        json!({
+        })
+        .config(json!({
             "ghl": {"timeout_ms": 400},
             "writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}
-        }),
-    )
-    .await
+        }))
+        .start()
+        .await
 }
 
 /// A GHL lead that exists before the test, as GHL holds it.
@@ -166,11 +166,8 @@ async fn where_duplicates_are_allowed_a_create_applied_unanswered_is_recognised_
 
 #[tokio::test]
 async fn a_retried_club_os_create_never_adopts_a_household_member_sharing_the_email() {
-    let demo = start_sims(
-        SimOptions {
-            people: 60,
-            ..SimOptions::default()
-        },
+    let demo = start(
+        60,
         json!({
             "clubos": {"timeout_ms": 400},
             "writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}

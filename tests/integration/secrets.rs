@@ -8,10 +8,11 @@ use std::{
 
 use contactgraph::{
     demo::Demo,
-    sim::{SimOptions, clubos::ClubOsSimConfig, ghl::tokens, seed::Kind},
+    sim::{clubos::ClubOsSimConfig, ghl::tokens, seed::Kind},
 };
-use reqwest::Client;
 use serde_json::{Value, json};
+
+use crate::harness::gateway as harness;
 
 const JWT_SECRET: &str = "fake-jwt-secret-0f3a9c";
 const WRONG_GHL_TOKEN: &str = "pit-fake-wrong-token-77e1d2";
@@ -32,39 +33,19 @@ impl Write for Captured {
 }
 
 async fn start(overrides: Value) -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: 40,
-            ..SimOptions::default()
-        },
-        overrides,
+    harness::start(40, overrides).await
+}
+
+/// The whole answer to one GraphQL request with `key`, as text.
+async fn post(demo: &Demo, key: &str, query: &str, variables: Value) -> String {
+    harness::post(
+        demo,
+        Some(key),
+        json!({"query": query, "variables": variables}),
     )
     .await
-    .expect("demo starts")
-}
-
-async fn post(demo: &Demo, key: &str, query: &str, variables: Value) -> String {
-    Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .bearer_auth(key)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("graphql")
-        .text()
-        .await
-        .expect("body")
-}
-
-async fn admin(url: String, body: Value) {
-    let r = Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin call");
-    assert!(r.status().is_success(), "{}", r.status());
+    .1
+    .to_string()
 }
 
 #[tokio::test]
@@ -82,13 +63,7 @@ async fn fake_secrets_appear_in_no_log_response_or_error() {
     }}}))
     .await;
     let key = demo.api_key.clone();
-    let id = demo
-        .world
-        .example(Kind::Linked)
-        .expect("linked")
-        .ghl_contact_id
-        .clone()
-        .expect("id");
+    let id = harness::ghl_id(&demo, Kind::Linked);
     let everything = "query($id: ID!) { contact(id: $id) { name email phone ghl { id } clubOs { userId } tasks { id } notes { id } appointments { id } homeLocation { name } } }";
     let mut answers = vec![
         post(&demo, &key, everything, json!({"id": id})).await,
@@ -104,18 +79,12 @@ async fn fake_secrets_appear_in_no_log_response_or_error() {
         post(&demo, "a.b.c", "{ __typename }", json!({})).await,
     ];
     // Upstream failures: Club OS errors, then GHL refusing the gateway's token.
-    admin(
-        format!("{}/_sim/faults", demo.sims.clubos.url()),
+    harness::faults(
+        demo.sims.clubos.url(),
         json!({"rules": [{"action": "error", "status": 500}]}),
     )
     .await;
-    let other = demo
-        .world
-        .example(Kind::StoredLink)
-        .expect("stored link")
-        .ghl_contact_id
-        .clone()
-        .expect("id");
+    let other = harness::ghl_id(&demo, Kind::StoredLink);
     answers.push(post(&demo, &key, everything, json!({"id": other})).await);
     assert!(
         answers

@@ -4,24 +4,17 @@
 use contactgraph::{
     auth::{self, Binding, Role},
     demo::Demo,
-    sim::{SimOptions, admin::StatsSnapshot, seed::Kind},
+    sim::seed::Kind,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+use crate::harness::gateway::{self as harness, upstream_calls};
+
 const SECRET: &str = "test-hs256-secret-for-contactgraph";
 
 async fn start_with(overrides: Value) -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: 40,
-            ..SimOptions::default()
-        },
-        overrides,
-    )
-    .await
-    .expect("demo starts")
+    harness::start(40, overrides).await
 }
 
 /// Small limits, so that each can be tested at N and N+1.
@@ -33,31 +26,8 @@ fn small_limits() -> Value {
     }, "server": {"max_body_bytes": 100_000}})
 }
 
-async fn upstream_calls(demo: &Demo) -> u64 {
-    let mut total = 0;
-    for base in [demo.sims.ghl.url(), demo.sims.clubos.url()] {
-        let s: StatsSnapshot = Client::new()
-            .get(format!("{base}/_sim/stats"))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats json");
-        total += s.total;
-    }
-    total
-}
-
 async fn post(demo: &Demo, credential: Option<&str>, query: &str) -> (StatusCode, Value) {
-    let mut req = Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .json(&json!({"query": query}));
-    if let Some(c) = credential {
-        req = req.bearer_auth(c);
-    }
-    let r = req.send().await.expect("graphql");
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    harness::post(demo, credential, json!({"query": query})).await
 }
 
 fn code(body: &Value) -> &str {
@@ -105,29 +75,9 @@ async fn no_or_a_bad_credential_is_401_and_reaches_nothing() {
 #[tokio::test]
 async fn a_read_key_may_query_but_not_mutate_nor_see_the_outbox() {
     let demo = start_with(json!({})).await;
-    let read = auth::create_key(
-        &demo.gateway.state.store,
-        Role::Read,
-        "reader",
-        Binding::default(),
-    )
-    .await
-    .expect("key");
-    let write = auth::create_key(
-        &demo.gateway.state.store,
-        Role::Write,
-        "writer",
-        Binding::default(),
-    )
-    .await
-    .expect("key");
-    let id = demo
-        .world
-        .example(Kind::Linked)
-        .expect("linked")
-        .ghl_contact_id
-        .clone()
-        .expect("id");
+    let read = harness::key(&demo, Role::Read).await;
+    let write = harness::key(&demo, Role::Write).await;
+    let id = harness::ghl_id(&demo, Kind::Linked);
     let (status, body) = post(
         &demo,
         Some(&read),
@@ -377,14 +327,7 @@ async fn get_requests_never_run_mutations() {
 #[tokio::test]
 async fn the_playground_of_the_demo_carries_its_key() {
     let demo = start_with(json!({})).await;
-    let page = Client::new()
-        .get(format!("{}/", demo.url()))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = harness::get_text(format!("{}/", demo.url())).await;
     assert!(page.contains(&demo.api_key));
     assert!(demo.banner().contains(&demo.api_key));
 }
@@ -419,14 +362,7 @@ async fn a_batch_runs_up_to_its_limit_and_is_checked_whole_before_anything_runs(
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "OPERATION_LIMIT_EXCEEDED");
-    let read = auth::create_key(
-        &demo.gateway.state.store,
-        Role::Read,
-        "reader",
-        Binding::default(),
-    )
-    .await
-    .expect("key");
+    let read = harness::key(&demo, Role::Read).await;
     let contacts = json!({"query": "{ contacts(first: 1) { totalCount } }"});
     let mutation = json!({"query": "mutation { deleteContact(id: \"x\") { status } }"});
     let (status, body) = send(vec![contacts, mutation], read).await;

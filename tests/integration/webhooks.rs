@@ -18,7 +18,7 @@ use contactgraph::{
         SimOptions, SimServer, Sims, World,
         admin::StatsSnapshot,
         ghl::{tokens, webhooks::DeliveryStats},
-        seed::{GHL_LOCATION_ID, Kind},
+        seed::GHL_LOCATION_ID,
     },
 };
 use ed25519_dalek::{
@@ -29,6 +29,8 @@ use reqwest::{Client, StatusCode};
 use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+use crate::harness::gateway as harness;
 
 const PEOPLE: usize = 60;
 const ROUTE_GET_CONTACT: &str = "GET /contacts/{contactId}";
@@ -56,36 +58,16 @@ fn legacy_pem() -> String {
 }
 
 async fn start(overrides: Value) -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: PEOPLE,
-            ..SimOptions::default()
-        },
-        overrides,
-    )
-    .await
-    .expect("demo starts")
+    harness::start(PEOPLE, overrides).await
 }
 
 fn person(demo: &Demo) -> String {
-    demo.world
-        .example(Kind::StoredLink)
-        .and_then(|e| e.ghl_contact_id.clone())
-        .expect("a linked GHL contact")
+    harness::linked(demo).1
 }
 
-async fn graphql(demo: &Demo, query: &str, id: &str) -> Value {
-    let body: Value = Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .bearer_auth(&demo.api_key)
-        .json(&json!({"query": query, "variables": {"id": id}}))
-        .send()
-        .await
-        .expect("graphql")
-        .json()
-        .await
-        .expect("graphql json");
+/// The contact's answer to `query`, which must have no errors.
+async fn contact(demo: &Demo, query: &str, id: &str) -> Value {
+    let body = harness::graphql(demo, query, json!({"id": id})).await;
     assert!(body.get("errors").is_none(), "{body}");
     body["data"]["contact"].clone()
 }
@@ -93,14 +75,7 @@ async fn graphql(demo: &Demo, query: &str, id: &str) -> Value {
 const READ: &str = "query($id: ID!) { contact(id: $id) { ghl { id email tags } } }";
 
 async fn ghl_stats(demo: &Demo) -> StatsSnapshot {
-    Client::new()
-        .get(format!("{}/_sim/stats", demo.sims.ghl.url()))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
+    harness::stats(demo.sims.ghl.url()).await
 }
 
 /// How often GHL was asked for one contact so far: unchanged across a read means the
@@ -145,14 +120,7 @@ async fn deliver(demo: &Demo, headers: &[(&str, String)], body: Vec<u8>) -> (Sta
 }
 
 async fn metric(demo: &Demo, outcome: &str) -> u64 {
-    let text = Client::new()
-        .get(format!("{}/metrics", demo.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = harness::get_text(format!("{}/metrics", demo.url())).await;
     let series = format!("contactgraph_webhooks_total{{outcome=\"{outcome}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&series))
@@ -211,9 +179,9 @@ async fn only_the_first_valid_delivery_is_processed_and_refusals_leave_the_cache
     let (key, stranger) = (test_key(1), test_key(9));
     let demo = start(json!({"webhooks": {"ghl_public_keys": [pem(&key)]}})).await;
     let id = person(&demo);
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     let warm = contact_fetches(&demo).await;
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     assert_eq!(
         contact_fetches(&demo).await,
         warm,
@@ -281,7 +249,7 @@ async fn only_the_first_valid_delivery_is_processed_and_refusals_leave_the_cache
         let (got, answer) = deliver(&demo, &headers, body).await;
         assert_eq!(got.as_u16(), status, "{case}: {answer}");
         assert_eq!(answer["code"], code, "{case}: {answer}");
-        graphql(&demo, READ, &id).await;
+        contact(&demo, READ, &id).await;
         assert_eq!(
             contact_fetches(&demo).await,
             warm,
@@ -295,7 +263,7 @@ async fn only_the_first_valid_delivery_is_processed_and_refusals_leave_the_cache
         (status.as_u16(), &answer["status"]),
         (200, &json!("accepted"))
     );
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     assert_eq!(
         contact_fetches(&demo).await,
         warm + 1,
@@ -307,7 +275,7 @@ async fn only_the_first_valid_delivery_is_processed_and_refusals_leave_the_cache
         (status.as_u16(), &answer["status"]),
         (200, &json!("duplicate"))
     );
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     assert_eq!(
         contact_fetches(&demo).await,
         warm + 1,
@@ -332,7 +300,7 @@ async fn a_delivery_signed_with_the_second_configured_key_is_accepted() {
     let (old, new, stranger) = (test_key(1), test_key(2), test_key(3));
     let demo = start(json!({"webhooks": {"ghl_public_keys": [pem(&old), pem(&new)]}})).await;
     let id = person(&demo);
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     let warm = contact_fetches(&demo).await;
 
     let body = contact_event("ContactTagUpdate", &id, "rot-1", TimeDelta::zero());
@@ -341,7 +309,7 @@ async fn a_delivery_signed_with_the_second_configured_key_is_accepted() {
         (status.as_u16(), &answer["status"]),
         (200, &json!("accepted"))
     );
-    graphql(&demo, READ, &id).await;
+    contact(&demo, READ, &id).await;
     assert_eq!(contact_fetches(&demo).await, warm + 1);
 
     let body = contact_event("ContactTagUpdate", &id, "rot-2", TimeDelta::zero());
@@ -412,12 +380,12 @@ async fn a_contact_changed_at_the_simulator_reads_fresh_only_through_its_webhook
     let demo = start(json!({})).await;
     let ghl = demo.sims.ghl.url();
     let id = person(&demo);
-    let before = graphql(&demo, READ, &id).await;
+    let before = contact(&demo, READ, &id).await;
     let warm = contact_fetches(&demo).await;
 
     set_sim_webhook_url(&demo, "").await;
     update_at_ghl(&demo, &id, json!({"email": "unheard.of@example.com"})).await;
-    let unheard = graphql(&demo, READ, &id).await;
+    let unheard = contact(&demo, READ, &id).await;
     assert_eq!(
         unheard, before,
         "without a webhook the cached contact stands"
@@ -437,7 +405,7 @@ async fn a_contact_changed_at_the_simulator_reads_fresh_only_through_its_webhook
     assert_eq!(s.by_type.get("ContactUpdate"), Some(&1));
     assert_eq!(s.by_type.get("ContactTagUpdate"), Some(&1));
 
-    let after = graphql(&demo, READ, &id).await;
+    let after = contact(&demo, READ, &id).await;
     assert_eq!(after["ghl"]["email"], "changed.at.ghl@example.com");
     assert_eq!(after["ghl"]["tags"], json!(["from-ghl"]));
     assert_eq!(metric(&demo, "accepted").await, 2);
@@ -450,7 +418,7 @@ async fn tasks_and_notes_added_at_the_simulator_read_fresh_after_their_webhooks(
     let ghl = demo.sims.ghl.url();
     let id = person(&demo);
     let query = "query($id: ID!) { contact(id: $id) { tasks { title } notes { body } } }";
-    graphql(&demo, query, &id).await;
+    contact(&demo, query, &id).await;
 
     let task = at_ghl(
         &demo,
@@ -478,7 +446,7 @@ async fn tasks_and_notes_added_at_the_simulator_read_fresh_after_their_webhooks(
     let s = settled(&ghl, 2).await;
     assert_eq!(s.delivered, 2, "{s:?}");
 
-    let after = graphql(&demo, query, &id).await;
+    let after = contact(&demo, query, &id).await;
     let titles: Vec<&Value> = after["tasks"]
         .as_array()
         .expect("tasks")

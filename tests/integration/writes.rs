@@ -5,107 +5,20 @@ use std::time::Duration;
 
 use contactgraph::{
     demo::Demo,
-    sim::{
-        SimOptions,
-        admin::StatsSnapshot,
-        clubos::ClubOsSimConfig,
-        ghl::tokens,
-        seed::{Example, Kind},
-    },
+    sim::seed::Kind,
     store::{LegState, NewLeg},
     writes::{legs::LegOp, now_ms, relay},
 };
-use reqwest::Client;
 use serde_json::{Value, json};
 
-async fn start() -> Demo {
-    Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: 80,
-            ..SimOptions::default()
-        },
+use crate::harness::gateway::*;
+
+async fn start_writes() -> Demo {
+    start(
+        80,
         json!({"writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}}),
     )
     .await
-    .expect("demo starts")
-}
-
-async fn graphql_with(demo: &Demo, query: &str, variables: Value, key: Option<&str>) -> Value {
-    let mut req = Client::new()
-        .post(format!("{}/graphql", demo.url()))
-        .bearer_auth(&demo.api_key)
-        .json(&json!({"query": query, "variables": variables}));
-    if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
-    }
-    req.send()
-        .await
-        .expect("graphql")
-        .json()
-        .await
-        .expect("json")
-}
-
-async fn graphql(demo: &Demo, query: &str, variables: Value) -> Value {
-    graphql_with(demo, query, variables, None).await
-}
-
-async fn stats(url: String) -> StatsSnapshot {
-    Client::new()
-        .get(format!("{url}/_sim/stats"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
-}
-
-async fn faults(url: String, plan: Value) {
-    Client::new()
-        .post(format!("{url}/_sim/faults"))
-        .json(&plan)
-        .send()
-        .await
-        .expect("faults");
-}
-
-/// The contact as the GHL simulator holds it (its own API).
-async fn ghl_contact(demo: &Demo, id: &str) -> Value {
-    Client::new()
-        .get(format!("{}/contacts/{id}", demo.sims.ghl.url()))
-        .bearer_auth(tokens::LOCATION)
-        .header("Version", "2021-07-28")
-        .send()
-        .await
-        .expect("ghl")
-        .json::<Value>()
-        .await
-        .expect("json")["contact"]
-        .clone()
-}
-
-/// The user as the Club OS simulator holds them (its own API).
-async fn clubos_user(demo: &Demo, id: i64) -> Value {
-    Client::new()
-        .get(format!("{}/users/{id}", demo.sims.clubos.url()))
-        .header("x-api-key", ClubOsSimConfig::default().api_key)
-        .send()
-        .await
-        .expect("clubos")
-        .json()
-        .await
-        .expect("json")
-}
-
-fn linked(demo: &Demo) -> (&Example, String, i64) {
-    let p = demo.world.example(Kind::StoredLink).expect("linked person");
-    (
-        p,
-        p.ghl_contact_id.clone().expect("ghl id"),
-        p.clubos_user_ids[0],
-    )
 }
 
 const UPDATE: &str = r#"mutation($id: ID!, $input: ContactInput!, $key: String) {
@@ -117,7 +30,7 @@ const UPDATE: &str = r#"mutation($id: ID!, $input: ContactInput!, $key: String) 
 
 #[tokio::test]
 async fn an_update_reaches_both_systems_and_the_next_read_shows_it() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, user) = linked(&demo);
     let body = graphql(
         &demo,
@@ -148,7 +61,7 @@ async fn an_update_reaches_both_systems_and_the_next_read_shows_it() {
 
 #[tokio::test]
 async fn club_os_failing_for_a_while_leaves_a_pending_write_the_relay_finishes() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, user) = linked(&demo);
     faults(
         demo.sims.clubos.url(),
@@ -194,7 +107,7 @@ async fn club_os_failing_for_a_while_leaves_a_pending_write_the_relay_finishes()
 
 #[tokio::test]
 async fn the_same_key_twice_writes_once_per_system() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let vars = json!({"id": ghl, "input": {"firstName": "Robin"}, "key": "key-1"});
     let first = graphql(&demo, UPDATE, vars.clone()).await;
@@ -217,11 +130,11 @@ async fn the_same_key_twice_writes_once_per_system() {
         1
     );
     // The header works as the argument does.
-    let header = graphql_with(
+    let header = graphql_keyed(
         &demo,
         UPDATE,
         json!({"id": ghl, "input": {"firstName": "Robin"}}),
-        Some("key-1"),
+        "key-1",
     )
     .await;
     assert_eq!(
@@ -232,7 +145,7 @@ async fn the_same_key_twice_writes_once_per_system() {
 
 #[tokio::test]
 async fn twenty_concurrent_requests_with_one_key_write_once() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let vars = json!({"id": ghl, "input": {"lastName": "Concurrent"}, "key": "same"});
     let all =
@@ -258,7 +171,7 @@ async fn twenty_concurrent_requests_with_one_key_write_once() {
 
 #[tokio::test]
 async fn a_key_reused_with_other_input_is_refused_without_a_call() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     graphql(
         &demo,
@@ -291,7 +204,7 @@ const CREATE: &str = r#"mutation($input: ContactInput!) {
 
 #[tokio::test]
 async fn a_create_lands_in_both_systems_linked() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let body = graphql(
         &demo,
         CREATE,
@@ -318,7 +231,7 @@ async fn a_create_lands_in_both_systems_linked() {
 
 #[tokio::test]
 async fn a_permanent_club_os_rejection_leaves_no_orphan_ghl_contact() {
-    let demo = start().await;
+    let demo = start_writes().await;
     // Club OS already has this person (same names and email): it answers DUPLICATE_USER.
     let member = demo
         .world
@@ -351,26 +264,23 @@ async fn a_permanent_club_os_rejection_leaves_no_orphan_ghl_contact() {
         1,
         "the GHL contact was removed"
     );
-    let left = Client::new()
-        .get(format!("{}/contacts/search/duplicate", demo.sims.ghl.url()))
-        .query(&[
-            ("locationId", contactgraph::sim::seed::GHL_LOCATION_ID),
-            ("email", u["email"].as_str().expect("email")),
-        ])
-        .bearer_auth(tokens::LOCATION)
-        .header("Version", "2021-07-28")
-        .send()
-        .await
-        .expect("lookup")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let left = ghl_api(
+        &demo,
+        reqwest::Method::GET,
+        &format!(
+            "/contacts/search/duplicate?locationId={}&email={}",
+            contactgraph::sim::seed::GHL_LOCATION_ID,
+            u["email"].as_str().expect("email")
+        ),
+        None,
+    )
+    .await;
     assert_eq!(left["contact"], Value::Null, "no orphan left in GHL");
 }
 
 #[tokio::test]
 async fn invalid_input_is_refused_before_any_upstream_call() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let before = (
         stats(demo.sims.ghl.url()).await.total,
@@ -423,7 +333,7 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
 
 #[tokio::test]
 async fn tasks_and_notes_are_written_and_read_back() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let body = graphql(
         &demo,
@@ -459,7 +369,7 @@ async fn tasks_and_notes_are_written_and_read_back() {
 
 #[tokio::test]
 async fn deleting_says_club_os_was_skipped() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let body = graphql(
         &demo,
@@ -491,7 +401,7 @@ async fn deleting_says_club_os_was_skipped() {
 
 #[tokio::test]
 async fn appointments_are_booked_moved_and_cancelled() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, _) = linked(&demo);
     let booked = graphql(
         &demo,
@@ -538,7 +448,7 @@ async fn appointments_are_booked_moved_and_cancelled() {
 
 #[tokio::test]
 async fn an_upsert_updates_whoever_has_the_email_and_creates_nobody_twice() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (p, ghl, user) = linked(&demo);
     let email = p.email.clone().expect("email");
     let q = r#"mutation($input: ContactInput!) { upsertContact(input: $input) {
@@ -570,16 +480,11 @@ async fn an_upsert_updates_whoever_has_the_email_and_creates_nobody_twice() {
 
 #[tokio::test]
 async fn a_booking_is_mirrored_into_club_os_where_configured() {
-    let demo = Demo::start_with(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimOptions {
-            people: 80,
-            ..SimOptions::default()
-        },
+    let demo = start(
+        80,
         json!({"writes": {"clubos_mirror": {"event_type_id": 4, "owner_id": 130000001}}}),
     )
-    .await
-    .expect("demo starts");
+    .await;
     let (_, ghl, user) = linked(&demo);
     let body = graphql(
         &demo,
@@ -610,7 +515,7 @@ async fn a_booking_is_mirrored_into_club_os_where_configured() {
 
 #[tokio::test]
 async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
-    let demo = start().await;
+    let demo = start_writes().await;
     let (_, ghl, user) = linked(&demo);
     faults(
         demo.sims.clubos.url(),
@@ -638,14 +543,7 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
     assert_eq!(dead.len(), 1, "{failed}");
     assert_eq!(dead[0]["system"], "CLUB_OS");
     assert_eq!(dead[0]["state"], "DEAD");
-    let metrics = Client::new()
-        .get(format!("{}/metrics", demo.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = get_text(format!("{}/metrics", demo.url())).await;
     assert!(
         metrics.contains("contactgraph_outbox_writes{state=\"dead\"} 1"),
         "{metrics}"
@@ -685,7 +583,7 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
 
 #[tokio::test]
 async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
-    let demo = start().await;
+    let demo = start_writes().await;
     faults(
         demo.sims.clubos.url(),
         json!({"rules": [
@@ -726,7 +624,7 @@ async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
 async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempts_leases() {
     // The demo's relay runs its first round an hour after the start: this test runs its
     // rounds.
-    let demo = crate::harness::gateway::start(
+    let demo = start(
         20,
         json!({"writes": {"max_attempts": 3, "relay_poll_ms": 3_600_000}}),
     )
@@ -753,9 +651,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
         let leased = store.lease_due(at, 1_000, 10).await.expect("leased");
         assert_eq!(leased.len(), 1);
     }
-    let before = crate::harness::gateway::stats(&demo.sims.ghl.url())
-        .await
-        .total;
+    let before = stats(&demo.sims.ghl.url()).await.total;
 
     // The third lease lapses too: that is `max_attempts`, so the relay gives it up
     // instead of running it again.
@@ -764,13 +660,11 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
     assert_eq!(leg.state, LegState::Dead);
     assert_eq!((leg.attempts, leg.lapses), (0, 3));
     assert_eq!(
-        crate::harness::gateway::stats(&demo.sims.ghl.url())
-            .await
-            .total,
+        stats(&demo.sims.ghl.url()).await.total,
         before,
         "nothing was sent"
     );
-    let failed = crate::harness::gateway::graphql(
+    let failed = graphql(
         &demo,
         "{ failedWrites { id lapses attempts lastErrorCode lastErrorMessage } }",
         json!({}),

@@ -1,36 +1,79 @@
-//! The gateway tests' harness: a demo (both simulators and the gateway on port 0),
-//! GraphQL over HTTP with the demo's key, and the simulators' own APIs and counters.
+//! The gateway tests' harness: a demo (both simulators and the gateway on port 0) built
+//! by [`app`], GraphQL over HTTP with the demo's key or another, and the simulators' own
+//! APIs and counters.
 
 use contactgraph::{
+    auth::{self, Role},
     demo::Demo,
-    sim::{SimOptions, admin::StatsSnapshot, clubos::ClubOsSimConfig, ghl::tokens},
+    sim::{
+        SimOptions,
+        admin::StatsSnapshot,
+        clubos::ClubOsSimConfig,
+        ghl::tokens,
+        seed::{Example, Kind},
+    },
 };
-use reqwest::Client;
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+
+/// What a test starts: simulators with a seeded world, and the gateway over them.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    sims: SimOptions,
+    config: Value,
+}
+
+/// A demo to build: 500 people, the default configuration.
+pub fn app() -> App {
+    App {
+        sims: SimOptions::default(),
+        config: json!({}),
+    }
+}
+
+impl App {
+    /// How many people the simulators seed.
+    pub fn people(mut self, people: usize) -> Self {
+        self.sims.people = people;
+        self
+    }
+
+    /// The simulators' options (seed, people, their own configuration).
+    pub fn sims(mut self, sims: SimOptions) -> Self {
+        self.sims = sims;
+        self
+    }
+
+    /// Configuration overrides, shaped like the config file (see `demo::config_for`).
+    pub fn config(mut self, overrides: Value) -> Self {
+        self.config = overrides;
+        self
+    }
+
+    /// Starts the simulators and the gateway.
+    pub async fn start(self) -> Demo {
+        Demo::start_with("127.0.0.1:0".parse().expect("addr"), self.sims, self.config)
+            .await
+            .expect("demo starts")
+    }
+}
 
 /// A demo with `people` seeded people and these configuration overrides.
 pub async fn start(people: usize, overrides: Value) -> Demo {
-    start_sims(
-        SimOptions {
-            people,
-            ..SimOptions::default()
-        },
-        overrides,
-    )
-    .await
+    app().people(people).config(overrides).start().await
 }
 
-/// A demo over simulators set up as `opts` says.
-pub async fn start_sims(opts: SimOptions, overrides: Value) -> Demo {
-    Demo::start_with("127.0.0.1:0".parse().expect("addr"), opts, overrides)
+/// A new API key of `role` for the demo's gateway.
+pub async fn key(demo: &Demo, role: Role) -> String {
+    auth::create_key(&demo.gateway.state.store, role, "test", Default::default())
         .await
-        .expect("demo starts")
+        .expect("key created")
 }
 
 /// Sets a simulator's fault plan (`/_sim/faults`).
-pub async fn faults(url: &str, plan: Value) {
+pub async fn faults(url: impl AsRef<str>, plan: Value) {
     let status = Client::new()
-        .post(format!("{url}/_sim/faults"))
+        .post(format!("{}/_sim/faults", url.as_ref()))
         .json(&plan)
         .send()
         .await
@@ -53,28 +96,96 @@ pub async fn relay_settles(demo: &Demo) {
 
 /// The JSON answer of one GraphQL request sent with the demo's admin key.
 pub async fn graphql(demo: &Demo, query: &str, variables: Value) -> Value {
-    Client::new()
+    post(
+        demo,
+        Some(&demo.api_key),
+        json!({"query": query, "variables": variables}),
+    )
+    .await
+    .1
+}
+
+/// [`graphql`] with an `Idempotency-Key` header.
+pub async fn graphql_keyed(demo: &Demo, query: &str, variables: Value, key: &str) -> Value {
+    let req = Client::new()
         .post(format!("{}/graphql", demo.url()))
         .bearer_auth(&demo.api_key)
-        .json(&json!({"query": query, "variables": variables}))
+        .header("Idempotency-Key", key);
+    json_of(req, Some(json!({"query": query, "variables": variables}))).await
+}
+
+/// Posts `body` to `/graphql` with `credential` as the bearer (none without), and
+/// answers the status and the JSON body.
+pub async fn post(demo: &Demo, credential: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut req = Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .json(&body);
+    if let Some(c) = credential {
+        req = req.bearer_auth(c);
+    }
+    let resp = req.send().await.expect("graphql");
+    let status = resp.status();
+    (status, resp.json().await.expect("a JSON answer"))
+}
+
+/// The text at `url` (a GET without credentials), e.g. `/metrics`.
+pub async fn get_text(url: impl AsRef<str>) -> String {
+    Client::new()
+        .get(url.as_ref())
         .send()
         .await
-        .expect("graphql")
-        .json()
+        .expect("get")
+        .text()
         .await
-        .expect("json")
+        .expect("text")
+}
+
+/// The JSON at `url` (a GET without credentials).
+pub async fn get_json(url: impl AsRef<str>) -> Value {
+    json_of(Client::new().get(url.as_ref()), None).await
 }
 
 /// A simulator's request counters.
-pub async fn stats(url: &str) -> StatsSnapshot {
-    Client::new()
-        .get(format!("{url}/_sim/stats"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
+pub async fn stats(url: impl AsRef<str>) -> StatsSnapshot {
+    serde_json::from_value(get_json(format!("{}/_sim/stats", url.as_ref())).await)
         .expect("stats json")
+}
+
+/// Both simulators' counters, GHL's first.
+pub async fn both_stats(demo: &Demo) -> (StatsSnapshot, StatsSnapshot) {
+    (
+        stats(demo.sims.ghl.url()).await,
+        stats(demo.sims.clubos.url()).await,
+    )
+}
+
+/// Requests both simulators received so far.
+pub async fn upstream_calls(demo: &Demo) -> u64 {
+    let (ghl, clubos) = both_stats(demo).await;
+    ghl.total + clubos.total
+}
+
+/// A seeded person of this kind.
+pub fn example(demo: &Demo, kind: Kind) -> &Example {
+    demo.world.example(kind).expect("the seed has one")
+}
+
+/// The GHL contact id of a seeded person of this kind.
+pub fn ghl_id(demo: &Demo, kind: Kind) -> String {
+    example(demo, kind)
+        .ghl_contact_id
+        .clone()
+        .expect("the person has a GHL contact")
+}
+
+/// A person linked by a stored link, with their GHL contact id and Club OS user id.
+pub fn linked(demo: &Demo) -> (&Example, String, i64) {
+    let p = example(demo, Kind::StoredLink);
+    (
+        p,
+        p.ghl_contact_id.clone().expect("ghl id"),
+        p.clubos_user_ids[0],
+    )
 }
 
 /// Requests a simulator received that could change something (any verb but GET).
@@ -93,19 +204,11 @@ pub async fn ghl_api(
     path: &str,
     body: Option<Value>,
 ) -> Value {
-    let mut req = Client::new()
+    let req = Client::new()
         .request(method, format!("{}{path}", demo.sims.ghl.url()))
         .bearer_auth(tokens::LOCATION)
         .header("Version", "2021-07-28");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send()
-        .await
-        .expect("ghl")
-        .json()
-        .await
-        .expect("ghl json")
+    json_of(req, body).await
 }
 
 /// Calls the Club OS simulator's own API with its API key.
@@ -115,18 +218,23 @@ pub async fn clubos_api(
     path: &str,
     body: Option<Value>,
 ) -> Value {
-    let mut req = Client::new()
+    let req = Client::new()
         .request(method, format!("{}{path}", demo.sims.clubos.url()))
         .header("x-api-key", ClubOsSimConfig::default().api_key);
+    json_of(req, body).await
+}
+
+/// Sends `req` (with `body` as JSON, if any) and answers the JSON it gets back.
+async fn json_of(mut req: reqwest::RequestBuilder, body: Option<Value>) -> Value {
     if let Some(b) = body {
         req = req.json(&b);
     }
     req.send()
         .await
-        .expect("clubos")
+        .expect("a simulator answers")
         .json()
         .await
-        .expect("clubos json")
+        .expect("a JSON answer")
 }
 
 /// The contact as the GHL simulator holds it.
