@@ -9,6 +9,7 @@ use figment::{Figment, providers::Serialized};
 use serde_json::json;
 
 use crate::{
+    clock::Clock,
     config::Config,
     gateway::{self, Gateway},
     server,
@@ -102,6 +103,17 @@ impl Demo {
         opts: SimOptions,
         overrides: serde_json::Value,
     ) -> anyhow::Result<Self> {
+        Self::start_clocked(listen, opts, overrides, Clock::system()).await
+    }
+
+    /// [`Demo::start_with`] with the outbox on `clock` (a manual clock stops the relay
+    /// from running on its own; see [`gateway::Options::clock`]).
+    pub async fn start_clocked(
+        listen: SocketAddr,
+        opts: SimOptions,
+        overrides: serde_json::Value,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let world = World::generate(opts.seed, opts.people);
         let sims = Sims::start(opts).await?;
         let cfg = config_for(&sims, listen, overrides)?;
@@ -112,6 +124,7 @@ impl Demo {
             gateway::Options {
                 playground_admin_key: true,
                 allow_own_origins: true,
+                clock,
                 ..gateway::Options::default()
             },
         )

@@ -8,6 +8,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     auth::{self, Role},
+    clock::Clock,
     config::{Config, CorsConfig},
     schema, server,
     state::AppState,
@@ -15,7 +16,7 @@ use crate::{
 };
 
 /// How a gateway starts beyond its configuration. The default is `contactgraph serve`'s.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Resolve the GHL link custom field's id in the background at start, so that the
     /// first request does not wait for it. Off only where a test counts every GHL call
@@ -28,6 +29,10 @@ pub struct Options {
     /// `http://localhost:{port}` and the listen address), so that a page opened at either
     /// name of its address may call it. Known only once the listener is bound.
     pub allow_own_origins: bool,
+    /// The outbox's clock (the system's by default). With a manual clock the relay does
+    /// not run on its own: time moves only when the test moves it, and the test runs the
+    /// relay's rounds ([`relay::tick`]).
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -36,6 +41,7 @@ impl Default for Options {
             warm_up: true,
             playground_admin_key: false,
             allow_own_origins: false,
+            clock: Clock::system(),
         }
     }
 }
@@ -54,14 +60,16 @@ pub struct Gateway {
     pub playground_key: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
-    relay: JoinHandle<()>,
+    relay: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
     /// Builds the state from `cfg` (clients, caches, store), starts the relay, and serves
     /// the router on `listener`.
     pub async fn start(cfg: &Config, listener: TcpListener, opts: Options) -> anyhow::Result<Self> {
-        let state = Arc::new(AppState::new(cfg).await?);
+        let mut state = AppState::new(cfg).await?;
+        state.clock = opts.clock.clone();
+        let state = Arc::new(state);
         if opts.warm_up {
             state.resolve_link_field_early();
         }
@@ -85,7 +93,7 @@ impl Gateway {
                 cors,
             },
         );
-        let relay = relay::spawn(state.clone());
+        let relay = (!opts.clock.is_manual()).then(|| relay::spawn(state.clone()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -120,7 +128,9 @@ impl Gateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        self.relay.abort();
+        if let Some(relay) = &self.relay {
+            relay.abort();
+        }
         (&mut self.task)
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))

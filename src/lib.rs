@@ -11,6 +11,7 @@
 //! - [`schema`]: the GraphQL schema, independent of HTTP.
 //! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
 //! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
+//! - [`clock`]: the outbox's time, injectable for tests.
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
@@ -28,6 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;

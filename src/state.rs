@@ -41,6 +41,8 @@ pub struct AppState {
     pub fanout: usize,
     /// The write path's settings.
     pub writes: WritesConfig,
+    /// The outbox's time: the system's, or a test's manual clock.
+    pub clock: crate::clock::Clock,
     /// Verification, deduplication and counters of GHL's webhook deliveries.
     pub webhooks: GhlWebhooks,
     /// Checks callers' credentials.
@@ -94,6 +96,7 @@ impl AppState {
             batch_delay_us: cfg.loaders.batch_delay_us,
             fanout: cfg.loaders.fanout,
             writes: cfg.writes.clone(),
+            clock: crate::clock::Clock::system(),
             webhooks: GhlWebhooks::new(&cfg.webhooks)?,
             auth: crate::auth::Authenticator::new(&cfg.auth)?,
             limits: cfg.limits.clone(),

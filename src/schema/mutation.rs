@@ -1272,7 +1272,7 @@ impl MutationRoot {
         };
         if !state
             .store
-            .retry_leg(&id, writes::now_ms())
+            .retry_leg(&id, state.clock.now_ms())
             .await
             .map_err(store_err)?
         {

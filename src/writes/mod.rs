@@ -179,8 +179,6 @@ impl Idempotency {
     }
 }
 
-pub use crate::store::now_ms;
-
 fn store_err(e: StoreError) -> GatewayError {
     tracing::warn!(error = %e, "store failed during a write");
     GatewayError::new(
@@ -279,7 +277,13 @@ pub async fn execute(
         });
         let (claim, legs) = s
             .store
-            .begin_operation(&operation_id, &new_legs, now_ms(), lease_ms, claim_of)
+            .begin_operation(
+                &operation_id,
+                &new_legs,
+                s.clock.now_ms(),
+                lease_ms,
+                claim_of,
+            )
             .await
             .map_err(store_err)?;
         if claim != Claim::InProgress || started.elapsed() > Duration::from_millis(cfg.key_wait_ms)
@@ -304,7 +308,7 @@ pub async fn execute(
             if let Some(k) = &key {
                 let stored = serde_json::to_string(&outcome).unwrap_or_default();
                 s.store
-                    .complete_key(&k.scope, &k.key, &stored, now_ms())
+                    .complete_key(&k.scope, &k.key, &stored, s.clock.now_ms())
                     .await
                     .map_err(store_err)?;
             }
@@ -348,7 +352,7 @@ pub async fn execute(
             Ok(result) => {
                 let result = result.map(|v| v.to_string());
                 s.store
-                    .leg_done(&leg.id, result.as_deref(), now_ms())
+                    .leg_done(&leg.id, result.as_deref(), s.clock.now_ms())
                     .await
                     .map_err(store_err)?;
                 outcome
@@ -358,9 +362,15 @@ pub async fn execute(
             }
             Err(e) if e.is_transient() => {
                 let err = GatewayError::upstream(op.system(), &e);
-                let retry_at = now_ms() + millis(backoff(cfg, 0));
+                let retry_at = s.clock.now_ms() + millis(backoff(cfg, 0));
                 s.store
-                    .leg_failed(&leg.id, err.code.as_str(), retry_at, false, now_ms())
+                    .leg_failed(
+                        &leg.id,
+                        err.code.as_str(),
+                        retry_at,
+                        false,
+                        s.clock.now_ms(),
+                    )
                     .await
                     .map_err(store_err)?;
                 outcome
@@ -368,7 +378,7 @@ pub async fn execute(
                     .push(record(op, leg, WriteStatus::Pending, Some(&err)));
                 for (later_op, later) in plan.legs.iter().zip(&legs).skip(i + 1) {
                     s.store
-                        .leg_release(&later.id, now_ms())
+                        .leg_release(&later.id, s.clock.now_ms())
                         .await
                         .map_err(store_err)?;
                     outcome
@@ -390,12 +400,18 @@ pub async fn execute(
                         w.message = Some(UNDONE.into());
                     }
                     s.store
-                        .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
+                        .leg_set_state(&leg.id, LegState::Cancelled, s.clock.now_ms())
                         .await
                         .map_err(store_err)?;
                 } else {
                     s.store
-                        .leg_failed(&leg.id, err.code.as_str(), now_ms(), true, now_ms())
+                        .leg_failed(
+                            &leg.id,
+                            err.code.as_str(),
+                            s.clock.now_ms(),
+                            true,
+                            s.clock.now_ms(),
+                        )
                         .await
                         .map_err(store_err)?;
                 }
@@ -404,7 +420,7 @@ pub async fn execute(
                     .push(record(op, leg, WriteStatus::Failed, Some(&err)));
                 for (later_op, later) in plan.legs.iter().zip(&legs).skip(i + 1) {
                     s.store
-                        .leg_set_state(&later.id, LegState::Cancelled, now_ms())
+                        .leg_set_state(&later.id, LegState::Cancelled, s.clock.now_ms())
                         .await
                         .map_err(store_err)?;
                     outcome.writes.push(WriteRecord {
@@ -426,7 +442,7 @@ pub async fn execute(
     if let Some(k) = &key {
         let stored = serde_json::to_string(&outcome).unwrap_or_default();
         s.store
-            .complete_key(&k.scope, &k.key, &stored, now_ms())
+            .complete_key(&k.scope, &k.key, &stored, s.clock.now_ms())
             .await
             .map_err(store_err)?;
     }
@@ -454,7 +470,7 @@ pub(crate) async fn compensate(
                 undone += 1;
                 if let Err(e) = s
                     .store
-                    .leg_set_state(&leg.id, LegState::Compensated, now_ms())
+                    .leg_set_state(&leg.id, LegState::Compensated, s.clock.now_ms())
                     .await
                 {
                     tracing::warn!(error = %e, "could not record a compensation");

@@ -12,7 +12,6 @@ use tokio::task::JoinHandle;
 use super::{
     backoff, invalidate,
     legs::{self, LegOp, Prior},
-    now_ms,
 };
 use crate::{
     error::{ErrorCode, GatewayError},
@@ -47,7 +46,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
 /// One round: leases and runs the due legs; returns how many it ran.
 pub async fn tick(s: &AppState) -> Result<usize, crate::store::StoreError> {
     let lease_ms = i64::try_from(s.writes.lease_secs * 1000).unwrap_or(i64::MAX);
-    let legs = s.store.lease_due(now_ms(), lease_ms, BATCH).await?;
+    let legs = s.store.lease_due(s.clock.now_ms(), lease_ms, BATCH).await?;
     let n = legs.len();
     for leg in legs {
         run_leg(s, leg).await?;
@@ -88,7 +87,12 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
         // each time would otherwise be leased, and take the relay down, forever.
         let message = lapsed_message(leg.lapses);
         if s.store
-            .leg_give_up(&leg.id, ErrorCode::Internal.as_str(), &message, now_ms())
+            .leg_give_up(
+                &leg.id,
+                ErrorCode::Internal.as_str(),
+                &message,
+                s.clock.now_ms(),
+            )
             .await?
         {
             tracing::warn!(leg = %leg.id, lapses = leg.lapses, "write dead-lettered: its runners kept stopping");
@@ -98,7 +102,13 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
     let Ok(op) = serde_json::from_str::<LegOp>(&leg.payload) else {
         tracing::error!(leg = %leg.id, "unreadable outbox payload");
         s.store
-            .leg_failed(&leg.id, "BAD_PAYLOAD", now_ms(), true, now_ms())
+            .leg_failed(
+                &leg.id,
+                "BAD_PAYLOAD",
+                s.clock.now_ms(),
+                true,
+                s.clock.now_ms(),
+            )
             .await?;
         return Ok(());
     };
@@ -113,7 +123,7 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
         Ok(result) => {
             let result = result.map(|v| v.to_string());
             s.store
-                .leg_done(&leg.id, result.as_deref(), now_ms())
+                .leg_done(&leg.id, result.as_deref(), s.clock.now_ms())
                 .await?;
             invalidate(s, &op, &Prior::of([&result])).await;
             tracing::info!(leg = %leg.id, operation = op.kind(), "relay finished a write");
@@ -122,10 +132,10 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
             let err = GatewayError::upstream(op.system(), &e);
             let attempts = leg.attempts + 1;
             let dead = !e.is_transient() || attempts >= s.writes.max_attempts;
-            let retry_at = now_ms()
+            let retry_at = s.clock.now_ms()
                 + i64::try_from(backoff(&s.writes, attempts).as_millis()).unwrap_or(i64::MAX);
             s.store
-                .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, now_ms())
+                .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, s.clock.now_ms())
                 .await?;
             s.store.leg_error_message(&leg.id, &err.message).await?;
             if !e.is_transient() {
@@ -134,12 +144,12 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
                 // applied and the refused leg is no dead letter to retry.
                 if undo_earlier(s, &earlier, &leg).await > 0 {
                     s.store
-                        .leg_set_state(&leg.id, LegState::Cancelled, now_ms())
+                        .leg_set_state(&leg.id, LegState::Cancelled, s.clock.now_ms())
                         .await?;
                 }
                 for later in earlier.iter().filter(|l| l.seq > leg.seq) {
                     s.store
-                        .leg_set_state(&later.id, LegState::Cancelled, now_ms())
+                        .leg_set_state(&later.id, LegState::Cancelled, s.clock.now_ms())
                         .await?;
                 }
             }

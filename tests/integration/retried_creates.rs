@@ -4,6 +4,7 @@
 
 use crate::harness::gateway::*;
 use contactgraph::{
+    clock::ManualClock,
     demo::Demo,
     sim::{SimOptions, ghl::GhlSimConfig, seed::Kind},
 };
@@ -25,7 +26,7 @@ fn transient_faults() -> [(&'static str, Value); 3] {
     ]
 }
 
-async fn demo(allow_duplicates: bool) -> Demo {
+async fn demo(allow_duplicates: bool, clock: &ManualClock) -> Demo {
     app()
         .sims(SimOptions {
             people: 60,
@@ -37,8 +38,9 @@ async fn demo(allow_duplicates: bool) -> Demo {
         })
         .config(json!({
             "ghl": {"timeout_ms": 400},
-            "writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}
+            "writes": {"retry_base_ms": 50, "retry_max_ms": 200}
         }))
+        .clock(clock)
         .start()
         .await
 }
@@ -99,7 +101,8 @@ async fn a_retried_create_never_adopts_a_stranger_sharing_its_phone_or_email() {
                 "{what}, sharing the {}",
                 if share_phone { "phone" } else { "email" }
             );
-            let demo = demo(false).await;
+            let clock = manual_clock();
+            let demo = demo(false, &clock).await;
             let before = stranger(&demo).await;
             let mut rule = fault;
             rule["route"] = json!("POST /contacts/");
@@ -108,7 +111,7 @@ async fn a_retried_create_never_adopts_a_stranger_sharing_its_phone_or_email() {
             let key = format!("adopt-nothing-{n}-{share_phone}");
             let first = replay(&demo, &input, &key).await;
             assert_eq!(first["status"], "PENDING", "{case}: {first}");
-            relay_settles(&demo).await;
+            settle_relay(&demo, &clock).await;
             let last = replay(&demo, &input, &key).await;
             assert_eq!(last["status"], "FAILED", "{case}: {last}");
             let ghl = &last["writes"][0];
@@ -140,7 +143,8 @@ async fn where_duplicates_are_allowed_a_create_applied_unanswered_is_recognised_
             "sharing the {}",
             if share_phone { "phone" } else { "email" }
         );
-        let demo = demo(true).await;
+        let clock = manual_clock();
+        let demo = demo(true, &clock).await;
         let before = stranger(&demo).await;
         faults(
             &demo.sims.ghl.url(),
@@ -151,7 +155,7 @@ async fn where_duplicates_are_allowed_a_create_applied_unanswered_is_recognised_
         let key = format!("recognise-{share_phone}");
         let first = replay(&demo, &input, &key).await;
         assert_eq!(first["status"], "PENDING", "{case}: {first}");
-        relay_settles(&demo).await;
+        settle_relay(&demo, &clock).await;
         let last = replay(&demo, &input, &key).await;
         assert_eq!(last["status"], "APPLIED", "{case}: {last}");
         let s = stats(&demo.sims.ghl.url()).await;
@@ -166,14 +170,16 @@ async fn where_duplicates_are_allowed_a_create_applied_unanswered_is_recognised_
 
 #[tokio::test]
 async fn a_retried_club_os_create_never_adopts_a_household_member_sharing_the_email() {
-    let demo = start(
-        60,
-        json!({
+    let clock = manual_clock();
+    let demo = app()
+        .people(60)
+        .config(json!({
             "clubos": {"timeout_ms": 400},
-            "writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}
-        }),
-    )
-    .await;
+            "writes": {"retry_base_ms": 50, "retry_max_ms": 200}
+        }))
+        .clock(&clock)
+        .start()
+        .await;
     let member = demo
         .world
         .example(Kind::ClubOsOnly)
@@ -189,7 +195,7 @@ async fn a_retried_club_os_create_never_adopts_a_household_member_sharing_the_em
         "email": before["email"], "phone": "+15125554411"});
     let first = replay(&demo, &input, "household-retry").await;
     assert_eq!(first["status"], "PENDING", "{first}");
-    relay_settles(&demo).await;
+    settle_relay(&demo, &clock).await;
     let last = replay(&demo, &input, "household-retry").await;
     assert_eq!(last["status"], "FAILED", "{last}");
     let clubos = &last["writes"][1];
@@ -223,7 +229,8 @@ async fn a_retried_club_os_create_never_adopts_a_household_member_sharing_the_em
 
 #[tokio::test]
 async fn a_write_answered_2xx_with_an_unreadable_body_is_applied_and_never_sent_again() {
-    let demo = demo(false).await;
+    let clock = manual_clock();
+    let demo = demo(false, &clock).await;
     let ids: Vec<String> = demo
         .world
         .ghl
@@ -257,7 +264,7 @@ async fn a_write_answered_2xx_with_an_unreadable_body_is_applied_and_never_sent_
     )
     .await;
     assert_eq!(created["status"], "APPLIED", "{created}");
-    relay_settles(&demo).await;
+    settle_relay(&demo, &clock).await;
     let s = stats(&demo.sims.ghl.url()).await;
     assert_eq!(
         s.count("POST /contacts/bulk/tags/update/{type}"),

@@ -7,18 +7,21 @@ use contactgraph::{
     demo::Demo,
     sim::seed::Kind,
     store::{LegState, NewLeg},
-    writes::{legs::LegOp, now_ms, relay},
+    writes::{legs::LegOp, relay},
 };
 use serde_json::{Value, json};
 
 use crate::harness::gateway::*;
 
+/// Fast retries, so that a test on the system's clock waits little for the relay.
+fn writes_app() -> App {
+    app()
+        .people(80)
+        .config(json!({"writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}}))
+}
+
 async fn start_writes() -> Demo {
-    start(
-        80,
-        json!({"writes": {"relay_poll_ms": 20, "retry_base_ms": 50, "retry_max_ms": 200}}),
-    )
-    .await
+    writes_app().start().await
 }
 
 const UPDATE: &str = r#"mutation($id: ID!, $input: ContactInput!, $key: String) {
@@ -61,7 +64,8 @@ async fn an_update_reaches_both_systems_and_the_next_read_shows_it() {
 
 #[tokio::test]
 async fn club_os_failing_for_a_while_leaves_a_pending_write_the_relay_finishes() {
-    let demo = start_writes().await;
+    let clock = manual_clock();
+    let demo = writes_app().clock(&clock).start().await;
     let (_, ghl, user) = linked(&demo);
     faults(
         demo.sims.clubos.url(),
@@ -82,16 +86,13 @@ async fn club_os_failing_for_a_while_leaves_a_pending_write_the_relay_finishes()
     assert_eq!(by_system("CLUB_OS")["status"], "PENDING");
     assert_eq!(by_system("CLUB_OS")["errorCode"], "UPSTREAM_UNAVAILABLE");
     assert_eq!(ghl_contact(&demo, &ghl).await["email"], "later@example.com");
-    // No further request: the relay retries on its own once the fault clears.
-    let mut done = false;
-    for _ in 0..200 {
-        if clubos_user(&demo, user).await["email"] == "later@example.com" {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(done, "Club OS never got the new email");
+    // No further request: the relay retries, with backoff, until the fault clears.
+    assert_eq!(
+        settle_relay(&demo, &clock).await,
+        3,
+        "two failures, then the write"
+    );
+    assert_eq!(clubos_user(&demo, user).await["email"], "later@example.com");
     let s = stats(demo.sims.clubos.url()).await;
     assert_eq!(s.routes["PUT /users/{userId}"].statuses.get(&503), Some(&3));
     assert_eq!(s.routes["PUT /users/{userId}"].statuses.get(&200), Some(&1));
@@ -515,7 +516,8 @@ async fn a_booking_is_mirrored_into_club_os_where_configured() {
 
 #[tokio::test]
 async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
-    let demo = start_writes().await;
+    let clock = manual_clock();
+    let demo = writes_app().clock(&clock).start().await;
     let (_, ghl, user) = linked(&demo);
     faults(
         demo.sims.clubos.url(),
@@ -558,15 +560,12 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
         retried["data"]["retryWrite"]["state"], "PENDING",
         "{retried}"
     );
-    let mut done = false;
-    for _ in 0..200 {
-        if clubos_user(&demo, user).await["email"] == "dead.letter@example.com" {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(done, "the retried write reached Club OS");
+    assert_eq!(settle_relay(&demo, &clock).await, 1);
+    assert_eq!(
+        clubos_user(&demo, user).await["email"],
+        "dead.letter@example.com",
+        "the retried write reached Club OS"
+    );
     let again = graphql(&demo, "{ failedWrites { id } }", json!({})).await;
     assert_eq!(again["data"]["failedWrites"], json!([]));
     let replay_free = graphql(
@@ -583,7 +582,8 @@ async fn a_refused_write_is_dead_lettered_and_retry_write_finishes_it() {
 
 #[tokio::test]
 async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
-    let demo = start_writes().await;
+    let clock = manual_clock();
+    let demo = writes_app().clock(&clock).start().await;
     faults(
         demo.sims.clubos.url(),
         json!({"rules": [
@@ -599,19 +599,14 @@ async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
     )
     .await;
     assert_eq!(body["data"]["createContact"]["status"], "PENDING", "{body}");
-    let mut undone = false;
-    for _ in 0..200 {
-        if stats(demo.sims.ghl.url())
+    assert_eq!(settle_relay(&demo, &clock).await, 1);
+    assert_eq!(
+        stats(demo.sims.ghl.url())
             .await
-            .count("DELETE /contacts/{contactId}")
-            == 1
-        {
-            undone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(undone, "the relay removed the GHL contact");
+            .count("DELETE /contacts/{contactId}"),
+        1,
+        "the relay removed the GHL contact"
+    );
     let pending = graphql(&demo, "{ pendingWrites { id } }", json!({})).await;
     assert_eq!(
         pending["data"]["pendingWrites"],
@@ -622,13 +617,13 @@ async fn a_create_refused_later_by_club_os_is_undone_by_the_relay() {
 
 #[tokio::test]
 async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempts_leases() {
-    // The demo's relay runs its first round an hour after the start: this test runs its
-    // rounds.
-    let demo = start(
-        20,
-        json!({"writes": {"max_attempts": 3, "relay_poll_ms": 3_600_000}}),
-    )
-    .await;
+    let clock = manual_clock();
+    let demo = app()
+        .people(20)
+        .config(json!({"writes": {"max_attempts": 3, "lease_secs": 1}}))
+        .clock(&clock)
+        .start()
+        .await;
     let contact_id = demo.world.ghl.contacts[0].id.clone();
     let op = LegOp::GhlTags {
         contact_id,
@@ -642,15 +637,19 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
     };
     let store = &demo.gateway.state.store;
     // Recorded by a request that died with it, then leased twice by relays that died too.
-    let base = now_ms();
     let (_, legs) = store
-        .begin_operation("op-poison", &[leg], base - 10_000, 1_000, None)
+        .begin_operation("op-poison", &[leg], clock.clock().now_ms(), 1_000, None)
         .await
         .expect("recorded");
-    for at in [base - 8_000, base - 6_000] {
-        let leased = store.lease_due(at, 1_000, 10).await.expect("leased");
+    for _ in 0..2 {
+        clock.advance(Duration::from_secs(2));
+        let leased = store
+            .lease_due(clock.clock().now_ms(), 1_000, 10)
+            .await
+            .expect("leased");
         assert_eq!(leased.len(), 1);
     }
+    clock.advance(Duration::from_secs(2));
     let before = stats(&demo.sims.ghl.url()).await.total;
 
     // The third lease lapses too: that is `max_attempts`, so the relay gives it up

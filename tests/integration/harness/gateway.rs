@@ -4,6 +4,7 @@
 
 use contactgraph::{
     auth::{self, Role},
+    clock::ManualClock,
     demo::Demo,
     sim::{
         SimOptions,
@@ -12,6 +13,7 @@ use contactgraph::{
         ghl::tokens,
         seed::{Example, Kind},
     },
+    writes::relay,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -21,6 +23,7 @@ use serde_json::{Value, json};
 pub struct App {
     sims: SimOptions,
     config: Value,
+    clock: Option<ManualClock>,
 }
 
 /// A demo to build: 500 people, the default configuration.
@@ -28,6 +31,7 @@ pub fn app() -> App {
     App {
         sims: SimOptions::default(),
         config: json!({}),
+        clock: None,
     }
 }
 
@@ -50,11 +54,23 @@ impl App {
         self
     }
 
+    /// The outbox runs on this clock, and the relay only when [`settle_relay`] runs it.
+    pub fn clock(mut self, clock: &ManualClock) -> Self {
+        self.clock = Some(clock.clone());
+        self
+    }
+
     /// Starts the simulators and the gateway.
     pub async fn start(self) -> Demo {
-        Demo::start_with("127.0.0.1:0".parse().expect("addr"), self.sims, self.config)
-            .await
-            .expect("demo starts")
+        let clock = self.clock.map(|c| c.clock()).unwrap_or_default();
+        Demo::start_clocked(
+            "127.0.0.1:0".parse().expect("addr"),
+            self.sims,
+            self.config,
+            clock,
+        )
+        .await
+        .expect("demo starts")
     }
 }
 
@@ -82,16 +98,35 @@ pub async fn faults(url: impl AsRef<str>, plan: Value) {
     assert!(status.is_success(), "fault plan accepted: {status}");
 }
 
-/// Waits (bounded) until the relay has no write left pending.
-pub async fn relay_settles(demo: &Demo) {
-    for _ in 0..400 {
-        let body = graphql(demo, "{ pendingWrites { id } }", json!({})).await;
-        if body["data"]["pendingWrites"] == json!([]) {
-            return;
+/// A manual clock standing at the system's time now (upstream records keep the system's
+/// times, and a retried create compares them with its own).
+pub fn manual_clock() -> ManualClock {
+    ManualClock::at(contactgraph::store::now_ms())
+}
+
+/// Runs the relay of a demo on a manual `clock` until no write is due any more: each
+/// round moves the clock past the longest backoff, then runs relay rounds until one finds
+/// nothing. Answers how many legs the relay ran.
+pub async fn settle_relay(demo: &Demo, clock: &ManualClock) -> usize {
+    let state = &demo.gateway.state;
+    let longest = std::time::Duration::from_millis(state.writes.retry_max_ms + 1);
+    let mut ran = 0;
+    for _ in 0..state.writes.max_attempts + 2 {
+        clock.advance(longest);
+        let mut round = 0;
+        loop {
+            let n = relay::tick(state).await.expect("a relay round");
+            if n == 0 {
+                break;
+            }
+            round += n;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        if round == 0 {
+            return ran;
+        }
+        ran += round;
     }
-    panic!("the relay did not settle");
+    panic!("the relay still had writes due after every attempt");
 }
 
 /// The JSON answer of one GraphQL request sent with the demo's admin key.
