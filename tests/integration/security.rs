@@ -7,6 +7,7 @@ use contactgraph::{
     sim::seed::Kind,
 };
 use reqwest::{Client, StatusCode};
+use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::harness::gateway::{self as harness, upstream_calls};
@@ -180,89 +181,67 @@ async fn jwt_bearer_tokens_are_checked_for_signature_issuer_audience_expiry_and_
     refused(&demo, &reader, mutation, "FORBIDDEN").await;
 }
 
+/// Each limit of [`small_limits`] at N (passes) and at N + 1 (refused, at no upstream
+/// cost).
+#[rstest]
+#[case::depth_4("{ contact(id: \"bad\") { address { line1 } } }", false)]
+#[case::depth_5(
+    "{ contacts(first: 1) { edges { node { address { line1 } } } } }",
+    true
+)]
+#[case::depth_5_through_a_fragment(
+    "{ contacts(first: 1) { ...E } } fragment E on ContactConnection { edges { node { address { city } } } }",
+    true
+)]
+#[case::aliases_3("{ a: contact(id: \"bad\") { x: id y: id } }", false)]
+#[case::aliases_4("{ contact(id: \"bad\") { a: id b: id c: id d: id } }", true)]
+#[case::aliases_counted_for_every_use_of_a_fragment(
+    "{ ...__schema x: contact(id: \"bad\") { ...__schema } } fragment __schema on Query { p: __typename q: __typename }",
+    true
+)]
+#[case::root_fields_2("{ __typename contact(id: \"bad\") { id } }", false)]
+#[case::root_fields_3(
+    "{ __typename contact(id: \"bad\") { id } node(id: \"bad\") { id } }",
+    true
+)]
+#[case::mutation_root_fields_1("mutation { deleteContact(id: \"bad\") { status } }", false)]
+#[case::mutation_root_fields_2(
+    "mutation { a: deleteContact(id: \"bad\") { status } b: deleteContact(id: \"bad\") { status } }",
+    true
+)]
+#[case::complexity_with_first_5("{ contacts(first: 5) { edges { node { id name } } } }", false)]
+#[case::complexity_with_first_50("{ contacts(first: 50) { edges { node { id name } } } }", true)]
+#[case::directives_1("{ __typename @include(if: true) }", false)]
+#[case::directives_2("{ __typename @include(if: true) @skip(if: false) }", true)]
+#[case::recursion_4(
+    "{ ... on QueryRoot { ... on QueryRoot { ... on QueryRoot { ... on QueryRoot { __typename } } } } }",
+    false
+)]
+#[case::recursion_5(
+    "{ ... on QueryRoot { ... on QueryRoot { ... on QueryRoot { ... on QueryRoot { ... on QueryRoot { __typename } } } } } }",
+    true
+)]
 #[tokio::test]
-async fn each_limit_passes_at_n_and_refuses_at_n_plus_one_at_no_upstream_cost() {
+async fn each_limit_passes_at_n_and_refuses_at_n_plus_one_at_no_upstream_cost(
+    #[case] query: &str,
+    #[case] over: bool,
+) {
     let demo = start_with(small_limits()).await;
     let key = demo.api_key.clone();
-    // Depth 4 passes, 5 fails; also through a fragment.
-    within(
-        &demo,
-        &key,
-        "{ contact(id: \"bad\") { address { line1 } } }",
-    )
-    .await;
-    refused(
-        &demo,
-        &key,
-        "{ contacts(first: 1) { edges { node { address { line1 } } } } }",
-        "OPERATION_LIMIT_EXCEEDED",
-    )
-    .await;
-    refused(&demo, &key, "{ contacts(first: 1) { ...E } } fragment E on ContactConnection { edges { node { address { city } } } }", "OPERATION_LIMIT_EXCEEDED").await;
-    // Aliases: 3 pass, 4 fail, counted again for every use of a fragment, whatever its name.
-    within(&demo, &key, "{ a: contact(id: \"bad\") { x: id y: id } }").await;
-    refused(
-        &demo,
-        &key,
-        "{ contact(id: \"bad\") { a: id b: id c: id d: id } }",
-        "OPERATION_LIMIT_EXCEEDED",
-    )
-    .await;
-    refused(&demo, &key, "{ ...__schema x: contact(id: \"bad\") { ...__schema } } fragment __schema on Query { p: __typename q: __typename }", "OPERATION_LIMIT_EXCEEDED").await;
-    // Root fields: 2 pass, 3 fail; mutations: 1 passes, 2 fail.
-    within(&demo, &key, "{ __typename contact(id: \"bad\") { id } }").await;
-    refused(
-        &demo,
-        &key,
-        "{ __typename contact(id: \"bad\") { id } node(id: \"bad\") { id } }",
-        "OPERATION_LIMIT_EXCEEDED",
-    )
-    .await;
-    within(
-        &demo,
-        &key,
-        "mutation { deleteContact(id: \"bad\") { status } }",
-    )
-    .await;
-    refused(&demo, &key, "mutation { a: deleteContact(id: \"bad\") { status } b: deleteContact(id: \"bad\") { status } }", "OPERATION_LIMIT_EXCEEDED").await;
-    // Complexity scales with `first`.
-    within(
-        &demo,
-        &key,
-        "{ contacts(first: 5) { edges { node { id name } } } }",
-    )
-    .await;
-    refused(
-        &demo,
-        &key,
-        "{ contacts(first: 50) { edges { node { id name } } } }",
-        "OPERATION_LIMIT_EXCEEDED",
-    )
-    .await;
-    // Directives per field: 1 passes, 2 fail.
-    within(&demo, &key, "{ __typename @include(if: true) }").await;
-    refused(
-        &demo,
-        &key,
-        "{ __typename @include(if: true) @skip(if: false) }",
-        "OPERATION_LIMIT_EXCEEDED",
-    )
-    .await;
-    // Recursive depth: 4 nested fragments pass, 5 fail (the field depth stays 1).
-    let nest = |n: usize| {
-        format!(
-            "{{ {}__typename{} }}",
-            "... on QueryRoot { ".repeat(n),
-            " }".repeat(n)
-        )
-    };
-    within(&demo, &key, &nest(4)).await;
-    refused(&demo, &key, &nest(5), "OPERATION_LIMIT_EXCEEDED").await;
-    // Document size.
+    if over {
+        refused(&demo, &key, query, "OPERATION_LIMIT_EXCEEDED").await;
+    } else {
+        within(&demo, &key, query).await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_document_is_400_and_introspection_and_suggestions_can_be_off() {
+    let demo = start_with(small_limits()).await;
+    let key = demo.api_key.clone();
     let long = format!("{{ __typename }}#{}", "x".repeat(4000));
     let status = refused(&demo, &key, &long, "OPERATION_LIMIT_EXCEEDED").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    // Introspection and suggestions are off in this configuration.
     let (_, body) = post(&demo, Some(&key), "{ __schema { queryType { name } } }").await;
     assert!(
         body["data"]["__schema"].is_null(),
