@@ -442,6 +442,27 @@ mod tests {
         assert_eq!(err.lines().count(), 1);
     }
 
+    /// Each kind of configuration error is one line naming the key (and its variable),
+    /// never its value.
+    #[test]
+    fn configuration_errors_are_one_line_each() {
+        let lines: Vec<String> = [
+            format!("{VALID}\n[retry]\nmax_atempts = 3"),
+            VALID.replace("token = \"pit-secret-value-123\"", ""),
+            VALID.replace("token = \"pit-secret-value-123\"", "token = 5"),
+            format!("{VALID}\n[server]\nlisten = \"not an address\""),
+        ]
+        .iter()
+        .map(|toml| with(toml).unwrap_err().to_string())
+        .collect();
+        insta::assert_snapshot!(lines.join("\n"), @r#"
+        configuration error: unknown key `retry.max_atempts` (from TOML source string); expected one of: max_attempts, base_delay_ms, max_delay_ms, retry_after_cap_ms, budget_ratio, budget_reserve, deadline_ms
+        configuration error: missing required key `ghl.token`: set it in the config file or as CONTACTGRAPH_GHL__TOKEN
+        configuration error: key `ghl.token` has the wrong type (from TOML source string): expected a string
+        configuration error: key `server.listen` is invalid (from TOML source string)
+        "#);
+    }
+
     #[test]
     fn an_unknown_key_is_named() {
         let err = with(&format!("{VALID}\n[retry]\nmax_atempts = 3"))

@@ -166,3 +166,133 @@ async fn a_bulk_tag_write_reports_each_contact_and_an_unknown_id_is_not_applied(
     .await;
     assert_eq!(again, body);
 }
+
+/// The whole body of each kind of refusal, as a client sees it: message, code and the
+/// extensions a client branches on. A change to any of them shows in review.
+#[tokio::test]
+async fn refusals_have_stable_bodies() {
+    let demo = start(20, json!({"server": {"max_body_bytes": 4096}})).await;
+    let (_, not_json) = raw(&demo, "not json", &[]).await;
+    insta::assert_json_snapshot!(not_json, @r#"
+    {
+      "errors": [
+        {
+          "extensions": {
+            "code": "BAD_USER_INPUT"
+          },
+          "message": "the body is not a GraphQL request: JSON with a string `query` (and optional `variables` and `operationName`), or a list of them"
+        }
+      ]
+    }
+    "#);
+    let big = json!({"query": format!("{{ __typename }} #{}", "x".repeat(8000))}).to_string();
+    let (_, too_large) = raw(&demo, big, &[]).await;
+    insta::assert_json_snapshot!(too_large, @r#"
+    {
+      "errors": [
+        {
+          "extensions": {
+            "code": "OPERATION_LIMIT_EXCEEDED"
+          },
+          "message": "the request body is larger than this gateway accepts"
+        }
+      ]
+    }
+    "#);
+    let parse = graphql(&demo, "{ contact(id: \"1\") { id ", json!({})).await;
+    insta::assert_json_snapshot!(parse, @r#"
+    {
+      "data": null,
+      "errors": [
+        {
+          "extensions": {
+            "code": "GRAPHQL_PARSE_FAILED"
+          },
+          "locations": [
+            {
+              "column": 25,
+              "line": 1
+            }
+          ],
+          "message": " --> 1:25\n  |\n1 | { contact(id: \"1\") { id \n  |                         ^---\n  |\n  = expected selection_set, selection, directive, or arguments"
+        }
+      ]
+    }
+    "#);
+    let (_, unauthenticated) = post(&demo, None, json!({"query": "{ __typename }"})).await;
+    insta::assert_json_snapshot!(unauthenticated, @r#"
+    {
+      "errors": [
+        {
+          "extensions": {
+            "code": "UNAUTHENTICATED"
+          },
+          "message": "a credential is required: an API key or a bearer token"
+        }
+      ]
+    }
+    "#);
+    let bad_input = graphql(
+        &demo,
+        "mutation($id: ID!) { updateContact(id: $id, input: {email: \"nope\"}) { status } }",
+        json!({"id": demo.world.ghl.contacts[0].id}),
+    )
+    .await;
+    insta::assert_json_snapshot!(bad_input, @r#"
+    {
+      "data": null,
+      "errors": [
+        {
+          "extensions": {
+            "code": "BAD_USER_INPUT",
+            "field": "email"
+          },
+          "locations": [
+            {
+              "column": 22,
+              "line": 1
+            }
+          ],
+          "message": "email is not an email address",
+          "path": [
+            "updateContact"
+          ]
+        }
+      ]
+    }
+    "#);
+    let ambiguous = graphql(
+        &demo,
+        "mutation($id: ID!) { addTags(id: $id, tags: [\"x\"]) { status } }",
+        json!({"id": ghl_id(&demo, contactgraph::sim::seed::Kind::Ambiguous)}),
+    )
+    .await;
+    insta::assert_json_snapshot!(ambiguous, {
+        ".errors[].extensions.candidates[]" => "[Club OS user id]",
+    }, @r#"
+    {
+      "data": null,
+      "errors": [
+        {
+          "extensions": {
+            "candidates": [
+              "[Club OS user id]",
+              "[Club OS user id]"
+            ],
+            "code": "AMBIGUOUS"
+          },
+          "locations": [
+            {
+              "column": 22,
+              "line": 1
+            }
+          ],
+          "message": "this person's records in the other system are ambiguous (a shared email or phone): link them with linkContacts first",
+          "path": [
+            "addTags"
+          ]
+        }
+      ]
+    }
+    "#);
+}

@@ -682,3 +682,56 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
     // Nothing more to do: the relay leaves it alone.
     assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 0);
 }
+
+/// What a mutation answers, whole: overall status, one row per upstream write, the
+/// person after it.
+#[tokio::test]
+async fn a_write_answers_a_stable_payload() {
+    let demo = start_writes().await;
+    let (_, ghl, _) = linked(&demo);
+    let body = graphql(
+        &demo,
+        UPDATE,
+        json!({"id": ghl, "input": {"email": "payload@example.com"}}),
+    )
+    .await;
+    insta::assert_json_snapshot!(body, {
+        ".data.updateContact.operationId" => "[operation id]",
+        ".data.updateContact.writes[].writeId" => "[write id]",
+    }, @r#"
+    {
+      "data": {
+        "updateContact": {
+          "contact": {
+            "clubOs": {
+              "email": "payload@example.com",
+              "phoneDigits": "3033060002"
+            },
+            "email": "payload@example.com",
+            "phone": "+13033060002"
+          },
+          "operationId": "[operation id]",
+          "status": "APPLIED",
+          "writes": [
+            {
+              "errorCode": null,
+              "message": null,
+              "operation": "update_contact",
+              "status": "APPLIED",
+              "system": "GHL",
+              "writeId": "[write id]"
+            },
+            {
+              "errorCode": null,
+              "message": null,
+              "operation": "update_user",
+              "status": "APPLIED",
+              "system": "CLUB_OS",
+              "writeId": "[write id]"
+            }
+          ]
+        }
+      }
+    }
+    "#);
+}
