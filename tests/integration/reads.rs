@@ -2,6 +2,7 @@
 //! counts come from the simulators' `/_sim/stats`.
 
 use contactgraph::{demo::Demo, sim::seed::Kind, store::LinkSource};
+use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::harness::gateway::{app, both_stats, example, faults, ghl_id, graphql, stats};
@@ -322,21 +323,65 @@ async fn disagreements_are_listed_and_precedence_decides() {
     assert_eq!(conflict["clubOsValue"], c["clubOs"]["lastName"]);
 }
 
+const BY_PHONE: &str = "query($p: String!) { contactByPhone(phone: $p) { ghl { id } } }";
+const BY_EMAIL: &str = "query($e: String!) { contactByEmail(email: $e) { ghl { id } } }";
+
+/// Ten digits after the `+1` of a seeded contact's phone.
+fn ten_digits(phone: &str) -> &str {
+    &phone[2..]
+}
+
+#[rstest]
+#[case::ten_digits(|d: &str| d.to_owned())]
+#[case::e164(|d: &str| format!("+1{d}"))]
+#[case::with_country_code(|d: &str| format!("1{d}"))]
+#[case::parenthesised(|d: &str| format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..]))]
+#[case::dashed(|d: &str| format!("{}-{}-{}", &d[..3], &d[3..6], &d[6..]))]
+#[case::dotted(|d: &str| format!("{}.{}.{}", &d[..3], &d[3..6], &d[6..]))]
+#[case::spaced_international(|d: &str| format!("+1 {} {} {}", &d[..3], &d[3..6], &d[6..]))]
 #[tokio::test]
-async fn people_are_found_by_email_and_by_phone_in_any_format() {
+async fn a_person_is_found_by_phone_in_any_format(#[case] shape: fn(&str) -> String) {
     let demo = start().await;
     let contact = &demo.world.ghl.contacts[0];
-    let q = "query($e: String!, $p: String!) {
-        byEmail: contactByEmail(email: $e) { ghl { id } }
-        byPhone: contactByPhone(phone: $p) { ghl { id } } }";
-    let email = contact.email.clone().expect("email").to_uppercase();
-    let digits = contact.phone.clone().expect("phone")[2..].to_owned();
-    let formatted = format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]);
-    let body = ok(&demo, q, json!({"e": email, "p": formatted})).await;
-    assert_eq!(body["data"]["byEmail"]["ghl"]["id"], contact.id.as_str());
-    assert_eq!(body["data"]["byPhone"]["ghl"]["id"], contact.id.as_str());
-    let bad = graphql(&demo, q, json!({"e": email, "p": "12"})).await;
-    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let phone = shape(ten_digits(contact.phone.as_deref().expect("phone")));
+    let body = ok(&demo, BY_PHONE, json!({"p": phone})).await;
+    assert_eq!(
+        body["data"]["contactByPhone"]["ghl"]["id"],
+        contact.id.as_str(),
+        "{phone}"
+    );
+}
+
+#[rstest]
+#[case::as_stored(|e: &str| e.to_owned())]
+#[case::upper(|e: &str| e.to_uppercase())]
+#[case::capitalised(|e: &str| format!("{}{}", e[..1].to_uppercase(), &e[1..]))]
+#[tokio::test]
+async fn a_person_is_found_by_email_whatever_its_case(#[case] shape: fn(&str) -> String) {
+    let demo = start().await;
+    let contact = &demo.world.ghl.contacts[0];
+    let email = shape(contact.email.as_deref().expect("email"));
+    let body = ok(&demo, BY_EMAIL, json!({"e": email})).await;
+    assert_eq!(
+        body["data"]["contactByEmail"]["ghl"]["id"],
+        contact.id.as_str(),
+        "{email}"
+    );
+}
+
+#[rstest]
+#[case::too_short(BY_PHONE, json!({"p": "12"}))]
+#[case::letters(BY_PHONE, json!({"p": "call me"}))]
+#[case::no_at(BY_EMAIL, json!({"e": "nobody.example.com"}))]
+#[case::a_space(BY_EMAIL, json!({"e": "a b@example.com"}))]
+#[tokio::test]
+async fn a_malformed_phone_or_email_is_bad_user_input(#[case] query: &str, #[case] vars: Value) {
+    let demo = start().await;
+    let bad = graphql(&demo, query, vars).await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad}"
+    );
 }
 
 #[tokio::test]
