@@ -442,6 +442,135 @@ mod tests {
         assert_eq!(err.lines().count(), 1);
     }
 
+    /// Every default of the configuration, from a file that sets only what is required:
+    /// a changed default shows in review. Secrets print redacted.
+    #[test]
+    fn the_defaults_are_these() {
+        insta::assert_debug_snapshot!(with(VALID).expect("valid"), @r#"
+        Config {
+            server: ServerConfig {
+                listen: 127.0.0.1:8080,
+                max_body_bytes: 1048576,
+                cors: CorsConfig {
+                    allowed_origins: [],
+                },
+            },
+            ghl: GhlConfig {
+                base_url: "https://services.leadconnectorhq.com",
+                location_id: "loc",
+                auth: PrivateIntegration,
+                token: Some(
+                    SecretBox<str>([REDACTED]),
+                ),
+                oauth: None,
+                timeout_ms: 10000,
+                connect_timeout_ms: 3000,
+                max_concurrency: 16,
+                rate_limit: ClientRateLimit {
+                    max_per_interval: 100,
+                    interval_ms: 10000,
+                    daily: 200000,
+                    headroom: 0.9,
+                },
+                link_field: "contact.clubos_member_id",
+            },
+            clubos: ClubOsConfig {
+                base_url: "https://api.club-os.io",
+                v1_base_url: "https://api.club-os.com",
+                api_key: SecretBox<str>([REDACTED]),
+                v1_username: None,
+                v1_password: None,
+                club_id: 600,
+                location_id: 4500,
+                timeout_ms: 10000,
+                connect_timeout_ms: 3000,
+                max_concurrency: 16,
+                email_param: "email",
+                phone_param: "phone",
+                updated_since_param: "updatedSince",
+            },
+            retry: RetryConfig {
+                max_attempts: 3,
+                base_delay_ms: 100,
+                max_delay_ms: 2000,
+                retry_after_cap_ms: 10000,
+                budget_ratio: 0.2,
+                budget_reserve: 10,
+                deadline_ms: 10000,
+            },
+            linking: LinkingConfig {
+                phone_region: "US",
+            },
+            merge: MergeConfig {
+                first_name: Clubos,
+                last_name: Clubos,
+                email: Ghl,
+                phone: Ghl,
+                address: Clubos,
+                date_of_birth: Clubos,
+            },
+            cache: CacheConfig {
+                stale_if_error_secs: 3600,
+                contacts: KindConfig {
+                    ttl_secs: 300,
+                    max_bytes: 67108864,
+                },
+                members: KindConfig {
+                    ttl_secs: 300,
+                    max_bytes: 67108864,
+                },
+                activity: KindConfig {
+                    ttl_secs: 120,
+                    max_bytes: 67108864,
+                },
+                lookups: KindConfig {
+                    ttl_secs: 300,
+                    max_bytes: 16777216,
+                },
+            },
+            store: StoreConfig {
+                url: "sqlite://contactgraph.db",
+            },
+            loaders: LoaderConfig {
+                batch_delay_us: 200,
+                fanout: 16,
+            },
+            writes: WritesConfig {
+                idempotency_retention_secs: 86400,
+                lease_secs: 30,
+                key_wait_ms: 10000,
+                relay_poll_ms: 500,
+                max_attempts: 8,
+                retry_base_ms: 1000,
+                retry_max_ms: 300000,
+                clubos_mirror: None,
+            },
+            webhooks: WebhooksConfig {
+                ghl_public_keys: [],
+                ghl_legacy_rsa_public_key: None,
+                tolerance_secs: 300,
+            },
+            auth: AuthConfig {
+                key_cache_secs: 30,
+                jwt: None,
+            },
+            limits: LimitsConfig {
+                max_depth: 15,
+                max_complexity: 20000,
+                max_recursive_depth: 32,
+                max_directives_per_field: 5,
+                max_aliases: 20,
+                max_root_fields: 10,
+                max_mutation_root_fields: 5,
+                max_query_bytes: 32768,
+                max_batch: 10,
+                introspection: true,
+                suggestions: true,
+            },
+        }
+        "#);
+    }
+
     /// Each kind of configuration error is one line naming the key (and its variable),
     /// never its value.
     #[test]
