@@ -9,7 +9,7 @@ use crate::{
     config::Config,
     demo,
     gateway::{self, Gateway},
-    schema, server,
+    schema, server, shutdown,
     sim::{SimOptions, Sims},
 };
 
@@ -150,7 +150,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = server::bind(cfg.server.listen).await?;
     let gateway = Gateway::start(&cfg, listener, gateway::Options::default()).await?;
     tracing::info!(addr = %gateway.addr, "contactgraph serving");
-    gateway.run_until(shutdown_signal()).await?;
+    gateway.run_until(shutdown::signal()).await?;
     Ok(())
 }
 
@@ -195,28 +195,6 @@ async fn run_sims(opts: SimOptions) -> anyhow::Result<()> {
         sims.ghl.url(),
         sims.ghl.url()
     );
-    shutdown_signal().await;
+    shutdown::signal().await;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

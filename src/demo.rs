@@ -196,7 +196,7 @@ impl Demo {
 pub async fn run(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<()> {
     let demo = Demo::start(listen, opts).await?;
     println!("{}", demo.banner());
-    crate::cli::shutdown_signal().await;
+    crate::shutdown::signal().await;
     demo.stop().await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: the `contactgraph` commands (`serve`, `demo`, `sim`, `schema`).
 //! - [`gateway`]: the composition root: a gateway from a configuration, with its relay.
+//! - [`shutdown`]: when the process should stop (Ctrl-C, SIGTERM).
 //! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
 //! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
 //! - [`playground`]: the GraphiQL page and the files it loads, embedded in the binary.
@@ -42,6 +43,7 @@ pub mod phone;
 pub mod playground;
 pub mod schema;
 pub mod server;
+pub mod shutdown;
 pub mod sim;
 pub mod state;
 pub mod store;
