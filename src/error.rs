@@ -1,15 +1,18 @@
-//! The gateway's public error contract: one closed set of `extensions.code` values.
+//! The gateway's public error contract: one closed set of codes for every surface
+//! (`extensions.code` in GraphQL answers, `code` in webhook and install answers), each
+//! with its HTTP status.
 //! Messages are the gateway's own words; an upstream's raw text, URLs and internals
 //! stay in the logs at most.
 
 use std::fmt;
 
 use async_graphql::ErrorExtensions;
+use axum::http::StatusCode;
 use serde::Serialize;
 
 use crate::upstream::UpstreamError;
 
-/// Every code a GraphQL error of this gateway can carry in `extensions.code`.
+/// Every code an error of this gateway can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -46,6 +49,24 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// Something failed inside the gateway; the logs say what.
     Internal,
+    /// A GHL webhook delivery without a signature header.
+    WebhookSignatureMissing,
+    /// A GHL webhook signature that matches no configured key.
+    WebhookSignatureInvalid,
+    /// A signed GHL webhook body that is not a GHL event.
+    WebhookPayloadInvalid,
+    /// A GHL webhook delivery whose timestamp is outside the accepted window.
+    WebhookStale,
+    /// The GHL app install's callback does not match the install this browser started.
+    OauthStateInvalid,
+    /// The GHL app install's callback carries no authorization code.
+    OauthCodeMissing,
+    /// GHL refused the install's authorization code (unknown, used or expired).
+    OauthCodeRejected,
+    /// The app was installed in another location than this gateway's.
+    OauthWrongLocation,
+    /// GHL refused the app's client credentials (a configuration problem).
+    OauthClientRejected,
 }
 
 impl ErrorCode {
@@ -68,6 +89,48 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::Internal => "INTERNAL",
+            Self::WebhookSignatureMissing => "WEBHOOK_SIGNATURE_MISSING",
+            Self::WebhookSignatureInvalid => "WEBHOOK_SIGNATURE_INVALID",
+            Self::WebhookPayloadInvalid => "WEBHOOK_PAYLOAD_INVALID",
+            Self::WebhookStale => "WEBHOOK_STALE",
+            Self::OauthStateInvalid => "OAUTH_STATE_INVALID",
+            Self::OauthCodeMissing => "OAUTH_CODE_MISSING",
+            Self::OauthCodeRejected => "OAUTH_CODE_REJECTED",
+            Self::OauthWrongLocation => "OAUTH_WRONG_LOCATION",
+            Self::OauthClientRejected => "OAUTH_CLIENT_REJECTED",
+        }
+    }
+
+    /// The HTTP status of an answer that is only this refusal: a request refused before
+    /// anything ran, a webhook delivery, an install callback. (An error inside a GraphQL
+    /// answer that ran comes with 200 and whatever data could be had.)
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            Self::BadUserInput
+            | Self::GraphqlParseFailed
+            | Self::GraphqlValidationFailed
+            | Self::OperationLimitExceeded
+            | Self::WebhookPayloadInvalid
+            | Self::OauthStateInvalid
+            | Self::OauthCodeMissing
+            | Self::OauthCodeRejected
+            | Self::OauthWrongLocation => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated
+            | Self::WebhookSignatureMissing
+            | Self::WebhookSignatureInvalid
+            | Self::WebhookStale => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Ambiguous | Self::IdempotencyKeyReused | Self::IdempotencyInProgress => {
+                StatusCode::CONFLICT
+            }
+            Self::UpstreamRateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamUnavailable
+            | Self::UpstreamAuth
+            | Self::UpstreamRejected
+            | Self::OauthClientRejected => StatusCode::BAD_GATEWAY,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -173,5 +236,109 @@ impl ErrorExtensions for GatewayError {
                 e.set("retryAfter", secs);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ErrorCode; 25] = [
+        ErrorCode::BadUserInput,
+        ErrorCode::NotFound,
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::UpstreamRateLimited,
+        ErrorCode::UpstreamAuth,
+        ErrorCode::UpstreamRejected,
+        ErrorCode::Ambiguous,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyInProgress,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::OperationLimitExceeded,
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::Internal,
+        ErrorCode::WebhookSignatureMissing,
+        ErrorCode::WebhookSignatureInvalid,
+        ErrorCode::WebhookPayloadInvalid,
+        ErrorCode::WebhookStale,
+        ErrorCode::OauthStateInvalid,
+        ErrorCode::OauthCodeMissing,
+        ErrorCode::OauthCodeRejected,
+        ErrorCode::OauthWrongLocation,
+        ErrorCode::OauthClientRejected,
+    ];
+
+    /// Fails to compile when a code is added without being listed in [`ALL`] (its arm
+    /// here says where it is).
+    fn index(code: ErrorCode) -> usize {
+        use ErrorCode::*;
+        match code {
+            BadUserInput => 0,
+            NotFound => 1,
+            UpstreamUnavailable => 2,
+            UpstreamRateLimited => 3,
+            UpstreamAuth => 4,
+            UpstreamRejected => 5,
+            Ambiguous => 6,
+            StoreUnavailable => 7,
+            IdempotencyKeyReused => 8,
+            IdempotencyInProgress => 9,
+            Unauthenticated => 10,
+            Forbidden => 11,
+            OperationLimitExceeded => 12,
+            GraphqlParseFailed => 13,
+            GraphqlValidationFailed => 14,
+            Internal => 15,
+            WebhookSignatureMissing => 16,
+            WebhookSignatureInvalid => 17,
+            WebhookPayloadInvalid => 18,
+            WebhookStale => 19,
+            OauthStateInvalid => 20,
+            OauthCodeMissing => 21,
+            OauthCodeRejected => 22,
+            OauthWrongLocation => 23,
+            OauthClientRejected => 24,
+        }
+    }
+
+    #[test]
+    fn every_code_has_one_spelling_and_the_readme_documents_it() {
+        for (i, code) in ALL.into_iter().enumerate() {
+            assert_eq!(index(code), i, "{code:?} is listed once, in order");
+        }
+        let readme = include_str!("../README.md");
+        for code in ALL {
+            let serialized = serde_json::to_value(code).expect("serializes");
+            assert_eq!(serialized, code.as_str(), "{code:?}");
+            assert!(
+                readme.contains(code.as_str()),
+                "README.md does not document {}",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_before_anything_ran_has_its_codes_status() {
+        assert_eq!(
+            ErrorCode::Unauthenticated.http_status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ErrorCode::WebhookStale.http_status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ErrorCode::OauthClientRejected.http_status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            ErrorCode::StoreUnavailable.http_status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(ALL.iter().all(|c| c.http_status().as_u16() >= 400));
     }
 }

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use crate::error::ErrorCode;
 use crate::upstream::ghl::{
     GhlOAuth,
     oauth::{InstallError, Installed},
@@ -61,29 +62,15 @@ impl From<InstallError> for Refusal {
 }
 
 impl Refusal {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::StateInvalid => "OAUTH_STATE_INVALID",
-            Self::CodeMissing => "OAUTH_CODE_MISSING",
-            Self::Install(InstallError::CodeRejected) => "OAUTH_CODE_REJECTED",
-            Self::Install(InstallError::WrongLocation) => "OAUTH_WRONG_LOCATION",
-            Self::Install(InstallError::ClientRejected) => "OAUTH_CLIENT_REJECTED",
-            Self::Install(InstallError::Upstream(_)) => "UPSTREAM_UNAVAILABLE",
-            Self::Install(InstallError::Store(_)) => "STORE_UNAVAILABLE",
-        }
-    }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::StateInvalid
-            | Self::CodeMissing
-            | Self::Install(InstallError::CodeRejected | InstallError::WrongLocation) => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::Install(InstallError::ClientRejected | InstallError::Upstream(_)) => {
-                StatusCode::BAD_GATEWAY
-            }
-            Self::Install(InstallError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StateInvalid => ErrorCode::OauthStateInvalid,
+            Self::CodeMissing => ErrorCode::OauthCodeMissing,
+            Self::Install(InstallError::CodeRejected) => ErrorCode::OauthCodeRejected,
+            Self::Install(InstallError::WrongLocation) => ErrorCode::OauthWrongLocation,
+            Self::Install(InstallError::ClientRejected) => ErrorCode::OauthClientRejected,
+            Self::Install(InstallError::Upstream(_)) => ErrorCode::UpstreamUnavailable,
+            Self::Install(InstallError::Store(_)) => ErrorCode::StoreUnavailable,
         }
     }
 
@@ -175,7 +162,7 @@ async fn callback(
             installed_answer(&installed, html)
         }
         Err(refusal) => {
-            tracing::warn!(code = refusal.code(), detail = ?refusal, "GHL app install refused");
+            tracing::warn!(code = refusal.code().as_str(), detail = ?refusal, "GHL app install refused");
             refusal_answer(&refusal, html)
         }
     };
@@ -214,13 +201,13 @@ fn refusal_answer(refusal: &Refusal, html: bool) -> Response {
     if html {
         let body = page(
             "GHL app not installed",
-            &format!("{} ({})", refusal.message(), refusal.code()),
+            &format!("{} ({})", refusal.message(), refusal.code().as_str()),
         );
-        return (refusal.status(), Html(body)).into_response();
+        return (refusal.code().http_status(), Html(body)).into_response();
     }
     (
-        refusal.status(),
-        Json(json!({"code": refusal.code(), "message": refusal.message()})),
+        refusal.code().http_status(),
+        Json(json!({"code": refusal.code().as_str(), "message": refusal.message()})),
     )
         .into_response()
 }

@@ -160,8 +160,15 @@ async fn only_for_allowed_origins(mut resp: Response) -> Response {
     resp
 }
 
-/// A refusal before anything runs, in the GraphQL response shape.
-fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+/// A refusal before anything runs, in the GraphQL response shape, with the code's HTTP
+/// status.
+fn refuse(code: ErrorCode, message: &str) -> Response {
+    refuse_as(code.http_status(), code, message)
+}
+
+/// [`refuse`] with the status HTTP itself prescribes for what the transport refused (a
+/// body over the limit is 413, another verb is 405), whatever the code's own.
+fn refuse_as(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = json!({"errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
     let mut resp = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
@@ -189,23 +196,14 @@ async fn graphql(
     let caller = match state.auth.authenticate(&state.store, &headers).await {
         Ok(c) => c,
         Err(e @ AuthError::Unavailable) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::StoreUnavailable,
-                &e.to_string(),
-            );
+            return refuse(ErrorCode::StoreUnavailable, &e.to_string());
         }
         Err(e) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                &e.to_string(),
-            );
+            return refuse(ErrorCode::Unauthenticated, &e.to_string());
         }
     };
     if !caller.may_use(state.ghl.location_id(), state.clubos.location_id()) {
         return refuse(
-            StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "this credential is not for this gateway's location",
         );
@@ -216,7 +214,6 @@ async fn graphql(
         Err(GraphQLRejection(e)) => {
             tracing::debug!(error = %e, "unreadable GraphQL request");
             return refuse(
-                StatusCode::BAD_REQUEST,
                 ErrorCode::BadUserInput,
                 "the body is not a GraphQL request: JSON with a string `query` \
                  (and optional `variables` and `operationName`), or a list of them",
@@ -228,7 +225,6 @@ async fn graphql(
         Some(Ok(k)) if is_idempotency_key(k) => Some(k.to_owned()),
         Some(_) => {
             return refuse(
-                StatusCode::BAD_REQUEST,
                 ErrorCode::BadUserInput,
                 "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
             );
@@ -240,7 +236,6 @@ async fn graphql(
     };
     if requests.len() > state.limits.max_batch {
         return refuse(
-            StatusCode::BAD_REQUEST,
             ErrorCode::OperationLimitExceeded,
             &limits::LimitExceeded::Batch(requests.len(), state.limits.max_batch).to_string(),
         );
@@ -300,7 +295,7 @@ fn parse_failure(e: async_graphql::ServerError) -> async_graphql::Response {
 
 /// The 413 of a body over `server.max_body_bytes`, in the GraphQL error shape.
 fn too_large() -> Response {
-    refuse(
+    refuse_as(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::OperationLimitExceeded,
         "the request body is larger than this gateway accepts",
@@ -324,7 +319,7 @@ async fn coded_refusals(req: axum::extract::Request, next: axum::middleware::Nex
     match resp.status() {
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(&resp) => too_large(),
         StatusCode::METHOD_NOT_ALLOWED => {
-            let mut refusal = refuse(
+            let mut refusal = refuse_as(
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::BadUserInput,
                 "send GraphQL requests with POST",
@@ -354,13 +349,7 @@ fn prepare(
     caller: &Caller,
     mut req: async_graphql::Request,
 ) -> Result<Result<async_graphql::Request, async_graphql::ServerError>, Response> {
-    let over = |e: limits::LimitExceeded| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::OperationLimitExceeded,
-            &e.to_string(),
-        )
-    };
+    let over = |e: limits::LimitExceeded| refuse(ErrorCode::OperationLimitExceeded, &e.to_string());
     limits::check_size(&req.query, &state.limits).map_err(over)?;
     let (doc, parsed_now) = match state.parsed_queries.get(&req.query) {
         Some(doc) => (doc, false),
@@ -372,7 +361,6 @@ fn prepare(
     limits::check_document(&doc, req.operation_name.as_deref(), &state.limits).map_err(over)?;
     if runs_mutation(&doc, req.operation_name.as_deref()) && caller.role < Role::Write {
         return Err(refuse(
-            StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "mutations need the `write` role",
         ));

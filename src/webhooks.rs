@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use crate::{cache::Caches, state::AppState};
+use crate::{cache::Caches, error::ErrorCode, state::AppState};
 
 /// The current signature header: base64 Ed25519 over the raw body.
 pub const SIGNATURE_HEADER: &str = "x-ghl-signature";
@@ -101,21 +101,13 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The error body's `code`.
-    pub fn code(self) -> &'static str {
+    /// The code answered (its HTTP status with it).
+    pub fn code(self) -> ErrorCode {
         match self {
-            Self::SignatureMissing => "WEBHOOK_SIGNATURE_MISSING",
-            Self::SignatureInvalid => "WEBHOOK_SIGNATURE_INVALID",
-            Self::PayloadInvalid => "WEBHOOK_PAYLOAD_INVALID",
-            Self::Stale => "WEBHOOK_STALE",
-        }
-    }
-
-    /// The HTTP status answered.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::PayloadInvalid => StatusCode::BAD_REQUEST,
-            _ => StatusCode::UNAUTHORIZED,
+            Self::SignatureMissing => ErrorCode::WebhookSignatureMissing,
+            Self::SignatureInvalid => ErrorCode::WebhookSignatureInvalid,
+            Self::PayloadInvalid => ErrorCode::WebhookPayloadInvalid,
+            Self::Stale => ErrorCode::WebhookStale,
         }
     }
 }
@@ -169,8 +161,8 @@ impl IntoResponse for Outcome {
             Self::Ignored => (StatusCode::OK, json!({"status": "ignored"})),
             Self::Duplicate => (StatusCode::OK, json!({"status": "duplicate"})),
             Self::Rejected(r) => (
-                r.status(),
-                json!({"code": r.code(), "message": r.to_string()}),
+                r.code().http_status(),
+                json!({"code": r.code().as_str(), "message": r.to_string()}),
             ),
         };
         (status, Json(body)).into_response()
@@ -428,7 +420,7 @@ async fn receive_ghl(
         },
         Ok(Admitted::Duplicate) => Outcome::Duplicate,
         Err(rejection) => {
-            tracing::warn!(code = rejection.code(), "webhook refused");
+            tracing::warn!(code = rejection.code().as_str(), "webhook refused");
             Outcome::Rejected(rejection)
         }
     };
