@@ -525,13 +525,14 @@ async fn ghl_id(ctx: &Context<'_>, id: &ID) -> Result<String> {
     })
 }
 
-/// The idempotency key of a mutation: the argument, else the header.
+/// The idempotency key of a mutation: the argument, else the header. Its scope is the
+/// caller and the mutation's field name (whatever alias the document gives it).
 fn key(
     ctx: &Context<'_>,
     arg: Option<String>,
-    mutation: &str,
     input: serde_json::Value,
 ) -> Result<Option<Idempotency>> {
+    let mutation = ctx.field().name();
     let Some(k) = arg.or_else(|| ctx.data_opt::<IdempotencyHeader>().map(|h| h.0.clone())) else {
         return Ok(None);
     };
@@ -581,7 +582,7 @@ impl MutationRoot {
             .transpose()
             .map_err(err)?;
         let user = checked.clubos_new().map_err(err)?;
-        let key = key(ctx, idempotency_key, "createContact", json!(input))?;
+        let key = key(ctx, idempotency_key, json!(input))?;
         let plan = Plan {
             legs: vec![
                 LegOp::GhlCreateContact {
@@ -618,7 +619,7 @@ impl MutationRoot {
             .map(|t| input::tags("tags", t))
             .transpose()
             .map_err(err)?;
-        let key = key(ctx, idempotency_key, "upsertContact", json!(input))?;
+        let key = key(ctx, idempotency_key, json!(input))?;
         let existing = upsert_target(ctx, &checked).await?;
         let mut plan = Plan {
             legs: vec![LegOp::GhlUpsertContact {
@@ -683,12 +684,7 @@ impl MutationRoot {
                 "this person has no GHL contact",
             )));
         };
-        let key = key(
-            ctx,
-            idempotency_key,
-            "bookAppointment",
-            json!({"contact": g, "input": input}),
-        )?;
+        let key = key(ctx, idempotency_key, json!({"contact": g, "input": input}))?;
         let mirror_end = end.clone().unwrap_or_else(|| {
             chrono::DateTime::parse_from_rfc3339(&start)
                 .map(|t| {
@@ -778,15 +774,8 @@ impl MutationRoot {
         if patch == AppointmentPatch::default() {
             return Err(err(input::bad("input", "nothing to change")));
         }
-        self.appointment_write(
-            ctx,
-            contact_id,
-            appointment_id,
-            patch,
-            idempotency_key,
-            "updateAppointment",
-        )
-        .await
+        self.appointment_write(ctx, contact_id, appointment_id, patch, idempotency_key)
+            .await
     }
 
     /// Cancels an appointment (its status becomes `cancelled`; GHL keeps the record).
@@ -801,15 +790,8 @@ impl MutationRoot {
             appointment_status: Some("cancelled".into()),
             ..AppointmentPatch::default()
         };
-        self.appointment_write(
-            ctx,
-            contact_id,
-            appointment_id,
-            patch,
-            idempotency_key,
-            "cancelAppointment",
-        )
-        .await
+        self.appointment_write(ctx, contact_id, appointment_id, patch, idempotency_key)
+            .await
     }
 
     /// Changes a person's fields in whichever systems hold them.
@@ -831,12 +813,7 @@ impl MutationRoot {
         if checked.is_empty() {
             return Err(err(input::bad("input", "nothing to change")));
         }
-        let key = key(
-            ctx,
-            idempotency_key,
-            "updateContact",
-            json!({"id": id.0, "input": input}),
-        )?;
+        let key = key(ctx, idempotency_key, json!({"id": id.0, "input": input}))?;
         let p = person(ctx, &id).await?;
         if let Some(e) = p.clubos_error.as_ref().filter(|_| p.clubos.is_none()) {
             // Club OS could not be asked who the person is there: writing only to GHL
@@ -881,7 +858,7 @@ impl MutationRoot {
         id: ID,
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
-        let key = key(ctx, idempotency_key, "deleteContact", json!({"id": id.0}))?;
+        let key = key(ctx, idempotency_key, json!({"id": id.0}))?;
         let p = person(ctx, &id).await?;
         let mut plan = Plan::default();
         match &p.ghl {
@@ -954,7 +931,6 @@ impl MutationRoot {
         let key = key(
             ctx,
             idempotency_key,
-            "bulkUpdateTags",
             json!({"ids": contact_ids, "tags": tags, "action": action}),
         )?;
         let plan = Plan {
@@ -998,12 +974,7 @@ impl MutationRoot {
             .await
             .map_err(err)?
             .ok_or_else(|| not_found("Club OS user"))?;
-        let key = key(
-            ctx,
-            idempotency_key,
-            "linkContacts",
-            json!({"ghl": g, "clubos": u}),
-        )?;
+        let key = key(ctx, idempotency_key, json!({"ghl": g, "clubos": u}))?;
         let plan = Plan {
             legs: vec![LegOp::Link {
                 ghl_contact_id: Some(g.clone()),
@@ -1026,7 +997,7 @@ impl MutationRoot {
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
         let g = ghl_id(ctx, &id).await?;
-        let key = key(ctx, idempotency_key, "unlinkContact", json!({"id": g}))?;
+        let key = key(ctx, idempotency_key, json!({"id": g}))?;
         let plan = Plan {
             legs: vec![LegOp::Unlink {
                 ghl_contact_id: g.clone(),
@@ -1058,12 +1029,7 @@ impl MutationRoot {
             assigned_to: optional_text("assignedTo", input.assigned_to.as_deref())?,
         };
         let g = ghl_id(ctx, &contact_id).await?;
-        let key = key(
-            ctx,
-            idempotency_key,
-            "createTask",
-            json!({"contact": g, "input": input}),
-        )?;
+        let key = key(ctx, idempotency_key, json!({"contact": g, "input": input}))?;
         let plan = Plan {
             legs: vec![LegOp::GhlCreateTask {
                 contact_id: g.clone(),
@@ -1109,15 +1075,8 @@ impl MutationRoot {
         if patch == TaskPatch::default() {
             return Err(err(input::bad("input", "nothing to change")));
         }
-        self.task_write(
-            ctx,
-            contact_id,
-            task_id,
-            Some(patch),
-            idempotency_key,
-            "updateTask",
-        )
-        .await
+        self.task_write(ctx, contact_id, task_id, Some(patch), idempotency_key)
+            .await
     }
 
     /// Marks a GHL task done (or not done with `completed: false`).
@@ -1133,15 +1092,8 @@ impl MutationRoot {
             completed: Some(completed),
             ..TaskPatch::default()
         };
-        self.task_write(
-            ctx,
-            contact_id,
-            task_id,
-            Some(patch),
-            idempotency_key,
-            "completeTask",
-        )
-        .await
+        self.task_write(ctx, contact_id, task_id, Some(patch), idempotency_key)
+            .await
     }
 
     /// Deletes a GHL task.
@@ -1152,15 +1104,8 @@ impl MutationRoot {
         task_id: ID,
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
-        self.task_write(
-            ctx,
-            contact_id,
-            task_id,
-            None,
-            idempotency_key,
-            "deleteTask",
-        )
-        .await
+        self.task_write(ctx, contact_id, task_id, None, idempotency_key)
+            .await
     }
 
     /// Adds a GHL note to a person.
@@ -1185,7 +1130,6 @@ impl MutationRoot {
         let key = key(
             ctx,
             idempotency_key,
-            "createNote",
             json!({"contact": g, "body": body, "title": title}),
         )?;
         let plan = Plan {
@@ -1216,7 +1160,6 @@ impl MutationRoot {
         let key = key(
             ctx,
             idempotency_key,
-            "updateNote",
             json!({"contact": g, "note": note_id.0, "body": body}),
         )?;
         let plan = Plan {
@@ -1245,7 +1188,6 @@ impl MutationRoot {
         let key = key(
             ctx,
             idempotency_key,
-            "deleteNote",
             json!({"contact": g, "note": note_id.0}),
         )?;
         let plan = Plan {
@@ -1295,13 +1237,11 @@ impl MutationRoot {
         appointment_id: ID,
         patch: AppointmentPatch,
         idempotency_key: Option<String>,
-        name: &str,
     ) -> Result<WritePayload> {
         let g = ghl_id(ctx, &contact_id).await?;
         let key = key(
             ctx,
             idempotency_key,
-            name,
             json!({"contact": g, "appointment": appointment_id.0, "patch": patch}),
         )?;
         let plan = Plan {
@@ -1328,8 +1268,7 @@ impl MutationRoot {
     ) -> Result<WritePayload> {
         let tags = input::tags("tags", &tags).map_err(err)?;
         let g = ghl_id(ctx, &id).await?;
-        let name = if add { "addTags" } else { "removeTags" };
-        let key = key(ctx, idempotency_key, name, json!({"id": g, "tags": tags}))?;
+        let key = key(ctx, idempotency_key, json!({"id": g, "tags": tags}))?;
         let plan = Plan {
             legs: vec![LegOp::GhlTags {
                 contact_id: g.clone(),
@@ -1349,13 +1288,11 @@ impl MutationRoot {
         task_id: ID,
         patch: Option<TaskPatch>,
         idempotency_key: Option<String>,
-        name: &str,
     ) -> Result<WritePayload> {
         let g = ghl_id(ctx, &contact_id).await?;
         let key = key(
             ctx,
             idempotency_key,
-            name,
             json!({"contact": g, "task": task_id.0, "patch": patch}),
         )?;
         let op = match patch {

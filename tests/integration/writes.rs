@@ -735,3 +735,34 @@ async fn a_write_answers_a_stable_payload() {
     }
     "#);
 }
+
+/// The key's scope is the mutation, not the alias a document gives it: the same key
+/// under another alias replays, and the same key on another mutation is its own.
+#[tokio::test]
+async fn an_alias_does_not_change_a_keys_scope() {
+    let demo = start_writes().await;
+    let (_, ghl, _) = linked(&demo);
+    let tag = |alias: &str, field: &str| {
+        format!(
+            r#"mutation($id: ID!) {{ {alias}: {field}(id: $id, tags: ["scoped"], idempotencyKey: "scope-1") {{ operationId }} }}"#
+        )
+    };
+    let first = graphql(&demo, &tag("first", "addTags"), json!({"id": ghl})).await;
+    let again = graphql(&demo, &tag("again", "addTags"), json!({"id": ghl})).await;
+    assert_eq!(
+        first["data"]["first"]["operationId"], again["data"]["again"]["operationId"],
+        "{first} {again}"
+    );
+    let removed = graphql(&demo, &tag("first", "removeTags"), json!({"id": ghl})).await;
+    assert_ne!(
+        removed["data"]["first"]["operationId"], first["data"]["first"]["operationId"],
+        "{removed}"
+    );
+    let s = stats(demo.sims.ghl.url()).await;
+    assert_eq!(s.count("POST /contacts/{contactId}/tags"), 1, "added once");
+    assert_eq!(
+        s.count("DELETE /contacts/{contactId}/tags"),
+        1,
+        "removed once"
+    );
+}
