@@ -73,6 +73,10 @@ async fn undo_earlier(s: &AppState, all: &[Leg], leg: &Leg) -> usize {
     super::compensate(s, &ops, &legs, &results).await
 }
 
+/// What a leg this version cannot read says when it is dead-lettered.
+const UNREADABLE: &str = "this version of the gateway cannot read the recorded write; it is \
+                          dead-lettered, never sent";
+
 /// What a leg whose runners kept dying says when it is dead-lettered.
 fn lapsed_message(lapses: i32) -> String {
     format!(
@@ -101,15 +105,11 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
     }
     let Ok(op) = serde_json::from_str::<LegOp>(&leg.payload) else {
         tracing::error!(leg = %leg.id, "unreadable outbox payload");
+        let now = s.clock.now_ms();
         s.store
-            .leg_failed(
-                &leg.id,
-                "BAD_PAYLOAD",
-                s.clock.now_ms(),
-                true,
-                s.clock.now_ms(),
-            )
+            .leg_failed(&leg.id, ErrorCode::Internal.as_str(), now, true, now)
             .await?;
+        s.store.leg_error_message(&leg.id, UNREADABLE).await?;
         return Ok(());
     };
     let earlier = s.store.operation_legs(&leg.operation_id).await?;

@@ -766,3 +766,43 @@ async fn an_alias_does_not_change_a_keys_scope() {
         "removed once"
     );
 }
+
+/// A recorded write this version cannot read is dead-lettered with a code of the closed
+/// set, and nothing is sent.
+#[tokio::test]
+async fn an_unreadable_recorded_write_is_dead_lettered_as_internal() {
+    let clock = manual_clock();
+    let demo = app().people(20).clock(&clock).start().await;
+    let leg = NewLeg {
+        system: "GHL".into(),
+        kind: "update_contact".into(),
+        payload: "{\"op\": \"from_a_future_version\"}".into(),
+    };
+    let store = &demo.gateway.state.store;
+    store
+        .begin_operation("op-unreadable", &[leg], clock.clock().now_ms(), 1_000, None)
+        .await
+        .expect("recorded");
+    let before = stats(demo.sims.ghl.url()).await.total;
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 1);
+    let failed = graphql(
+        &demo,
+        "{ failedWrites { lastErrorCode lastErrorMessage } }",
+        json!({}),
+    )
+    .await;
+    let row = &failed["data"]["failedWrites"][0];
+    assert_eq!(row["lastErrorCode"], "INTERNAL", "{failed}");
+    assert!(
+        row["lastErrorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot read")),
+        "{failed}"
+    );
+    assert_eq!(
+        stats(demo.sims.ghl.url()).await.total,
+        before,
+        "nothing sent"
+    );
+}
