@@ -305,13 +305,7 @@ pub async fn execute(
             // Its request died: the relay finishes the work, and the outbox's answer is
             // the key's from now on (each replay brings it up to date).
             let outcome = from_outbox(s, operation_id).await?;
-            if let Some(k) = &key {
-                let stored = serde_json::to_string(&outcome).unwrap_or_default();
-                s.store
-                    .complete_key(&k.scope, &k.key, &stored, s.clock.now_ms())
-                    .await
-                    .map_err(store_err)?;
-            }
+            store_answer(s, key.as_ref(), &outcome).await?;
             return Ok(outcome);
         }
         Claim::InProgress => {
@@ -439,14 +433,24 @@ pub async fn execute(
     for op in &plan.legs {
         invalidate(s, op, &prior).await;
     }
-    if let Some(k) = &key {
-        let stored = serde_json::to_string(&outcome).unwrap_or_default();
-        s.store
-            .complete_key(&k.scope, &k.key, &stored, s.clock.now_ms())
-            .await
-            .map_err(store_err)?;
-    }
+    store_answer(s, key.as_ref(), &outcome).await?;
     Ok(outcome)
+}
+
+/// Stores `outcome` as the key's answer, so that a retry with the key replays it.
+async fn store_answer(
+    s: &AppState,
+    key: Option<&Idempotency>,
+    outcome: &Outcome,
+) -> Result<(), GatewayError> {
+    let Some(k) = key else {
+        return Ok(());
+    };
+    let stored = serde_json::to_string(outcome).unwrap_or_default();
+    s.store
+        .complete_key(&k.scope, &k.key, &stored, s.clock.now_ms())
+        .await
+        .map_err(store_err)
 }
 
 fn millis(d: Duration) -> i64 {
