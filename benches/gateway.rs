@@ -44,11 +44,11 @@ use contactgraph::{
     cache::Caches,
     config::LoaderConfig,
     demo::Demo,
+    loaders::Readers,
     phone,
     sim::{
         SimOptions, World, admin::StatsSnapshot, ghl::tokens::LOCATION as GHL_TOKEN, seed::Kind,
     },
-    state::AppState,
     upstream::{
         clubos::{ClubOsUser, EventSearch, UserSearch},
         ghl::models::{GhlContact, SearchRequest, SearchSort, SortDirection, TaskSearch},
@@ -593,7 +593,7 @@ enum RefJob {
 /// clients (same connection pools, in-flight caps and retries), each as soon as the
 /// answers it depends on are in: no GraphQL, no loaders, no caches, no store. Answers
 /// the wall time.
-async fn reference(state: &AppState, job: &RefJob) -> anyhow::Result<Duration> {
+async fn reference(state: &Readers, job: &RefJob) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let field = state.link_field_id().await?.map(str::to_owned);
     let contacts = match job {
@@ -643,7 +643,7 @@ fn decode_cursor(cursor: &str) -> anyhow::Result<Vec<Value>> {
 }
 
 /// Notes and appointments of every contact, and their tasks through the task search.
-async fn ghl_activity(state: &AppState, ids: &[String]) -> anyhow::Result<()> {
+async fn ghl_activity(state: &Readers, ids: &[String]) -> anyhow::Result<()> {
     let notes = try_join_all(ids.iter().map(|id| state.ghl.list_notes(id)));
     let appointments = try_join_all(ids.iter().map(|id| state.ghl.contact_appointments(id)));
     let tasks = async {
@@ -678,7 +678,7 @@ async fn ghl_activity(state: &AppState, ids: &[String]) -> anyhow::Result<()> {
 /// Links a contact as the gateway does (link custom field, then email, then phone; a
 /// unique match links), then reads the user's Club OS events.
 async fn link_then_events(
-    state: &AppState,
+    state: &Readers,
     field: Option<&str>,
     c: &GhlContact,
 ) -> anyhow::Result<()> {
@@ -698,7 +698,7 @@ async fn link_then_events(
 /// The Club OS user a contact links to, by the gateway's rules; `None` when nobody or
 /// several users match.
 async fn link(
-    state: &AppState,
+    state: &Readers,
     field: Option<&str>,
     c: &GhlContact,
 ) -> anyhow::Result<Option<ClubOsUser>> {
@@ -745,7 +745,7 @@ async fn link(
 
 /// Runs the reference fan-out of `jobs[i]` on `concurrency` workers; latencies in ms.
 async fn reference_run(
-    state: &Arc<AppState>,
+    state: &Arc<Readers>,
     jobs: Vec<RefJob>,
     concurrency: usize,
 ) -> anyhow::Result<Vec<f64>> {
@@ -1085,7 +1085,7 @@ async fn measure(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.gateway.state.clone();
+    let state = demo.gateway.readers.clone();
     let people = linked_people(&demo.world);
     ensure!(
         people.len() > 1 + sizes.q1_cold_c1 + sizes.q1_cold_c16,
@@ -1129,7 +1129,7 @@ async fn measure(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, LATENCY_MS, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.gateway.state.clone();
+    let state = demo.gateway.readers.clone();
     ensure!(
         cursors.len() > sizes.q50_cold_c1.max(HIGH_C),
         "only {} pages",
@@ -1142,7 +1142,7 @@ async fn measure(
     let mut refs = Vec::new();
     for after in cursors.iter().take(sizes.q50_cold_c1) {
         refs.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
-        clear_caches(&demo.gateway.state.caches);
+        clear_caches(&demo.gateway.readers.caches);
         let body = q50_body(after.as_deref())?;
         samples.extend(cold_run(&gw, vec![body], 1, q50_shape).await?);
     }
@@ -1154,7 +1154,7 @@ async fn measure(
         for _ in 0..sizes.q50_cold_c16_rounds {
             let jobs = pages.iter().map(|a| RefJob::Q50(a.clone())).collect();
             refs.extend(reference_run(&state, jobs, HIGH_C).await?);
-            clear_caches(&demo.gateway.state.caches);
+            clear_caches(&demo.gateway.readers.caches);
             let bodies = pages
                 .iter()
                 .map(|a| q50_body(a.as_deref()))
@@ -1210,7 +1210,7 @@ async fn zero_latency_run(
     let demo = start(overrides(batch_delay_us)).await?;
     prepare(&demo, http, 0, true).await?;
     let gw = Gateway::new(http, &demo);
-    let state = demo.gateway.state.clone();
+    let state = demo.gateway.readers.clone();
     let people = linked_people(&demo.world);
     gw.query(&q1_body(&people[0])?).await?;
     reference(&state, &RefJob::Q1(people[0].clone())).await?;

@@ -2,18 +2,40 @@
 //! its relay. `contactgraph serve`, the demo, the tests and the bench all start one here;
 //! nothing else wires the parts together.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    auth::{self, Role},
+    auth::{self, Authenticator, Role},
+    cache::Caches,
     clock::Clock,
     config::{Config, CorsConfig},
-    schema, server,
-    state::AppState,
-    writes::relay,
+    loaders::Readers,
+    schema,
+    server::{self, Surface},
+    store::Store,
+    upstream::{
+        RetryPolicy, UpstreamError,
+        clubos::ClubOsClient,
+        ghl::{GhlAuth, GhlClient, GhlOAuth, LinkField, TokenSource},
+    },
+    webhooks::{GhlWebhooks, KeyError},
+    writes::{Writer, relay},
 };
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot build an upstream client: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot read a webhook key: {0}")]
+    Webhooks(#[from] KeyError),
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
+}
 
 /// How a gateway starts beyond its configuration. The default is `contactgraph serve`'s.
 #[derive(Debug, Clone)]
@@ -52,8 +74,10 @@ impl Default for Options {
 /// [`stop`]: Gateway::stop
 #[derive(Debug)]
 pub struct Gateway {
-    /// The shared state (store, caches, clients), for tests and benchmarks to inspect.
-    pub state: Arc<AppState>,
+    /// What reads go through (clients, caches, store), for tests and benchmarks to use.
+    pub readers: Arc<Readers>,
+    /// What writes go through (the outbox, the relay's rounds), likewise.
+    pub writer: Arc<Writer>,
     /// Where it listens.
     pub addr: SocketAddr,
     /// The key the playground sends, with [`Options::playground_admin_key`].
@@ -64,18 +88,39 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the state from `cfg` (clients, caches, store), starts the relay, and serves
+    /// Builds the parts from `cfg` (clients, caches, store), starts the relay, and serves
     /// the router on `listener`.
     pub async fn start(cfg: &Config, listener: TcpListener, opts: Options) -> anyhow::Result<Self> {
-        let mut state = AppState::new(cfg).await?;
-        state.clock = opts.clock.clone();
-        let state = Arc::new(state);
+        let store = Store::connect(&cfg.store.url).await?;
+        let (ghl, oauth) = ghl_client(cfg, &store)?;
+        let clubos = ClubOsClient::new(cfg.clubos.clone(), RetryPolicy::new(cfg.retry.clone()))?;
+        let caches = Arc::new(Caches::new(&cfg.cache));
+        let link_field = LinkField::new(ghl.clone(), &cfg.ghl.link_field);
         if opts.warm_up {
-            state.resolve_link_field_early();
+            link_field.resolve_early();
         }
+        let readers = Arc::new(Readers {
+            ghl: ghl.clone(),
+            clubos: clubos.clone(),
+            caches: caches.clone(),
+            store: store.clone(),
+            link_field: link_field.clone(),
+            phone_region: cfg.linking.region(),
+            fanout: cfg.loaders.fanout,
+            batch_delay: Duration::from_micros(cfg.loaders.batch_delay_us),
+        });
+        let writer = Arc::new(Writer {
+            ghl,
+            clubos,
+            store: store.clone(),
+            caches: caches.clone(),
+            link_field,
+            config: cfg.writes.clone(),
+            clock: opts.clock.clone(),
+        });
         let addr = listener.local_addr()?;
         let playground_key = if opts.playground_admin_key {
-            Some(auth::create_key(&state.store, Role::Admin, "demo", Default::default()).await?)
+            Some(auth::create_key(&store, Role::Admin, "demo", Default::default()).await?)
         } else {
             None
         };
@@ -84,22 +129,30 @@ impl Gateway {
         } else {
             cfg.server.cors.clone()
         };
+        let surface = Surface {
+            schema: schema::build(writer.clone(), cfg.merge.clone(), &cfg.limits),
+            readers: readers.clone(),
+            auth: Arc::new(Authenticator::new(&cfg.auth).map_err(StartError::from)?),
+            limits: cfg.limits.clone(),
+            webhooks: Arc::new(GhlWebhooks::new(&cfg.webhooks).map_err(StartError::from)?),
+            oauth,
+        };
         let app = server::router(
-            schema::build(state.clone(), &cfg.limits),
-            state.clone(),
+            surface,
             server::RouterOptions {
                 max_body_bytes: cfg.server.max_body_bytes,
                 playground_key: playground_key.clone(),
                 cors,
             },
         );
-        let relay = (!opts.clock.is_manual()).then(|| relay::spawn(state.clone()));
+        let relay = (!opts.clock.is_manual()).then(|| relay::spawn(writer.clone()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
         }));
         Ok(Self {
-            state,
+            readers,
+            writer,
             addr,
             playground_key,
             stop: Some(tx),
@@ -135,6 +188,26 @@ impl Gateway {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
+}
+
+/// The GHL client `cfg.ghl.auth` asks for and, in OAuth mode, its token holder (the
+/// install endpoints use it too).
+fn ghl_client(
+    cfg: &Config,
+    store: &Store,
+) -> Result<(GhlClient, Option<Arc<GhlOAuth>>), StartError> {
+    let retry = RetryPolicy::new(cfg.retry.clone());
+    Ok(match (cfg.ghl.auth, &cfg.ghl.oauth) {
+        (GhlAuth::OAuth, Some(oauth)) => {
+            let oauth = Arc::new(GhlOAuth::new(&cfg.ghl, oauth, store.clone())?);
+            let tokens = TokenSource::OAuth(oauth.clone());
+            (
+                GhlClient::with_tokens(&cfg.ghl, retry, tokens)?,
+                Some(oauth),
+            )
+        }
+        _ => (GhlClient::new(&cfg.ghl, retry)?, None),
+    })
 }
 
 /// The configured CORS origins plus the gateway's own: `http://127.0.0.1:{port}`,

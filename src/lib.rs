@@ -45,7 +45,6 @@ pub mod schema;
 pub mod server;
 pub mod shutdown;
 pub mod sim;
-pub mod state;
 pub mod store;
 pub mod upstream;
 pub mod webhooks;

@@ -28,19 +28,44 @@ use serde_json::json;
 use crate::{
     cache::{Caches, EntityCache, Lookup, MatchKey},
     error::{ErrorCode, GatewayError, System},
-    state::AppState,
+    store::Store,
     upstream::{
         UpstreamError,
-        clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser, EventSearch, UserSearch},
+        clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser, EventSearch, UserSearch},
         ghl::models::{
             FilterOp, GhlAppointment, GhlContact, GhlNote, GhlTask, SearchFilter, SearchRequest,
             SearchResponse, TaskSearch,
         },
+        ghl::{GhlClient, LinkField},
     },
 };
 
 /// One key's outcome.
 pub type Fetched<V> = Result<V, GatewayError>;
+
+/// What reads go through, built once and shared by every request's loaders: the
+/// upstream clients, the caches, the stored links and the settings of reading.
+#[derive(Debug, Clone)]
+pub struct Readers {
+    pub ghl: GhlClient,
+    pub clubos: ClubOsClient,
+    pub caches: Arc<Caches>,
+    pub store: Store,
+    pub link_field: LinkField,
+    /// Region for phone numbers written without a country code.
+    pub phone_region: phonenumber::country::Id,
+    /// One-key-per-call fetches a loader runs at once.
+    pub fanout: usize,
+    /// How long a loader waits to gather keys into one batch.
+    pub batch_delay: Duration,
+}
+
+impl Readers {
+    /// The id of the link custom field (see [`LinkField::id`]), as a read's error.
+    pub async fn link_field_id(&self) -> Result<Option<&str>, GatewayError> {
+        self.link_field.id().await.map_err(ghl_err)
+    }
+}
 
 /// What one request learned while it ran: which kinds it served from stale cache entries.
 #[derive(Debug, Default)]
@@ -64,7 +89,7 @@ impl RequestMeta {
     }
 }
 
-type FetchFn<K, V> = fn(Arc<AppState>, Vec<K>) -> BoxFuture<'static, HashMap<K, Fetched<V>>>;
+type FetchFn<K, V> = fn(Arc<Readers>, Vec<K>) -> BoxFuture<'static, HashMap<K, Fetched<V>>>;
 
 /// A loader that reads through one cache and fetches what is missing.
 pub struct CachedLoader<K, V>
@@ -72,7 +97,7 @@ where
     K: Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    state: Arc<AppState>,
+    readers: Arc<Readers>,
     meta: Arc<RequestMeta>,
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
@@ -94,7 +119,7 @@ where
     type Error = Infallible;
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Fetched<V>>, Infallible> {
-        let cache = (self.cache)(&self.state.caches);
+        let cache = (self.cache)(&self.readers.caches);
         let mut out = HashMap::with_capacity(keys.len());
         let mut missing = Vec::new();
         let mut stale = HashMap::new();
@@ -113,7 +138,7 @@ where
         if missing.is_empty() {
             return Ok(out);
         }
-        let mut fetched = (self.fetch)(self.state.clone(), missing.clone()).await;
+        let mut fetched = (self.fetch)(self.readers.clone(), missing.clone()).await;
         for key in missing {
             let result = fetched
                 .remove(&key)
@@ -143,7 +168,7 @@ pub type Cached<K, V> = DataLoader<CachedLoader<K, V>, HashMapCache>;
 
 /// Every loader of one request.
 pub struct Loaders {
-    state: Arc<AppState>,
+    readers: Arc<Readers>,
     pub meta: Arc<RequestMeta>,
     /// GHL contact searches, by their JSON body.
     ghl_search: Cached<String, SearchResponse>,
@@ -175,9 +200,9 @@ pub struct Loaders {
 
 impl Loaders {
     /// A fresh set for one request.
-    pub fn new(state: Arc<AppState>, meta: Arc<RequestMeta>) -> Self {
-        let delay = Duration::from_micros(state.batch_delay_us);
-        let ctx = (&state, &meta, delay);
+    pub fn new(readers: Arc<Readers>, meta: Arc<RequestMeta>) -> Self {
+        let delay = readers.batch_delay;
+        let ctx = (&readers, &meta, delay);
         Self {
             ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search),
             clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page),
@@ -196,13 +221,19 @@ impl Loaders {
             link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl),
             link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos),
             meta,
-            state,
+            readers,
         }
     }
 
-    /// The shared state the loaders fetch through.
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// What the loaders read through.
+    pub fn readers(&self) -> &Arc<Readers> {
+        &self.readers
+    }
+
+    /// A new set over the same readers, with nothing loaded yet: a read after a write,
+    /// past what this request loaded before it.
+    pub fn fresh(&self) -> Self {
+        Self::new(self.readers.clone(), Arc::new(RequestMeta::default()))
     }
 
     /// Runs a GHL contact search once per request, through the cache.
@@ -217,7 +248,7 @@ impl Loaders {
 pub const CLUBOS_PAGE: u32 = 100;
 
 fn fetch_ghl_search(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<SearchResponse>>> {
     async move {
@@ -236,7 +267,7 @@ fn fetch_ghl_search(
 }
 
 fn fetch_clubos_user_page(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<u32>,
 ) -> BoxFuture<'static, HashMap<u32, Fetched<Vec<ClubOsUser>>>> {
     async move {
@@ -261,7 +292,7 @@ fn fetch_clubos_user_page(
 }
 
 fn make<K, V>(
-    (state, meta, delay): (&Arc<AppState>, &Arc<RequestMeta>, Duration),
+    (readers, meta, delay): (&Arc<Readers>, &Arc<RequestMeta>, Duration),
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
 ) -> Cached<K, V>
@@ -271,7 +302,7 @@ where
 {
     DataLoader::with_cache(
         CachedLoader {
-            state: state.clone(),
+            readers: readers.clone(),
             meta: meta.clone(),
             cache,
             fetch,
@@ -290,7 +321,7 @@ where
     V: Clone + Send + Sync + Serialize + 'static,
 {
     let inner = loader.loader();
-    if let Lookup::Fresh(v) = (inner.cache)(&inner.state.caches).peek(&key).await {
+    if let Lookup::Fresh(v) = (inner.cache)(&inner.readers.caches).peek(&key).await {
         return Ok(v);
     }
     match loader.load_one(key).await {
@@ -308,7 +339,7 @@ where
     V: Clone + Send + Sync + Serialize + 'static,
 {
     let inner = loader.loader();
-    let cache = (inner.cache)(&inner.state.caches);
+    let cache = (inner.cache)(&inner.readers.caches);
     let mut missing = Vec::new();
     for k in keys {
         if !matches!(cache.peek(&k).await, Lookup::Fresh(_)) {
@@ -374,7 +405,7 @@ fn clubos_err(e: UpstreamError) -> GatewayError {
 }
 
 fn fetch_ghl_contacts(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<Option<GhlContact>>>> {
     async move {
@@ -388,7 +419,7 @@ fn fetch_ghl_contacts(
 }
 
 fn fetch_clubos_users(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<i64>,
 ) -> BoxFuture<'static, HashMap<i64, Fetched<Option<ClubOsUser>>>> {
     async move {
@@ -407,7 +438,7 @@ const TASK_SEARCH_CONTACTS: usize = 100;
 const TASK_SEARCH_PAGE: u32 = 100;
 
 fn fetch_ghl_tasks(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlTask>>>> {
     async move {
@@ -453,7 +484,7 @@ fn fetch_ghl_tasks(
 }
 
 fn fetch_ghl_notes(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlNote>>>> {
     async move {
@@ -467,7 +498,7 @@ fn fetch_ghl_notes(
 }
 
 fn fetch_ghl_appointments(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<Vec<GhlAppointment>>>> {
     async move {
@@ -481,7 +512,7 @@ fn fetch_ghl_appointments(
 }
 
 fn fetch_clubos_events(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<i64>,
 ) -> BoxFuture<'static, HashMap<i64, Fetched<Vec<ClubOsEvent>>>> {
     async move {
@@ -505,7 +536,7 @@ fn fetch_clubos_events(
 }
 
 fn fetch_clubos_locations(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<()>,
 ) -> BoxFuture<'static, HashMap<(), Fetched<Vec<ClubOsLocation>>>> {
     async move {
@@ -526,7 +557,7 @@ const MATCH_BATCH: usize = 50;
 /// One GHL search per chunk of keys, as an OR group of `field eq value`; rows are sorted
 /// back to the keys they match with `key_of`.
 async fn ghl_or_search(
-    s: &AppState,
+    s: &Readers,
     keys: Vec<MatchKey>,
     field: &str,
     value_of: impl Fn(&str) -> Option<String>,
@@ -570,7 +601,7 @@ async fn ghl_or_search(
 }
 
 fn fetch_ghl_by_email(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<MatchKey>,
 ) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<GhlContact>>>> {
     async move {
@@ -587,7 +618,7 @@ fn fetch_ghl_by_email(
 }
 
 fn fetch_ghl_by_phone(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<MatchKey>,
 ) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<GhlContact>>>> {
     async move {
@@ -612,7 +643,7 @@ fn fetch_ghl_by_phone(
 }
 
 fn fetch_ghl_by_link_field(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<i64>,
 ) -> BoxFuture<'static, HashMap<i64, Fetched<Vec<GhlContact>>>> {
     async move {
@@ -639,7 +670,7 @@ fn fetch_ghl_by_link_field(
 }
 
 fn fetch_clubos_by_email(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<MatchKey>,
 ) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<ClubOsUser>>>> {
     async move {
@@ -663,7 +694,7 @@ fn fetch_clubos_by_email(
 }
 
 fn fetch_clubos_by_phone(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<MatchKey>,
 ) -> BoxFuture<'static, HashMap<MatchKey, Fetched<Vec<ClubOsUser>>>> {
     async move {
@@ -696,7 +727,7 @@ fn store_err(e: crate::store::StoreError) -> GatewayError {
 }
 
 fn fetch_links_by_ghl(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<String>,
 ) -> BoxFuture<'static, HashMap<String, Fetched<Option<i64>>>> {
     async move {
@@ -715,7 +746,7 @@ fn fetch_links_by_ghl(
 }
 
 fn fetch_links_by_clubos(
-    s: Arc<AppState>,
+    s: Arc<Readers>,
     keys: Vec<i64>,
 ) -> BoxFuture<'static, HashMap<i64, Fetched<Option<String>>>> {
     async move {

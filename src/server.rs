@@ -32,15 +32,16 @@ use tower_http::{
 };
 
 use crate::{
-    auth::{AuthError, Caller, Role},
+    auth::{AuthError, Authenticator, Caller, Role},
     config::CorsConfig,
     error::ErrorCode,
-    install, limits,
-    loaders::{self, Loaders, RequestMeta},
+    install,
+    limits::{self, LimitsConfig},
+    loaders::{self, Loaders, Readers, RequestMeta},
     playground,
     schema::{AppSchema, IdempotencyHeader},
-    state::AppState,
-    webhooks,
+    upstream::ghl::GhlOAuth,
+    webhooks::{self, GhlWebhooks},
 };
 
 /// What the playground opens with.
@@ -77,7 +78,7 @@ query MembersMissingFromTheCrm {
 }
 "#;
 
-/// What the router needs besides the schema and state.
+/// How the router serves, beyond its [`Surface`].
 #[derive(Debug, Clone, Default)]
 pub struct RouterOptions {
     /// Largest request body accepted, in bytes; larger ones get 413.
@@ -90,12 +91,38 @@ pub struct RouterOptions {
     pub cors: CorsConfig,
 }
 
-type Shared = (AppSchema, Arc<AppState>, Option<String>);
+/// What the HTTP surface serves with, built once by the composition root.
+#[derive(Clone)]
+pub struct Surface {
+    pub schema: AppSchema,
+    /// What each request's loaders read through (and the store, for credentials).
+    pub readers: Arc<Readers>,
+    pub auth: Arc<Authenticator>,
+    /// What one GraphQL request may ask (the checks the schema does not make).
+    pub limits: LimitsConfig,
+    /// Verification, deduplication and counters of GHL's webhook deliveries.
+    pub webhooks: Arc<GhlWebhooks>,
+    /// The GHL app's OAuth tokens, when `ghl.auth` is `oauth` (the install endpoints).
+    pub oauth: Option<Arc<GhlOAuth>>,
+}
+
+/// Parsed GraphQL documents by their text: clients send the same few documents, and
+/// parsing is a large part of answering from cache.
+type ParsedDocuments = moka::sync::Cache<String, ExecutableDocument>;
+
+/// What the GraphQL, playground, health and metrics handlers share.
+struct Shared {
+    surface: Surface,
+    parsed: ParsedDocuments,
+    playground_key: Option<String>,
+}
+
+type SharedState = State<Arc<Shared>>;
 
 /// The router: GraphQL, playground (page and its files), health, metrics, webhooks, and
 /// the GHL app's install endpoints in OAuth mode.
-pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> Router {
-    let mut api: Router<Shared> = Router::new()
+pub fn router(surface: Surface, opts: RouterOptions) -> Router {
+    let mut api: Router<Arc<Shared>> = Router::new()
         .route("/graphql", post(graphql))
         .route("/", get(playground));
     if let Some(cors) = cors_layer(&opts.cors) {
@@ -103,13 +130,23 @@ pub fn router(schema: AppSchema, state: Arc<AppState>, opts: RouterOptions) -> R
             .layer(cors)
             .layer(axum::middleware::map_response(only_for_allowed_origins));
     }
+    let oauth = surface.oauth.clone();
+    let hooks = webhooks::router(surface.webhooks.clone(), surface.readers.caches.clone());
+    let shared = Shared {
+        surface,
+        parsed: moka::sync::Cache::builder()
+            .max_capacity(4 * 1024 * 1024)
+            .weigher(|q: &String, _| u32::try_from(q.len() * 8).unwrap_or(u32::MAX))
+            .build(),
+        playground_key: opts.playground_key,
+    };
     let mut router = api
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state((schema, state.clone(), opts.playground_key))
+        .with_state(Arc::new(shared))
         .merge(playground::routes())
-        .merge(webhooks::router(state.clone()));
-    if let Some(oauth) = state.ghl_oauth.clone() {
+        .merge(hooks);
+    if let Some(oauth) = oauth {
         router = router.merge(install::router(oauth));
     }
     router
@@ -189,11 +226,12 @@ fn refuse_as(status: StatusCode, code: ErrorCode, message: &str) -> Response {
 /// directives are checked by the schema's validation, which also runs before any
 /// resolver. Every error of the answer carries a code of the closed set.
 async fn graphql(
-    State((schema, state, _)): State<Shared>,
+    State(shared): SharedState,
     headers: HeaderMap,
     batch: Result<GraphQLBatchRequest, GraphQLRejection>,
 ) -> Response {
-    let caller = match state.auth.authenticate(&state.store, &headers).await {
+    let s = &shared.surface;
+    let caller = match s.auth.authenticate(&s.readers.store, &headers).await {
         Ok(c) => c,
         Err(e @ AuthError::Unavailable) => {
             return refuse(ErrorCode::StoreUnavailable, &e.to_string());
@@ -202,7 +240,7 @@ async fn graphql(
             return refuse(ErrorCode::Unauthenticated, &e.to_string());
         }
     };
-    if !caller.may_use(state.ghl.location_id(), state.clubos.location_id()) {
+    if !caller.may_use(s.readers.ghl.location_id(), s.readers.clubos.location_id()) {
         return refuse(
             ErrorCode::Forbidden,
             "this credential is not for this gateway's location",
@@ -234,23 +272,23 @@ async fn graphql(
         BatchRequest::Single(r) => (vec![r], true),
         BatchRequest::Batch(rs) => (rs, false),
     };
-    if requests.len() > state.limits.max_batch {
+    if requests.len() > s.limits.max_batch {
         return refuse(
             ErrorCode::OperationLimitExceeded,
-            &limits::LimitExceeded::Batch(requests.len(), state.limits.max_batch).to_string(),
+            &limits::LimitExceeded::Batch(requests.len(), s.limits.max_batch).to_string(),
         );
     }
     // Every operation of a batch is checked before any runs: one refusal refuses all.
     let mut prepared = Vec::with_capacity(requests.len());
     for req in requests {
-        match prepare(&state, &caller, req) {
+        match prepare(&shared, &caller, req) {
             Ok(p) => prepared.push(p),
             Err(refusal) => return refusal,
         }
     }
     let idempotency = idempotency.filter(|_| single);
     let responses = join_all(prepared.into_iter().map(|p| {
-        let (schema, state, caller) = (schema.clone(), state.clone(), caller.clone());
+        let (schema, readers, caller) = (s.schema.clone(), s.readers.clone(), caller.clone());
         let idempotency = idempotency.clone();
         async move {
             let req = match p {
@@ -258,7 +296,7 @@ async fn graphql(
                 Err(parse) => return parse_failure(parse),
             };
             let meta = Arc::new(RequestMeta::default());
-            let mut req = req.data(Loaders::new(state, meta.clone())).data(caller);
+            let mut req = req.data(Loaders::new(readers, meta.clone())).data(caller);
             if let Some(key) = idempotency {
                 req = req.data(IdempotencyHeader(key));
             }
@@ -345,20 +383,21 @@ fn is_json(resp: &Response) -> bool {
 /// caller may run a mutation. `Ok(Err(..))` is a document that does not parse.
 #[allow(clippy::result_large_err)]
 fn prepare(
-    state: &AppState,
+    shared: &Shared,
     caller: &Caller,
     mut req: async_graphql::Request,
 ) -> Result<Result<async_graphql::Request, async_graphql::ServerError>, Response> {
     let over = |e: limits::LimitExceeded| refuse(ErrorCode::OperationLimitExceeded, &e.to_string());
-    limits::check_size(&req.query, &state.limits).map_err(over)?;
-    let (doc, parsed_now) = match state.parsed_queries.get(&req.query) {
+    let limits = &shared.surface.limits;
+    limits::check_size(&req.query, limits).map_err(over)?;
+    let (doc, parsed_now) = match shared.parsed.get(&req.query) {
         Some(doc) => (doc, false),
         None => match req.parsed_query() {
             Ok(doc) => (doc.clone(), true),
             Err(e) => return Ok(Err(e)),
         },
     };
-    limits::check_document(&doc, req.operation_name.as_deref(), &state.limits).map_err(over)?;
+    limits::check_document(&doc, req.operation_name.as_deref(), limits).map_err(over)?;
     if runs_mutation(&doc, req.operation_name.as_deref()) && caller.role < Role::Write {
         return Err(refuse(
             ErrorCode::Forbidden,
@@ -366,7 +405,7 @@ fn prepare(
         ));
     }
     if parsed_now {
-        state.parsed_queries.insert(req.query.clone(), doc.clone());
+        shared.parsed.insert(req.query.clone(), doc.clone());
     }
     req.set_parsed_query(doc);
     Ok(Ok(req))
@@ -429,14 +468,16 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 /// GraphiQL with the example operations and, in the demo, the demo's key in the headers
 /// pane and on every request (the demo listens on loopback only by default; a served
 /// gateway shows no key). Its files come from the binary (see [`crate::playground`]).
-async fn playground(State((_, _, key)): State<Shared>) -> Html<String> {
-    Html(playground::page("/graphql", EXAMPLE_QUERY, key.as_deref()))
+async fn playground(State(shared): SharedState) -> Html<String> {
+    let key = shared.playground_key.as_deref();
+    Html(playground::page("/graphql", EXAMPLE_QUERY, key))
 }
 
-async fn metrics(State((_, state, _)): State<Shared>) -> String {
-    let mut out = state.caches.prometheus();
-    out.push_str(&state.webhooks.prometheus());
-    match state.store.leg_counts().await {
+async fn metrics(State(shared): SharedState) -> String {
+    let s = &shared.surface;
+    let mut out = s.readers.caches.prometheus();
+    out.push_str(&s.webhooks.prometheus());
+    match s.readers.store.leg_counts().await {
         Ok(counts) => {
             out.push_str(
                 "# HELP contactgraph_outbox_writes Upstream writes in the outbox, by state.\n\
@@ -458,15 +499,16 @@ async fn metrics(State((_, state, _)): State<Shared>) -> String {
 /// `degraded` when the store does not answer or GHL has paused the location for longer
 /// than a request's deadline (reads that need GHL then fail at once as rate limited, with
 /// `retryAfter` seconds, and writes wait in the outbox).
-async fn healthz(State((_, state, _)): State<Shared>) -> Json<Value> {
-    let store = match state.store.ping().await {
+async fn healthz(State(shared): SharedState) -> Json<Value> {
+    let readers = &shared.surface.readers;
+    let store = match readers.store.ping().await {
         Ok(()) => json!({"status": "ok"}),
         Err(e) => {
             tracing::warn!(error = %e, "health: the store does not answer");
             json!({"status": "unavailable"})
         }
     };
-    let ghl = match state.ghl.paused() {
+    let ghl = match readers.ghl.paused() {
         None => json!({"status": "ok"}),
         Some(left) => json!({"status": "paused", "retryAfter": left.as_secs().max(1)}),
     };

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use crate::{cache::Caches, error::ErrorCode, state::AppState};
+use crate::{cache::Caches, error::ErrorCode};
 
 /// The current signature header: base64 Ed25519 over the raw body.
 pub const SIGNATURE_HEADER: &str = "x-ghl-signature";
@@ -392,24 +392,24 @@ fn dedupe_ttl(tolerance_secs: u64) -> Duration {
     Duration::from_secs(tolerance_secs.saturating_mul(2).saturating_add(60))
 }
 
-/// The webhook routes, over the gateway's shared state.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The webhook routes: deliveries are checked by `webhooks` and invalidate `caches`.
+pub fn router(webhooks: Arc<GhlWebhooks>, caches: Arc<Caches>) -> Router {
     Router::new()
         .route(GHL_PATH, post(receive_ghl))
-        .with_state(state)
+        .with_state((webhooks, caches))
 }
 
 /// `POST /webhooks/ghl`: takes the raw body, so the signature is checked over the exact
 /// bytes GHL signed.
 async fn receive_ghl(
-    State(state): State<Arc<AppState>>,
+    State((webhooks, caches)): State<(Arc<GhlWebhooks>, Arc<Caches>)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Outcome {
-    let outcome = match state.webhooks.admit(&headers, &body, Utc::now()) {
+    let outcome = match webhooks.admit(&headers, &body, Utc::now()) {
         Ok(Admitted::Fresh { kind, effect }) => match effect {
             Some(effect) => {
-                effect.apply(&state.caches).await;
+                effect.apply(&caches).await;
                 tracing::debug!(event = %kind, "webhook: caches invalidated");
                 Outcome::Accepted
             }
@@ -424,7 +424,7 @@ async fn receive_ghl(
             Outcome::Rejected(rejection)
         }
     };
-    state.webhooks.count(outcome);
+    webhooks.count(outcome);
     outcome
 }
 

@@ -534,7 +534,7 @@ async fn unclaimed_contacts(
 impl Loaders {
     /// The Club OS user id a contact's link custom field holds, if any.
     async fn link_field_value(&self, c: &GhlContact) -> Result<Option<i64>, GatewayError> {
-        let field = self.state().link_field_id().await?;
+        let field = self.readers().link_field_id().await?;
         Ok(field
             .and_then(|f| c.custom_field(f))
             .and_then(|v| v.trim().parse().ok()))

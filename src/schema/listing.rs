@@ -4,8 +4,6 @@
 //! link and membership status are known only after linking, so with those filters the
 //! gateway reads further GHL pages (at most [`MAX_ROUNDS`]) until the page is full.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ErrorExtensions, InputObject, Result, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures_util::future::join_all;
@@ -20,7 +18,6 @@ use crate::{
     error::{ErrorCode, GatewayError},
     linking,
     loaders::{self, Loaders},
-    state::AppState,
     upstream::ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
 };
 
@@ -248,7 +245,7 @@ pub async fn contacts(
                 .map(|c| c.id.clone())
                 .collect()
         };
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let linking = async {
             linking::warm_for_contacts(l, state.phone_region, &page.contacts).await;
             join_all(page.contacts.iter().cloned().enumerate().map(|(i, c)| {

@@ -25,20 +25,23 @@ use crate::{
     auth::{Caller, Role},
     error::{ErrorCode, GatewayError},
     limits::LimitsConfig,
-    linking,
+    linking::{self, merge::MergeConfig},
     loaders::{self, Loaders, email_key, phone_key},
     phone,
-    state::AppState,
+    writes::Writer,
 };
 
 /// The schema type the server serves.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema over the shared state, with the operation limits of `limits` (the
-/// ones async-graphql enforces during validation; [`crate::limits`] checks the others).
-pub fn build(state: Arc<AppState>, limits: &LimitsConfig) -> AppSchema {
+/// Builds the schema over the writer its mutations write through and the rule of which
+/// system wins which field (`merge`), with the operation
+/// limits of `limits` (the ones async-graphql enforces during validation;
+/// [`crate::limits`] checks the others). Reads go through each request's [`Loaders`].
+pub fn build(writer: Arc<Writer>, merge: MergeConfig, limits: &LimitsConfig) -> AppSchema {
     let mut b = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(state)
+        .data(writer)
+        .data(merge)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_recursive_depth)
@@ -123,7 +126,7 @@ pub(crate) async fn person_of_ghl(
     c: crate::upstream::ghl::models::GhlContact,
     wants: Wants,
 ) -> Result<Contact> {
-    let state = ctx.data::<Arc<AppState>>()?;
+    let state = ctx.data::<Loaders>()?.readers();
     let l = ctx.data::<Loaders>()?;
     let id = [c.id.clone()];
     // The hint's lookups are linking's own, so linking then runs on what they fetched.
@@ -150,7 +153,11 @@ pub(crate) async fn person_of_ghl(
         prefetch::ghl(l, wants, &id),
         prefetch::locations(l, wants)
     );
-    Ok(Contact::new(p, &state.merge, state.phone_region))
+    Ok(Contact::new(
+        p,
+        ctx.data::<MergeConfig>()?,
+        state.phone_region,
+    ))
 }
 
 /// Resolves a person found in Club OS, loading what `wants` names as
@@ -160,7 +167,7 @@ pub(crate) async fn person_of_clubos(
     u: crate::upstream::clubos::ClubOsUser,
     wants: Wants,
 ) -> Result<Contact> {
-    let state = ctx.data::<Arc<AppState>>()?;
+    let state = ctx.data::<Loaders>()?.readers();
     let l = ctx.data::<Loaders>()?;
     let id = [u.user_id];
     let link = async {
@@ -186,7 +193,11 @@ pub(crate) async fn person_of_clubos(
         prefetch::clubos(l, wants, &id),
         prefetch::locations(l, wants)
     );
-    Ok(Contact::new(p, &state.merge, state.phone_region))
+    Ok(Contact::new(
+        p,
+        ctx.data::<MergeConfig>()?,
+        state.phone_region,
+    ))
 }
 
 /// Read entry points.
@@ -265,7 +276,7 @@ impl QueryRoot {
     /// configured default region). Null when nobody has it; otherwise as `contactByEmail`
     /// (GHL first; a household sharing the phone shows as `linkStatus: AMBIGUOUS`).
     async fn contact_by_phone(&self, ctx: &Context<'_>, phone: String) -> Result<Option<Contact>> {
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let Some(e164) = phone::to_e164(&phone, state.phone_region) else {
             return Err(bad_input("phone is not a valid phone number"));
         };

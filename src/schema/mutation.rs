@@ -13,9 +13,8 @@ use serde_json::json;
 use super::{Appointment, Contact, ContactRef, Note, Source, Task};
 use crate::{
     error::{ErrorCode, GatewayError, System},
-    linking::{LinkStatus, Person},
-    loaders::{self, Loaders, RequestMeta},
-    state::AppState,
+    linking::{LinkStatus, Person, merge::MergeConfig},
+    loaders::{self, Loaders},
     store::{Leg, LegState, LinkSource},
     upstream::{
         clubos::{ClubOsAttendee, ClubOsUser, NewEvent},
@@ -24,7 +23,7 @@ use crate::{
         },
     },
     writes::{
-        self, Idempotency, Outcome, Overall, Plan, WriteStatus as Status,
+        self, Idempotency, Outcome, Overall, Plan, WriteStatus as Status, Writer,
         input::{self, PersonFields},
         legs::LegOp,
     },
@@ -248,19 +247,27 @@ impl WritePayload {
         if self.outcome.overall() == Overall::Failed {
             return Ok(None);
         }
-        let state = ctx.data::<Arc<AppState>>()?;
-        let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
+        let fresh = ctx.data::<Loaders>()?.fresh();
+        let state = fresh.readers();
         if let Some(id) = &self.outcome.ghl_contact_id
             && let Ok(Some(c)) = loaders::one(&fresh.ghl_contact, id.clone()).await
         {
             let p = crate::linking::from_ghl(&fresh, state.phone_region, c).await;
-            return Ok(Some(Contact::new(p, &state.merge, state.phone_region)));
+            return Ok(Some(Contact::new(
+                p,
+                ctx.data::<MergeConfig>()?,
+                state.phone_region,
+            )));
         }
         if let Some(id) = self.outcome.clubos_user_id
             && let Ok(Some(u)) = loaders::one(&fresh.clubos_user, id).await
         {
             let p = crate::linking::from_clubos(&fresh, state.phone_region, u).await;
-            return Ok(Some(Contact::new(p, &state.merge, state.phone_region)));
+            return Ok(Some(Contact::new(
+                p,
+                ctx.data::<MergeConfig>()?,
+                state.phone_region,
+            )));
         }
         Ok(None)
     }
@@ -300,8 +307,7 @@ impl WritePayload {
         else {
             return Ok(None);
         };
-        let state = ctx.data::<Arc<AppState>>()?;
-        let fresh = Loaders::new(state.clone(), Arc::new(RequestMeta::default()));
+        let fresh = ctx.data::<Loaders>()?.fresh();
         let all = loaders::one(list(&fresh), contact.clone())
             .await
             .map_err(|e| e.extend())?;
@@ -373,7 +379,7 @@ fn optional_text(field: &str, v: Option<&str>) -> Result<Option<String>> {
 /// write: a write must never land on a guess.
 async fn person(ctx: &Context<'_>, id: &ID) -> Result<Person> {
     let l = ctx.data::<Loaders>()?;
-    let state = ctx.data::<Arc<AppState>>()?;
+    let state = ctx.data::<Loaders>()?.readers();
     let not_found = || err(GatewayError::new(ErrorCode::NotFound, "no such contact"));
     let p = match ContactRef::parse(id) {
         Some(ContactRef::Ghl(g)) => {
@@ -423,7 +429,7 @@ fn ambiguous(p: &Person) -> async_graphql::Error {
 /// `AMBIGUOUS`, never written to.
 async fn upsert_target(ctx: &Context<'_>, checked: &input::Checked) -> Result<Option<i64>> {
     let l = ctx.data::<Loaders>()?;
-    let state = ctx.data::<Arc<AppState>>()?;
+    let state = ctx.data::<Loaders>()?.readers();
     let mut contacts: Vec<GhlContact> = Vec::new();
     let mut users: Vec<ClubOsUser> = Vec::new();
     let keys = [
@@ -550,8 +556,8 @@ fn key(
 }
 
 async fn run(ctx: &Context<'_>, plan: Plan, key: Option<Idempotency>) -> Result<WritePayload> {
-    let state = ctx.data::<Arc<AppState>>()?;
-    let outcome = writes::execute(state, plan, key).await.map_err(err)?;
+    let writer = ctx.data::<Arc<Writer>>()?;
+    let outcome = writes::execute(writer, plan, key).await.map_err(err)?;
     Ok(WritePayload { outcome })
 }
 
@@ -573,7 +579,7 @@ impl MutationRoot {
         input: ContactInput,
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let checked = input.fields().check(state.phone_region).map_err(err)?;
         let tags = input
             .tags
@@ -608,7 +614,7 @@ impl MutationRoot {
         input: ContactInput,
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let checked = input.fields().check(state.phone_region).map_err(err)?;
         if checked.email.is_none() && checked.phone_e164.is_none() {
             return Err(err(input::bad("email", "an email or a phone is required")));
@@ -676,7 +682,7 @@ impl MutationRoot {
         let title = optional_text("title", input.title.as_deref())?;
         let address = optional_text("address", input.address.as_deref())?;
         let calendar = input::text("calendarId", &input.calendar_id).map_err(err)?;
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let p = person(ctx, &contact_id).await?;
         let Some(g) = p.ghl.as_ref().map(|c| c.id.clone()) else {
             return Err(err(GatewayError::new(
@@ -713,7 +719,8 @@ impl MutationRoot {
             ghl_contact_id: Some(g),
             ..Plan::default()
         };
-        match (state.writes.clubos_mirror, &p.clubos) {
+        let mirror = ctx.data::<Arc<Writer>>()?.config.clubos_mirror;
+        match (mirror, &p.clubos) {
             (Some(mirror), Some(u)) => plan.legs.push(LegOp::ClubOsCreateEvent {
                 event: NewEvent {
                     event_type_id: mirror.event_type_id,
@@ -802,7 +809,7 @@ impl MutationRoot {
         input: ContactInput,
         idempotency_key: Option<String>,
     ) -> Result<WritePayload> {
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Loaders>()?.readers();
         let checked = input.fields().check(state.phone_region).map_err(err)?;
         if input.tags.is_some() {
             return Err(err(input::bad(
@@ -1205,7 +1212,7 @@ impl MutationRoot {
     /// `admin` role.
     #[graphql(guard = "super::RoleGuard(crate::auth::Role::Admin)")]
     async fn retry_write(&self, ctx: &Context<'_>, id: ID) -> Result<OutboxWrite> {
-        let state = ctx.data::<Arc<AppState>>()?;
+        let state = ctx.data::<Arc<Writer>>()?;
         let store_err = |_| {
             err(GatewayError::new(
                 ErrorCode::StoreUnavailable,
@@ -1323,7 +1330,7 @@ pub async fn writes_in_state(
     state: LegState,
     first: i32,
 ) -> Result<Vec<OutboxWrite>> {
-    let app = ctx.data::<Arc<AppState>>()?;
+    let app = ctx.data::<Loaders>()?.readers();
     if !(1..=500).contains(&first) {
         return Err(err(input::bad("first", "first must be 1 to 500")));
     }

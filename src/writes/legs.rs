@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::Writer;
 use crate::{
     error::System,
-    state::AppState,
     store::LinkSource,
     upstream::{
         UpstreamError,
@@ -238,7 +238,7 @@ const CLOCK_SKEW_MS: i64 = 60_000;
 /// provably made before they create again. A 2xx whose body cannot be read means the
 /// write was applied: it is never sent again (a create settles its id by the same look).
 pub async fn run(
-    s: &AppState,
+    s: &Writer,
     op: &LegOp,
     prior: &Prior,
     first_sent_ms: Option<i64>,
@@ -421,11 +421,8 @@ fn applied<T>(r: Result<T, UpstreamError>) -> Result<Option<T>, UpstreamError> {
 }
 
 /// Writes the link custom field, when the location has one.
-async fn mirror_link(s: &AppState, ghl: &str, value: Value) -> Result<(), UpstreamError> {
-    let field = s
-        .link_field_id()
-        .await
-        .map_err(|e| UpstreamError::Transport(e.message))?;
+async fn mirror_link(s: &Writer, ghl: &str, value: Value) -> Result<(), UpstreamError> {
+    let field = s.link_field.id().await?;
     if let Some(field) = field {
         let patch = ContactPatch {
             custom_fields: Some(vec![CustomFieldWrite {
@@ -457,7 +454,7 @@ fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
 /// someone else's: it is refused as a first-try duplicate is, naming it, and is never
 /// adopted (nor deleted by a compensation).
 async fn created_contact(
-    s: &AppState,
+    s: &Writer,
     contact: &NewContact,
     since: i64,
 ) -> Result<Option<String>, UpstreamError> {
@@ -498,7 +495,7 @@ async fn created_contact(
         .links_by_ghl(&ids)
         .await
         .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
-    let field = s.link_field_id().await.ok().flatten();
+    let field = s.link_field.id().await.ok().flatten();
     let mut ours = candidates.iter().filter(|c| {
         let linked = field.is_some_and(|f| c.custom_field(f).is_some_and(|v| !v.trim().is_empty()))
             || stored.iter().any(|l| l.ghl_contact_id == c.id);
@@ -524,7 +521,7 @@ async fn created_contact(
 /// the sent names, email and phones, and is linked to nobody. A household member who
 /// merely shares the email is someone else's: refused as a duplicate, never adopted.
 async fn created_user(
-    s: &AppState,
+    s: &Writer,
     user: &NewUser,
     since: i64,
 ) -> Result<Option<i64>, UpstreamError> {

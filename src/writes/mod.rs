@@ -8,17 +8,37 @@ pub mod input;
 pub mod legs;
 pub mod relay;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    cache::Caches,
+    clock::Clock,
     error::{ErrorCode, GatewayError, System},
-    state::AppState,
-    store::{Claim, Leg, LegState, NewLeg, StoreError, new_id},
+    store::{Claim, Leg, LegState, NewLeg, Store, StoreError, new_id},
+    upstream::{
+        clubos::ClubOsClient,
+        ghl::{GhlClient, LinkField},
+    },
 };
 use legs::{LegOp, Prior};
+
+/// What writes go through, built once: the upstream clients, the store with its outbox
+/// and idempotency keys, the caches a write invalidates, the link field it mirrors, the
+/// write settings and the outbox's clock.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub ghl: GhlClient,
+    pub clubos: ClubOsClient,
+    pub store: Store,
+    pub caches: Arc<Caches>,
+    pub link_field: LinkField,
+    pub config: WritesConfig,
+    /// The system's time, or a test's manual clock.
+    pub clock: Clock,
+}
 
 /// `[writes]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -244,11 +264,11 @@ pub fn backoff(cfg: &WritesConfig, attempt: i32) -> Duration {
 
 /// Runs a plan: claims the key and records the legs, runs them, and answers.
 pub async fn execute(
-    s: &AppState,
+    s: &Writer,
     plan: Plan,
     key: Option<Idempotency>,
 ) -> Result<Outcome, GatewayError> {
-    let cfg = &s.writes;
+    let cfg = &s.config;
     let operation_id = new_id();
     let new_legs: Vec<NewLeg> = plan
         .legs
@@ -439,7 +459,7 @@ pub async fn execute(
 
 /// Stores `outcome` as the key's answer, so that a retry with the key replays it.
 async fn store_answer(
-    s: &AppState,
+    s: &Writer,
     key: Option<&Idempotency>,
     outcome: &Outcome,
 ) -> Result<(), GatewayError> {
@@ -459,7 +479,7 @@ fn millis(d: Duration) -> i64 {
 
 /// Undoes the applied legs that can be undone, newest first; returns how many.
 pub(crate) async fn compensate(
-    s: &AppState,
+    s: &Writer,
     ops: &[LegOp],
     legs: &[Leg],
     results: &[Option<String>],
@@ -490,7 +510,7 @@ pub(crate) async fn compensate(
 }
 
 /// Forgets cached data a leg changed.
-pub async fn invalidate(s: &AppState, op: &LegOp, prior: &Prior) {
+pub async fn invalidate(s: &Writer, op: &LegOp, prior: &Prior) {
     let (ghl, clubos) = op.touches(prior);
     if let Some(id) = ghl {
         s.caches.invalidate_ghl_contact(&id).await;
@@ -507,7 +527,7 @@ pub async fn invalidate(s: &AppState, op: &LegOp, prior: &Prior) {
 
 /// A stored outcome, with each write's status brought up to date from the outbox (a
 /// pending write the relay has since finished reads as applied).
-async fn replay(s: &AppState, stored: &str) -> Result<Outcome, GatewayError> {
+async fn replay(s: &Writer, stored: &str) -> Result<Outcome, GatewayError> {
     let outcome: Outcome = serde_json::from_str(stored).map_err(|_| {
         GatewayError::new(ErrorCode::StoreUnavailable, "a stored answer is unreadable")
     })?;
@@ -515,7 +535,7 @@ async fn replay(s: &AppState, stored: &str) -> Result<Outcome, GatewayError> {
 }
 
 /// The outcome of a recorded operation whose answer was never stored, from its legs.
-async fn from_outbox(s: &AppState, operation_id: String) -> Result<Outcome, GatewayError> {
+async fn from_outbox(s: &Writer, operation_id: String) -> Result<Outcome, GatewayError> {
     let legs = s
         .store
         .operation_legs(&operation_id)
@@ -551,7 +571,7 @@ const UNDONE: &str = "undone because a later step was refused";
 const NOT_ATTEMPTED: &str = "not attempted: an earlier step failed";
 
 /// Brings each write's status up to date from the outbox.
-async fn refresh(s: &AppState, mut outcome: Outcome) -> Result<Outcome, GatewayError> {
+async fn refresh(s: &Writer, mut outcome: Outcome) -> Result<Outcome, GatewayError> {
     let legs = s
         .store
         .operation_legs(&outcome.operation_id)

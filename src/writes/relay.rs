@@ -10,12 +10,11 @@ use std::{sync::Arc, time::Duration};
 use tokio::task::JoinHandle;
 
 use super::{
-    backoff, invalidate,
+    Writer, backoff, invalidate,
     legs::{self, LegOp, Prior},
 };
 use crate::{
     error::{ErrorCode, GatewayError},
-    state::AppState,
     store::{Leg, LegState},
 };
 
@@ -24,9 +23,9 @@ const BATCH: i64 = 16;
 
 /// Runs the relay until the process ends: every `writes.relay_poll_ms`, rounds until
 /// nothing is due. The first round comes one interval after the start.
-pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Writer>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let poll = Duration::from_millis(state.writes.relay_poll_ms.max(10));
+        let poll = Duration::from_millis(state.config.relay_poll_ms.max(10));
         loop {
             tokio::time::sleep(poll).await;
             loop {
@@ -44,8 +43,8 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
 }
 
 /// One round: leases and runs the due legs; returns how many it ran.
-pub async fn tick(s: &AppState) -> Result<usize, crate::store::StoreError> {
-    let lease_ms = i64::try_from(s.writes.lease_secs * 1000).unwrap_or(i64::MAX);
+pub async fn tick(s: &Writer) -> Result<usize, crate::store::StoreError> {
+    let lease_ms = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
     let legs = s.store.lease_due(s.clock.now_ms(), lease_ms, BATCH).await?;
     let n = legs.len();
     for leg in legs {
@@ -55,7 +54,7 @@ pub async fn tick(s: &AppState) -> Result<usize, crate::store::StoreError> {
 }
 
 /// Undoes the done legs before `leg` that can be undone; returns how many were.
-async fn undo_earlier(s: &AppState, all: &[Leg], leg: &Leg) -> usize {
+async fn undo_earlier(s: &Writer, all: &[Leg], leg: &Leg) -> usize {
     let done: Vec<&Leg> = all
         .iter()
         .filter(|l| l.seq < leg.seq && l.state == LegState::Done)
@@ -85,8 +84,8 @@ fn lapsed_message(lapses: i32) -> String {
     )
 }
 
-async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError> {
-    if leg.lapses > 0 && leg.attempts + leg.lapses >= s.writes.max_attempts {
+async fn run_leg(s: &Writer, leg: Leg) -> Result<(), crate::store::StoreError> {
+    if leg.lapses > 0 && leg.attempts + leg.lapses >= s.config.max_attempts {
         // Every lease is an attempt, finished or not: a leg that takes its runner down
         // each time would otherwise be leased, and take the relay down, forever.
         let message = lapsed_message(leg.lapses);
@@ -131,9 +130,9 @@ async fn run_leg(s: &AppState, leg: Leg) -> Result<(), crate::store::StoreError>
         Err(e) => {
             let err = GatewayError::upstream(op.system(), &e);
             let attempts = leg.attempts + 1;
-            let dead = !e.is_transient() || attempts >= s.writes.max_attempts;
+            let dead = !e.is_transient() || attempts >= s.config.max_attempts;
             let retry_at = s.clock.now_ms()
-                + i64::try_from(backoff(&s.writes, attempts).as_millis()).unwrap_or(i64::MAX);
+                + i64::try_from(backoff(&s.config, attempts).as_millis()).unwrap_or(i64::MAX);
             s.store
                 .leg_failed(&leg.id, err.code.as_str(), retry_at, dead, s.clock.now_ms())
                 .await?;

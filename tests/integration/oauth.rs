@@ -9,9 +9,10 @@
 use std::sync::Arc;
 
 use contactgraph::{
-    demo, gateway, install, server,
+    demo, gateway, install,
+    loaders::Readers,
+    server,
     sim::{SimOptions, Sims, World, admin::StatsSnapshot, ghl::GhlSimConfig},
-    state::AppState,
     store::{GhlOAuthTokens, Store},
 };
 use futures_util::future::join_all;
@@ -28,7 +29,7 @@ const CONTACT_QUERY: &str = "query($id: ID!) { contact(id: $id) { id ghl { id em
 /// A gateway in OAuth mode over running simulators, with a `read` key.
 struct Gateway {
     running: gateway::Gateway,
-    state: Arc<AppState>,
+    state: Arc<Readers>,
     api_key: String,
 }
 
@@ -51,7 +52,7 @@ impl Gateway {
         let running = gateway::Gateway::start(&cfg, listener, quiet)
             .await
             .expect("gateway starts");
-        let state = running.state.clone();
+        let state = running.readers.clone();
         let api_key = contactgraph::auth::create_key(
             &state.store,
             contactgraph::auth::Role::Read,

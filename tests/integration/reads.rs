@@ -137,7 +137,7 @@ async fn a_repeated_page_within_the_ttl_makes_no_upstream_call() {
     assert_eq!(clubos2.total, clubos.total);
     let hits: u64 = demo
         .gateway
-        .state
+        .readers
         .caches
         .counters()
         .iter()
@@ -208,7 +208,7 @@ async fn a_stored_link_wins_over_matching() {
     let ghl_only = ghl_id(&demo, Kind::GhlOnly);
     let member = example(&demo, Kind::ClubOsOnly).clubos_user_ids[0];
     demo.gateway
-        .state
+        .writer
         .store
         .put_link(&ghl_only, member, LinkSource::Manual)
         .await

@@ -116,14 +116,19 @@ async fn a_key_bound_to_another_location_is_forbidden() {
     let here = contactgraph::sim::seed::GHL_LOCATION_ID;
     let q = "{ contacts(first: 1) { totalCount } }";
     for binding in [bind("other-location", club), bind(here, club + 999)] {
-        let key = auth::create_key(&demo.gateway.state.store, Role::Admin, "elsewhere", binding)
-            .await
-            .expect("key");
+        let key = auth::create_key(
+            &demo.gateway.writer.store,
+            Role::Admin,
+            "elsewhere",
+            binding,
+        )
+        .await
+        .expect("key");
         let status = refused(&demo, &key, q, "FORBIDDEN").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     let key = auth::create_key(
-        &demo.gateway.state.store,
+        &demo.gateway.writer.store,
         Role::Read,
         "here",
         bind(here, club),

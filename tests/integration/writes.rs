@@ -635,7 +635,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
         kind: op.kind().to_owned(),
         payload: serde_json::to_string(&op).expect("payload"),
     };
-    let store = &demo.gateway.state.store;
+    let store = &demo.gateway.writer.store;
     // Recorded by a request that died with it, then leased twice by relays that died too.
     let (_, legs) = store
         .begin_operation("op-poison", &[leg], clock.clock().now_ms(), 1_000, None)
@@ -654,7 +654,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
 
     // The third lease lapses too: that is `max_attempts`, so the relay gives it up
     // instead of running it again.
-    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 1);
+    assert_eq!(relay::tick(&demo.gateway.writer).await.expect("a round"), 1);
     let leg = store.leg(&legs[0].id).await.expect("leg").expect("exists");
     assert_eq!(leg.state, LegState::Dead);
     assert_eq!((leg.attempts, leg.lapses), (0, 3));
@@ -680,7 +680,7 @@ async fn a_write_whose_runner_dies_every_time_is_dead_lettered_after_max_attempt
         "{failed}"
     );
     // Nothing more to do: the relay leaves it alone.
-    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 0);
+    assert_eq!(relay::tick(&demo.gateway.writer).await.expect("a round"), 0);
 }
 
 /// What a mutation answers, whole: overall status, one row per upstream write, the
@@ -778,14 +778,14 @@ async fn an_unreadable_recorded_write_is_dead_lettered_as_internal() {
         kind: "update_contact".into(),
         payload: "{\"op\": \"from_a_future_version\"}".into(),
     };
-    let store = &demo.gateway.state.store;
+    let store = &demo.gateway.writer.store;
     store
         .begin_operation("op-unreadable", &[leg], clock.clock().now_ms(), 1_000, None)
         .await
         .expect("recorded");
     let before = stats(demo.sims.ghl.url()).await.total;
     clock.advance(Duration::from_secs(2));
-    assert_eq!(relay::tick(&demo.gateway.state).await.expect("a round"), 1);
+    assert_eq!(relay::tick(&demo.gateway.writer).await.expect("a round"), 1);
     let failed = graphql(
         &demo,
         "{ failedWrites { lastErrorCode lastErrorMessage } }",

@@ -2,11 +2,13 @@
 //! Integration token or a Marketplace app's OAuth tokens ([`oauth`], [`token`]).
 
 mod client;
+mod link_field;
 pub mod models;
 pub mod oauth;
 pub mod token;
 
 pub use client::{GhlClient, VERSION_CALENDARS, VERSION_CONTACTS};
+pub use link_field::LinkField;
 pub use oauth::{GhlOAuth, OAuthConfig};
 use secrecy::SecretString;
 use serde::Deserialize;

@@ -81,7 +81,7 @@ pub async fn start(people: usize, overrides: Value) -> Demo {
 
 /// A new API key of `role` for the demo's gateway.
 pub async fn key(demo: &Demo, role: Role) -> String {
-    auth::create_key(&demo.gateway.state.store, role, "test", Default::default())
+    auth::create_key(&demo.gateway.writer.store, role, "test", Default::default())
         .await
         .expect("key created")
 }
@@ -108,14 +108,14 @@ pub fn manual_clock() -> ManualClock {
 /// round moves the clock past the longest backoff, then runs relay rounds until one finds
 /// nothing. Answers how many legs the relay ran.
 pub async fn settle_relay(demo: &Demo, clock: &ManualClock) -> usize {
-    let state = &demo.gateway.state;
-    let longest = std::time::Duration::from_millis(state.writes.retry_max_ms + 1);
+    let writer = &demo.gateway.writer;
+    let longest = std::time::Duration::from_millis(writer.config.retry_max_ms + 1);
     let mut ran = 0;
-    for _ in 0..state.writes.max_attempts + 2 {
+    for _ in 0..writer.config.max_attempts + 2 {
         clock.advance(longest);
         let mut round = 0;
         loop {
-            let n = relay::tick(state).await.expect("a relay round");
+            let n = relay::tick(writer).await.expect("a relay round");
             if n == 0 {
                 break;
             }
