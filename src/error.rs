@@ -8,12 +8,12 @@ use std::fmt;
 
 use async_graphql::ErrorExtensions;
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::upstream::UpstreamError;
 
 /// Every code an error of this gateway can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// The request itself is wrong (bad id, bad argument); the field names what.
@@ -70,6 +70,40 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the enum.
+    pub const ALL: [ErrorCode; 25] = [
+        Self::BadUserInput,
+        Self::NotFound,
+        Self::UpstreamUnavailable,
+        Self::UpstreamRateLimited,
+        Self::UpstreamAuth,
+        Self::UpstreamRejected,
+        Self::Ambiguous,
+        Self::StoreUnavailable,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyInProgress,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::OperationLimitExceeded,
+        Self::GraphqlParseFailed,
+        Self::GraphqlValidationFailed,
+        Self::Internal,
+        Self::WebhookSignatureMissing,
+        Self::WebhookSignatureInvalid,
+        Self::WebhookPayloadInvalid,
+        Self::WebhookStale,
+        Self::OauthStateInvalid,
+        Self::OauthCodeMissing,
+        Self::OauthCodeRejected,
+        Self::OauthWrongLocation,
+        Self::OauthClientRejected,
+    ];
+
+    /// The code with this wire form, if there is one.
+    pub fn parse(wire: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == wire)
+    }
+
     /// The wire form, e.g. `UPSTREAM_UNAVAILABLE`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,11 +169,21 @@ impl ErrorCode {
     }
 }
 
-/// Which system of record an error came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A system of record: where an error came from, where a write goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum System {
     Ghl,
     ClubOs,
+}
+
+impl System {
+    /// The system with this wire form (`GHL`, `CLUB_OS`), if there is one.
+    pub fn parse(wire: &str) -> Option<Self> {
+        [Self::Ghl, Self::ClubOs]
+            .into_iter()
+            .find(|s| s.to_string() == wire)
+    }
 }
 
 impl fmt::Display for System {
@@ -243,35 +287,7 @@ impl ErrorExtensions for GatewayError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 25] = [
-        ErrorCode::BadUserInput,
-        ErrorCode::NotFound,
-        ErrorCode::UpstreamUnavailable,
-        ErrorCode::UpstreamRateLimited,
-        ErrorCode::UpstreamAuth,
-        ErrorCode::UpstreamRejected,
-        ErrorCode::Ambiguous,
-        ErrorCode::StoreUnavailable,
-        ErrorCode::IdempotencyKeyReused,
-        ErrorCode::IdempotencyInProgress,
-        ErrorCode::Unauthenticated,
-        ErrorCode::Forbidden,
-        ErrorCode::OperationLimitExceeded,
-        ErrorCode::GraphqlParseFailed,
-        ErrorCode::GraphqlValidationFailed,
-        ErrorCode::Internal,
-        ErrorCode::WebhookSignatureMissing,
-        ErrorCode::WebhookSignatureInvalid,
-        ErrorCode::WebhookPayloadInvalid,
-        ErrorCode::WebhookStale,
-        ErrorCode::OauthStateInvalid,
-        ErrorCode::OauthCodeMissing,
-        ErrorCode::OauthCodeRejected,
-        ErrorCode::OauthWrongLocation,
-        ErrorCode::OauthClientRejected,
-    ];
-
-    /// Fails to compile when a code is added without being listed in [`ALL`] (its arm
+    /// Fails to compile when a code is added without being listed in `ALL` (its arm
     /// here says where it is).
     fn index(code: ErrorCode) -> usize {
         use ErrorCode::*;
@@ -306,11 +322,11 @@ mod tests {
 
     #[test]
     fn every_code_has_one_spelling_and_the_readme_documents_it() {
-        for (i, code) in ALL.into_iter().enumerate() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
             assert_eq!(index(code), i, "{code:?} is listed once, in order");
         }
         let readme = include_str!("../README.md");
-        for code in ALL {
+        for code in ErrorCode::ALL {
             let serialized = serde_json::to_value(code).expect("serializes");
             assert_eq!(serialized, code.as_str(), "{code:?}");
             assert!(
@@ -318,6 +334,19 @@ mod tests {
                 "README.md does not document {}",
                 code.as_str()
             );
+        }
+    }
+
+    #[test]
+    fn a_code_and_a_system_read_back_from_their_wire_form() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("NOPE"), None);
+        for system in [System::Ghl, System::ClubOs] {
+            let wire = serde_json::to_value(system).expect("serializes");
+            assert_eq!(wire, system.to_string());
+            assert_eq!(System::parse(&system.to_string()), Some(system));
         }
     }
 
@@ -339,6 +368,10 @@ mod tests {
             ErrorCode::StoreUnavailable.http_status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        assert!(ALL.iter().all(|c| c.http_status().as_u16() >= 400));
+        assert!(
+            ErrorCode::ALL
+                .iter()
+                .all(|c| c.http_status().as_u16() >= 400)
+        );
     }
 }

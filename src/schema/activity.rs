@@ -9,6 +9,7 @@ use crate::upstream::{
 
 /// A system of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::error::System")]
 pub enum Source {
     /// HighLevel, the CRM.
     Ghl,

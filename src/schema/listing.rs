@@ -4,14 +4,15 @@
 //! link and membership status are known only after linking, so with those filters the
 //! gateway reads further GHL pages (at most [`MAX_ROUNDS`]) until the page is full.
 
-use async_graphql::{Context, ErrorExtensions, InputObject, Result, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use super::{
     contact::{Contact, LinkStatus, MembershipStatus},
-    person_of_clubos, person_of_ghl,
+    page_cost,
+    person::{person_of_clubos, person_of_ghl},
     prefetch::{self, Wants},
 };
 use crate::{
@@ -25,6 +26,27 @@ use crate::{
 pub const MAX_ROUNDS: usize = 10;
 /// Rows per upstream page when filtering after linking.
 const SCAN_PAGE: u32 = 100;
+
+/// People linking has not matched.
+#[derive(Debug, Default)]
+pub struct LinkQueries;
+
+#[Object]
+impl LinkQueries {
+    /// Club OS members and prospects that have no GHL contact, in Club OS id order.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn unlinked_members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "Page size, 1 to 100.")] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only members with this membership status.")] membership_status: Option<
+            MembershipStatus,
+        >,
+    ) -> Result<ContactConnection> {
+        club_os_only(ctx, first, after, membership_status).await
+    }
+}
 
 /// What a list of people can be narrowed to.
 #[derive(Debug, Clone, Default, InputObject)]

@@ -8,8 +8,6 @@
 //! a match that is not provably its own is refused as a duplicate, naming the record.
 //! A 2xx whose body cannot be read counts as applied and is never sent again.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -31,12 +29,12 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LegOp {
-    /// Result: `{"ghlContactId": ...}`.
+    /// Result: `ghl_contact_id`.
     GhlCreateContact {
         contact: NewContact,
     },
-    /// Result: `{"ghlContactId": ...}`. Idempotent by construction (GHL matches on
-    /// email, then phone).
+    /// Result: `ghl_contact_id`. Idempotent by construction (GHL matches on email, then
+    /// phone).
     GhlUpsertContact {
         contact: NewContact,
     },
@@ -57,7 +55,7 @@ pub enum LegOp {
         tags: Vec<String>,
         add: bool,
     },
-    /// Result: `{"clubOsUserId": ...}`.
+    /// Result: `clubos_user_id`.
     ClubOsCreateUser {
         user: NewUser,
     },
@@ -76,7 +74,7 @@ pub enum LegOp {
     Unlink {
         ghl_contact_id: String,
     },
-    /// Result: `{"taskId": ...}`.
+    /// Result: `task_id`.
     GhlCreateTask {
         contact_id: String,
         task: NewTask,
@@ -90,7 +88,7 @@ pub enum LegOp {
         contact_id: String,
         task_id: String,
     },
-    /// Result: `{"noteId": ...}`.
+    /// Result: `note_id`.
     GhlCreateNote {
         contact_id: String,
         note: NoteWrite,
@@ -104,7 +102,7 @@ pub enum LegOp {
         contact_id: String,
         note_id: String,
     },
-    /// Result: `{"appointmentId": ...}`.
+    /// Result: `appointment_id`.
     GhlBookAppointment {
         appointment: NewAppointment,
     },
@@ -113,7 +111,7 @@ pub enum LegOp {
         appointment_id: String,
         patch: AppointmentPatch,
     },
-    /// Result: `{"clubOsEventId": ...}`.
+    /// Result: `clubos_event_id`.
     ClubOsCreateEvent {
         event: NewEvent,
     },
@@ -194,38 +192,111 @@ impl LegOp {
     }
 }
 
-/// What the earlier legs of the operation produced.
+/// What an applied leg produced, as the outbox keeps it (JSON in `result`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LegResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ghl_contact_id: Option<String>,
+    #[serde(rename = "clubOsUserId", skip_serializing_if = "Option::is_none")]
+    pub clubos_user_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<String>,
+    #[serde(rename = "clubOsEventId", skip_serializing_if = "Option::is_none")]
+    pub clubos_event_id: Option<i64>,
+    /// The contact's tags after a tag change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// The contacts of a bulk tag change that GHL refused (unknown, deleted, foreign).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_contact_ids: Option<Vec<String>>,
+    /// Set when the upstream answered 2xx with a body that could not be read: applied,
+    /// with what it made unknown (or settled by a lookup).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+}
+
+/// How an applied leg's answer was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// A 2xx whose body could not be read.
+    Unread,
+}
+
+impl LegResult {
+    /// A stored result; an absent or unreadable one reads as empty.
+    pub fn stored(result: Option<&str>) -> Self {
+        result
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default()
+    }
+
+    /// The form the outbox stores.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The id of the task, note or appointment the leg created.
+    pub fn created_id(&self) -> Option<&str> {
+        self.task_id
+            .as_deref()
+            .or(self.note_id.as_deref())
+            .or(self.appointment_id.as_deref())
+    }
+
+    /// A 2xx whose body could not be read, with what a lookup settled.
+    fn unread(self) -> Self {
+        Self {
+            applied: Some(Applied::Unread),
+            ..self
+        }
+    }
+}
+
+/// What the earlier legs of the operation produced: each id from the latest leg that
+/// gave one.
 #[derive(Debug, Clone, Default)]
-pub struct Prior(pub HashMap<String, Value>);
+pub struct Prior(LegResult);
 
 impl Prior {
-    /// Collects the result objects of earlier legs.
-    pub fn of<'a>(results: impl IntoIterator<Item = &'a Option<String>>) -> Self {
-        let mut m = HashMap::new();
-        for r in results.into_iter().flatten() {
-            if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(r) {
-                m.extend(o);
-            }
+    /// Merges the results of earlier legs, in order.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a LegResult>) -> Self {
+        let mut m = LegResult::default();
+        for r in results {
+            m.ghl_contact_id = r.ghl_contact_id.clone().or(m.ghl_contact_id);
+            m.clubos_user_id = r.clubos_user_id.or(m.clubos_user_id);
+            m.task_id = r.task_id.clone().or(m.task_id);
+            m.note_id = r.note_id.clone().or(m.note_id);
+            m.appointment_id = r.appointment_id.clone().or(m.appointment_id);
         }
         Self(m)
     }
 
+    /// Merges stored results, as [`Prior::of`] does.
+    pub fn stored<'a>(results: impl IntoIterator<Item = &'a Option<String>>) -> Self {
+        let read: Vec<LegResult> = results
+            .into_iter()
+            .map(|r| LegResult::stored(r.as_deref()))
+            .collect();
+        Self::of(&read)
+    }
+
     pub fn ghl_contact_id(&self) -> Option<String> {
-        self.0
-            .get("ghlContactId")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        self.0.ghl_contact_id.clone()
     }
 
     pub fn clubos_user_id(&self) -> Option<i64> {
-        self.0.get("clubOsUserId").and_then(Value::as_i64)
+        self.0.clubos_user_id
     }
 
     /// The id of the task, note or appointment the operation created.
     pub fn created_id(&self) -> Option<String> {
-        ["taskId", "noteId", "appointmentId"]
-            .iter()
-            .find_map(|k| self.0.get(*k).and_then(Value::as_str).map(str::to_owned))
+        self.0.created_id().map(str::to_owned)
     }
 }
 
@@ -242,31 +313,42 @@ pub async fn run(
     op: &LegOp,
     prior: &Prior,
     first_sent_ms: Option<i64>,
-) -> Result<Option<Value>, UpstreamError> {
+) -> Result<Option<LegResult>, UpstreamError> {
+    let contact = |id: Option<String>| LegResult {
+        ghl_contact_id: id,
+        ..LegResult::default()
+    };
+    let user = |id: Option<i64>| LegResult {
+        clubos_user_id: id,
+        ..LegResult::default()
+    };
     match op {
-        LegOp::GhlCreateContact { contact } => {
+        LegOp::GhlCreateContact { contact: new } => {
             if let Some(since) = first_sent_ms
-                && let Some(id) = created_contact(s, contact, since).await?
+                && let Some(id) = created_contact(s, new, since).await?
             {
-                return Ok(Some(json!({"ghlContactId": id})));
+                return Ok(Some(contact(Some(id))));
             }
             let sent_at = first_sent_ms.unwrap_or_else(crate::store::now_ms);
-            match s.ghl.create_contact(contact).await {
-                Ok(c) => Ok(Some(json!({"ghlContactId": c.id}))),
+            match s.ghl.create_contact(new).await {
+                Ok(c) => Ok(Some(contact(Some(c.id)))),
                 Err(UpstreamError::Decode(_)) => {
-                    let id = created_contact(s, contact, sent_at).await.ok().flatten();
-                    Ok(Some(json!({"ghlContactId": id, "applied": "unread"})))
+                    let id = created_contact(s, new, sent_at).await.ok().flatten();
+                    Ok(Some(contact(id).unread()))
                 }
                 Err(e) => Err(e),
             }
         }
-        LegOp::GhlUpsertContact { contact } => {
-            let r = applied(s.ghl.upsert_contact(contact).await)?;
-            Ok(Some(json!({"ghlContactId": r.map(|r| r.contact.id)})))
+        LegOp::GhlUpsertContact { contact: new } => {
+            let r = applied(s.ghl.upsert_contact(new).await)?;
+            Ok(Some(contact(r.map(|r| r.contact.id))))
         }
         LegOp::GhlBookAppointment { appointment } => {
             let a = applied(s.ghl.create_appointment(appointment).await)?;
-            Ok(Some(json!({"appointmentId": a.map(|a| a.id)})))
+            Ok(Some(LegResult {
+                appointment_id: a.map(|a| a.id),
+                ..LegResult::default()
+            }))
         }
         LegOp::GhlUpdateAppointment {
             appointment_id,
@@ -278,7 +360,10 @@ pub async fn run(
         }
         LegOp::ClubOsCreateEvent { event } => {
             let e = applied(s.clubos.create_event(event).await)?;
-            Ok(Some(json!({"clubOsEventId": e.map(|e| e.event_id)})))
+            Ok(Some(LegResult {
+                clubos_event_id: e.map(|e| e.event_id),
+                ..LegResult::default()
+            }))
         }
         LegOp::GhlUpdateContact { contact_id, patch } => {
             applied(s.ghl.update_contact(contact_id, patch).await)?;
@@ -298,7 +383,10 @@ pub async fn run(
             } else {
                 s.ghl.remove_tags(contact_id, tags).await
             })?;
-            Ok(now.map(|now| json!({"tags": now})))
+            Ok(now.map(|now| LegResult {
+                tags: Some(now),
+                ..LegResult::default()
+            }))
         }
         LegOp::GhlBulkTags {
             contact_ids,
@@ -311,28 +399,31 @@ pub async fn run(
                     .await,
             )?;
             let Some(r) = r else {
-                return Ok(Some(json!({"applied": "unread"})));
+                return Ok(Some(LegResult::default().unread()));
             };
-            let failed: Vec<&str> = r
+            let failed = r
                 .responses
-                .iter()
+                .into_iter()
                 .filter(|i| i.kind == "error")
-                .map(|i| i.contact_id.as_str())
+                .map(|i| i.contact_id)
                 .collect();
-            Ok(Some(json!({"failedContactIds": failed})))
+            Ok(Some(LegResult {
+                failed_contact_ids: Some(failed),
+                ..LegResult::default()
+            }))
         }
-        LegOp::ClubOsCreateUser { user } => {
+        LegOp::ClubOsCreateUser { user: new } => {
             if let Some(since) = first_sent_ms
-                && let Some(id) = created_user(s, user, since).await?
+                && let Some(id) = created_user(s, new, since).await?
             {
-                return Ok(Some(json!({"clubOsUserId": id})));
+                return Ok(Some(user(Some(id))));
             }
             let sent_at = first_sent_ms.unwrap_or_else(crate::store::now_ms);
-            match s.clubos.create_user(user).await {
-                Ok(u) => Ok(Some(json!({"clubOsUserId": u.user_id}))),
+            match s.clubos.create_user(new).await {
+                Ok(u) => Ok(Some(user(Some(u.user_id)))),
                 Err(UpstreamError::Decode(_)) => {
-                    let id = created_user(s, user, sent_at).await.ok().flatten();
-                    Ok(Some(json!({"clubOsUserId": id, "applied": "unread"})))
+                    let id = created_user(s, new, sent_at).await.ok().flatten();
+                    Ok(Some(user(id).unread()))
                 }
                 Err(e) => Err(e),
             }
@@ -359,7 +450,11 @@ pub async fn run(
                 .await
                 .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
             mirror_link(s, &ghl, json!(user.to_string())).await?;
-            Ok(Some(json!({"ghlContactId": ghl, "clubOsUserId": user})))
+            Ok(Some(LegResult {
+                ghl_contact_id: Some(ghl),
+                clubos_user_id: Some(user),
+                ..LegResult::default()
+            }))
         }
         LegOp::Unlink { ghl_contact_id } => {
             s.store
@@ -371,7 +466,10 @@ pub async fn run(
         }
         LegOp::GhlCreateTask { contact_id, task } => {
             let t = applied(s.ghl.create_task(contact_id, task).await)?;
-            Ok(Some(json!({"taskId": t.map(|t| t.id)})))
+            Ok(Some(LegResult {
+                task_id: t.map(|t| t.id),
+                ..LegResult::default()
+            }))
         }
         LegOp::GhlUpdateTask {
             contact_id,
@@ -390,7 +488,10 @@ pub async fn run(
         },
         LegOp::GhlCreateNote { contact_id, note } => {
             let n = applied(s.ghl.create_note(contact_id, note).await)?;
-            Ok(Some(json!({"noteId": n.map(|n| n.id)})))
+            Ok(Some(LegResult {
+                note_id: n.map(|n| n.id),
+                ..LegResult::default()
+            }))
         }
         LegOp::GhlUpdateNote {
             contact_id,
@@ -570,23 +671,20 @@ async fn created_user(
     }
 }
 
-/// The undo of an applied leg, when it has one (a created GHL contact is deleted).
-/// Club OS documents no delete, so its creates cannot be undone: plans put them last.
-pub fn compensation(op: &LegOp, result: Option<&str>) -> Option<LegOp> {
+/// The undo of an applied leg, when it has one (a created GHL contact or task is
+/// deleted). Club OS documents no delete, so its creates cannot be undone: plans put
+/// them last.
+pub fn compensation(op: &LegOp, result: &LegResult) -> Option<LegOp> {
     match op {
-        LegOp::GhlCreateContact { .. } => Prior::of([&result.map(str::to_owned)])
-            .ghl_contact_id()
+        LegOp::GhlCreateContact { .. } => result
+            .ghl_contact_id
+            .clone()
             .map(|contact_id| LegOp::GhlDeleteContact { contact_id }),
         LegOp::GhlCreateTask { contact_id, .. } => {
-            let prior = Prior::of([&result.map(str::to_owned)]);
-            prior
-                .0
-                .get("taskId")
-                .and_then(Value::as_str)
-                .map(|t| LegOp::GhlDeleteTask {
-                    contact_id: contact_id.clone(),
-                    task_id: t.to_owned(),
-                })
+            result.task_id.clone().map(|task_id| LegOp::GhlDeleteTask {
+                contact_id: contact_id.clone(),
+                task_id,
+            })
         }
         _ => None,
     }

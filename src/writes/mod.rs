@@ -6,6 +6,7 @@
 
 pub mod input;
 pub mod legs;
+pub mod plan;
 pub mod relay;
 
 use std::{sync::Arc, time::Duration};
@@ -23,7 +24,7 @@ use crate::{
         ghl::{GhlClient, LinkField},
     },
 };
-use legs::{LegOp, Prior};
+use legs::{LegOp, LegResult, Prior};
 
 /// What writes go through, built once: the upstream clients, the store with its outbox
 /// and idempotency keys, the caches a write invalidates, the link field it mirrors, the
@@ -107,11 +108,11 @@ pub enum WriteStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriteRecord {
-    pub system: String,
+    pub system: System,
     pub operation: String,
     pub status: WriteStatus,
     pub write_id: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub message: Option<String>,
     /// The contact of one row of a bulk write (each contact has its own outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +129,8 @@ pub struct Outcome {
     pub ghl_contact_id: Option<String>,
     /// The Club OS user the mutation is about.
     pub clubos_user_id: Option<i64>,
-    /// The id of the record a create made (task, note), when there is one.
+    /// The record (task, note, appointment) the mutation made or changed, when there is
+    /// one.
     pub created_id: Option<String>,
 }
 
@@ -162,13 +164,16 @@ pub struct Plan {
     pub skipped: Vec<WriteRecord>,
     pub ghl_contact_id: Option<String>,
     pub clubos_user_id: Option<i64>,
+    /// The task, note or appointment the mutation changes, when it names one (a create
+    /// learns its record's id from the upstream's answer).
+    pub record_id: Option<String>,
 }
 
 impl Plan {
     /// Records a system the mutation leaves alone, and why.
     pub fn skip(&mut self, system: System, operation: &str, why: &str) {
         self.skipped.push(WriteRecord {
-            system: system.to_string(),
+            system,
             operation: operation.to_owned(),
             status: WriteStatus::Skipped,
             write_id: None,
@@ -209,11 +214,11 @@ fn store_err(e: StoreError) -> GatewayError {
 
 fn record(op: &LegOp, leg: &Leg, status: WriteStatus, err: Option<&GatewayError>) -> WriteRecord {
     WriteRecord {
-        system: op.system().to_string(),
+        system: op.system(),
         operation: op.kind().to_owned(),
         status,
         write_id: Some(leg.id.clone()),
-        error_code: err.map(|e| e.code.as_str().to_owned()),
+        error_code: err.map(|e| e.code),
         message: err.map(|e| e.message.clone()),
         contact_id: None,
     }
@@ -222,13 +227,12 @@ fn record(op: &LegOp, leg: &Leg, status: WriteStatus, err: Option<&GatewayError>
 /// An applied leg's records: one per contact for a bulk write (GHL answers each contact
 /// on its own; an unknown or foreign id is refused while the others are applied), else
 /// one.
-fn applied_records(op: &LegOp, leg: &Leg, result: Option<&str>) -> Vec<WriteRecord> {
+fn applied_records(op: &LegOp, leg: &Leg, result: Option<&LegResult>) -> Vec<WriteRecord> {
     let LegOp::GhlBulkTags { contact_ids, .. } = op else {
         return vec![record(op, leg, WriteStatus::Applied, None)];
     };
-    let failed: Vec<String> = result
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| serde_json::from_value(v["failedContactIds"].clone()).ok())
+    let failed = result
+        .and_then(|r| r.failed_contact_ids.clone())
         .unwrap_or_default();
     contact_ids
         .iter()
@@ -240,7 +244,7 @@ fn applied_records(op: &LegOp, leg: &Leg, result: Option<&str>) -> Vec<WriteReco
                 } else {
                     WriteStatus::Applied
                 },
-                error_code: refused.then(|| ErrorCode::UpstreamRejected.as_str().to_owned()),
+                error_code: refused.then_some(ErrorCode::UpstreamRejected),
                 message: refused.then(|| {
                     "GHL refused this contact (unknown, deleted or of another location)".into()
                 }),
@@ -353,26 +357,26 @@ pub async fn execute(
         writes: plan.skipped.clone(),
         ghl_contact_id: plan.ghl_contact_id.clone(),
         clubos_user_id: plan.clubos_user_id,
-        created_id: None,
+        created_id: plan.record_id.clone(),
     };
-    let mut results: Vec<Option<String>> = Vec::new();
+    let mut results: Vec<LegResult> = Vec::new();
     let mut stopped = false;
     for (i, (op, leg)) in plan.legs.iter().zip(&legs).enumerate() {
         if stopped {
             break;
         }
-        let prior = Prior::of(results.iter());
+        let prior = Prior::of(&results);
         match legs::run(s, op, &prior, None).await {
             Ok(result) => {
-                let result = result.map(|v| v.to_string());
+                let stored = result.as_ref().map(LegResult::to_stored);
                 s.store
-                    .leg_done(&leg.id, result.as_deref(), s.clock.now_ms())
+                    .leg_done(&leg.id, stored.as_deref(), s.clock.now_ms())
                     .await
                     .map_err(store_err)?;
                 outcome
                     .writes
-                    .extend(applied_records(op, leg, result.as_deref()));
-                results.push(result);
+                    .extend(applied_records(op, leg, result.as_ref()));
+                results.push(result.unwrap_or_default());
             }
             Err(e) if e.is_transient() => {
                 let err = GatewayError::upstream(op.system(), &e);
@@ -446,10 +450,10 @@ pub async fn execute(
             }
         }
     }
-    let prior = Prior::of(results.iter());
+    let prior = Prior::of(&results);
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
-    outcome.created_id = prior.created_id();
+    outcome.created_id = prior.created_id().or(outcome.created_id);
     for op in &plan.legs {
         invalidate(s, op, &prior).await;
     }
@@ -482,11 +486,11 @@ pub(crate) async fn compensate(
     s: &Writer,
     ops: &[LegOp],
     legs: &[Leg],
-    results: &[Option<String>],
+    results: &[LegResult],
 ) -> usize {
     let mut undone = 0;
     for ((op, leg), result) in ops.iter().zip(legs).zip(results).rev() {
-        let Some(undo) = legs::compensation(op, result.as_deref()) else {
+        let Some(undo) = legs::compensation(op, result) else {
             continue;
         };
         match legs::run(s, &undo, &Prior::default(), None).await {
@@ -544,11 +548,11 @@ async fn from_outbox(s: &Writer, operation_id: String) -> Result<Outcome, Gatewa
     let writes = legs
         .iter()
         .map(|l| WriteRecord {
-            system: l.system.clone(),
+            system: leg_system(l),
             operation: l.kind.clone(),
             status: WriteStatus::Pending,
             write_id: Some(l.id.clone()),
-            error_code: l.last_error_code.clone(),
+            error_code: leg_error(l),
             message: None,
             contact_id: None,
         })
@@ -561,6 +565,17 @@ async fn from_outbox(s: &Writer, operation_id: String) -> Result<Outcome, Gatewa
         created_id: None,
     };
     refresh(s, recorded).await
+}
+
+/// The system a recorded leg writes to. The outbox holds the wire form this gateway
+/// wrote; a value it never writes reads as GHL.
+pub fn leg_system(leg: &Leg) -> System {
+    System::parse(&leg.system).unwrap_or(System::Ghl)
+}
+
+/// The code of a recorded leg's last error.
+fn leg_error(leg: &Leg) -> Option<ErrorCode> {
+    leg.last_error_code.as_deref().and_then(ErrorCode::parse)
 }
 
 /// The message of an applied write undone because a later one of its operation was
@@ -610,11 +625,11 @@ async fn refresh(s: &Writer, mut outcome: Outcome) -> Result<Outcome, GatewayErr
             w.error_code = None;
             w.message = None;
         } else if w.status == WriteStatus::Failed {
-            w.error_code = leg.last_error_code.clone().or(w.error_code.take());
+            w.error_code = leg_error(leg).or(w.error_code.take());
             w.message = leg.last_error_message.clone().or(w.message.take());
         }
     }
-    let prior = Prior::of(legs.iter().map(|l| &l.result));
+    let prior = Prior::stored(legs.iter().map(|l| &l.result));
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
     outcome.created_id = outcome.created_id.or_else(|| prior.created_id());

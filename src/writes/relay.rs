@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     Writer, backoff, invalidate,
-    legs::{self, LegOp, Prior},
+    legs::{self, LegOp, LegResult, Prior},
 };
 use crate::{
     error::{ErrorCode, GatewayError},
@@ -66,7 +66,7 @@ async fn undo_earlier(s: &Writer, all: &[Leg], leg: &Leg) -> usize {
         if let Ok(op) = serde_json::from_str::<LegOp>(&l.payload) {
             ops.push(op);
             legs.push(l.clone());
-            results.push(l.result.clone());
+            results.push(LegResult::stored(l.result.as_deref()));
         }
     }
     super::compensate(s, &ops, &legs, &results).await
@@ -112,7 +112,7 @@ async fn run_leg(s: &Writer, leg: Leg) -> Result<(), crate::store::StoreError> {
         return Ok(());
     };
     let earlier = s.store.operation_legs(&leg.operation_id).await?;
-    let prior = Prior::of(
+    let prior = Prior::stored(
         earlier
             .iter()
             .filter(|l| l.seq < leg.seq && l.state == LegState::Done)
@@ -120,11 +120,11 @@ async fn run_leg(s: &Writer, leg: Leg) -> Result<(), crate::store::StoreError> {
     );
     match legs::run(s, &op, &prior, Some(leg.created_at_ms)).await {
         Ok(result) => {
-            let result = result.map(|v| v.to_string());
+            let stored = result.as_ref().map(LegResult::to_stored);
             s.store
-                .leg_done(&leg.id, result.as_deref(), s.clock.now_ms())
+                .leg_done(&leg.id, stored.as_deref(), s.clock.now_ms())
                 .await?;
-            invalidate(s, &op, &Prior::of([&result])).await;
+            invalidate(s, &op, &Prior::of(result.iter())).await;
             tracing::info!(leg = %leg.id, operation = op.kind(), "relay finished a write");
         }
         Err(e) => {
