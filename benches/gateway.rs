@@ -42,8 +42,8 @@ use axum::body::Bytes;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use contactgraph::{
     cache::Caches,
-    config::LoaderConfig,
     demo::Demo,
+    loaders::LoaderConfig,
     loaders::Readers,
     phone,
     sim::{

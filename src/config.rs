@@ -4,7 +4,7 @@
 //! Every section rejects unknown keys. Errors name the key and where it came from, on one
 //! line, and never carry a value: a mistyped secret must not end up in a log.
 
-use std::{net::SocketAddr, path::Path};
+use std::path::Path;
 
 use figment::{
     Figment,
@@ -16,7 +16,10 @@ use serde::Deserialize;
 use crate::{
     auth::{AuthConfig, Authenticator},
     cache::CacheConfig,
-    linking::merge::MergeConfig,
+    linking::{LinkingConfig, merge::MergeConfig},
+    loaders::LoaderConfig,
+    server::ServerConfig,
+    store::StoreConfig,
     upstream::{
         RetryConfig,
         clubos::ClubOsConfig,
@@ -67,125 +70,6 @@ pub struct Config {
     /// What one GraphQL request may ask.
     #[serde(default)]
     pub limits: crate::limits::LimitsConfig,
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite://path/to/file.db`, `sqlite::memory:`, or `postgres://user@host/db` (when
-    /// several gateways share one store). Prefer the environment for a URL with a password.
-    pub url: String,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://contactgraph.db".into(),
-        }
-    }
-}
-
-/// `[loaders]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoaderConfig {
-    /// How long a loader gathers keys before it fetches them, in microseconds.
-    pub batch_delay_us: u64,
-    /// One-key-per-call fetches (notes, appointments, Club OS users) run at once per batch.
-    pub fanout: usize,
-}
-
-impl Default for LoaderConfig {
-    fn default() -> Self {
-        Self {
-            batch_delay_us: 200,
-            fanout: 16,
-        }
-    }
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// Cross-origin callers.
-    pub cors: CorsConfig,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 1024 * 1024,
-            cors: CorsConfig::default(),
-        }
-    }
-}
-
-/// `[server.cors]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CorsConfig {
-    /// Origins (`scheme://host[:port]`) whose pages may call `/graphql` and `/` from a
-    /// browser. Empty: no CORS headers at all. `*` is refused.
-    pub allowed_origins: Vec<String>,
-}
-
-impl CorsConfig {
-    /// Every entry an exact origin as a browser sends it: `http` or `https`, a host, the
-    /// port only when it is not the scheme's default, no path, query or trailing slash.
-    fn check(&self) -> Result<(), ConfigError> {
-        const KEY: &str = "server.cors.allowed_origins";
-        for (i, origin) in self.allowed_origins.iter().enumerate() {
-            if origin.trim() == "*" {
-                return Err(ConfigError(format!(
-                    "key `{KEY}` must not contain `*`: list each origin that may call the gateway"
-                )));
-            }
-            let exact = url::Url::parse(origin).ok().is_some_and(|url| {
-                matches!(url.scheme(), "http" | "https")
-                    && url.origin().ascii_serialization() == *origin
-            });
-            if !exact {
-                return Err(ConfigError(format!(
-                    "key `{KEY}` entry {} is not an origin: expected scheme://host[:port] \
-                     (http or https, no path or trailing slash)",
-                    i + 1
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `[linking]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LinkingConfig {
-    /// ISO 3166 region used to read phone numbers written without a country code.
-    pub phone_region: String,
-}
-
-impl Default for LinkingConfig {
-    fn default() -> Self {
-        Self {
-            phone_region: "US".into(),
-        }
-    }
-}
-
-impl LinkingConfig {
-    /// The region as libphonenumber's id (US when the setting is not a known region).
-    pub fn region(&self) -> phonenumber::country::Id {
-        self.phone_region
-            .parse()
-            .unwrap_or(phonenumber::country::US)
-    }
 }
 
 /// A configuration problem, already phrased for a person: one line, key named, no value.
@@ -277,7 +161,7 @@ impl Config {
                 "key `webhooks.tolerance_secs` must be at least 1".into(),
             ));
         }
-        self.server.cors.check()?;
+        self.server.cors.check().map_err(ConfigError)?;
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
         self.check_ghl_auth()

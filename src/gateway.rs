@@ -10,10 +10,10 @@ use crate::{
     auth::{self, Authenticator, Role},
     cache::Caches,
     clock::Clock,
-    config::{Config, CorsConfig},
+    config::Config,
     loaders::Readers,
     schema,
-    server::{self, Surface},
+    server::{self, CorsConfig, Surface},
     store::Store,
     upstream::{
         RetryPolicy, UpstreamError,

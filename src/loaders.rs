@@ -22,7 +22,7 @@ use std::{
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures_util::{FutureExt, StreamExt, future::BoxFuture, stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
@@ -39,6 +39,25 @@ use crate::{
         ghl::{GhlClient, LinkField},
     },
 };
+
+/// `[loaders]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// How long a loader gathers keys before it fetches them, in microseconds.
+    pub batch_delay_us: u64,
+    /// One-key-per-call fetches (notes, appointments, Club OS users) run at once per batch.
+    pub fanout: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_delay_us: 200,
+            fanout: 16,
+        }
+    }
+}
 
 /// One key's outcome.
 pub type Fetched<V> = Result<V, GatewayError>;

@@ -6,6 +6,8 @@
 
 use std::{future::Future, net::SocketAddr};
 
+use serde::Deserialize;
+
 use std::sync::Arc;
 
 use async_graphql::ParseRequestError;
@@ -33,7 +35,6 @@ use tower_http::{
 
 use crate::{
     auth::{AuthError, Authenticator, Caller, Role},
-    config::CorsConfig,
     error::ErrorCode,
     install,
     limits::{self, LimitsConfig},
@@ -43,6 +44,65 @@ use crate::{
     upstream::ghl::GhlOAuth,
     webhooks::{self, GhlWebhooks},
 };
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Cross-origin callers.
+    pub cors: CorsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// `[server.cors]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins (`scheme://host[:port]`) whose pages may call `/graphql` and `/` from a
+    /// browser. Empty: no CORS headers at all. `*` is refused.
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsConfig {
+    /// Every entry an exact origin as a browser sends it: `http` or `https`, a host, the
+    /// port only when it is not the scheme's default, no path, query or trailing slash.
+    /// The error is one line naming the key, never the value.
+    pub fn check(&self) -> Result<(), String> {
+        const KEY: &str = "server.cors.allowed_origins";
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            if origin.trim() == "*" {
+                return Err(format!(
+                    "key `{KEY}` must not contain `*`: list each origin that may call the gateway"
+                ));
+            }
+            let exact = url::Url::parse(origin).ok().is_some_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.origin().ascii_serialization() == *origin
+            });
+            if !exact {
+                return Err(format!(
+                    "key `{KEY}` entry {} is not an origin: expected scheme://host[:port] \
+                     (http or https, no path or trailing slash)",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// What the playground opens with.
 pub const EXAMPLE_QUERY: &str = r#"# contactgraph: one person over GHL and Club OS. Run an operation with the

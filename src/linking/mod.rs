@@ -15,6 +15,7 @@
 pub mod merge;
 
 use futures_util::future::join_all;
+use serde::Deserialize;
 
 use crate::{
     cache::MatchKey,
@@ -23,6 +24,31 @@ use crate::{
     phone,
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
 };
+
+/// `[linking]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkingConfig {
+    /// ISO 3166 region used to read phone numbers written without a country code.
+    pub phone_region: String,
+}
+
+impl Default for LinkingConfig {
+    fn default() -> Self {
+        Self {
+            phone_region: "US".into(),
+        }
+    }
+}
+
+impl LinkingConfig {
+    /// The region as libphonenumber's id (US when the setting is not a known region).
+    pub fn region(&self) -> phonenumber::country::Id {
+        self.phone_region
+            .parse()
+            .unwrap_or(phonenumber::country::US)
+    }
+}
 
 /// How the two systems' records of a person relate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

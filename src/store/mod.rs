@@ -15,6 +15,7 @@ mod links;
 mod oauth;
 mod outbox;
 
+use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
 
@@ -31,6 +32,23 @@ pub use outbox::{Leg, LegState, NewLeg, new_id};
 /// The schema, embedded in the binary so that a deployed gateway never depends on a
 /// `migrations/` directory beside it.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/file.db`, `sqlite::memory:`, or `postgres://user@host/db` (when
+    /// several gateways share one store). Prefer the environment for a URL with a password.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://contactgraph.db".into(),
+        }
+    }
+}
 
 /// The gateway's durable store. Cloning is cheap and shares the connection pool, so every
 /// part of the gateway can hold its own handle.

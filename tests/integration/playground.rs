@@ -5,10 +5,10 @@
 //! runs the default operation with everything from outside blocked.
 
 use contactgraph::{
-    config::CorsConfig,
     demo::{self, Demo},
     gateway::{Gateway, Options},
     playground, server,
+    server::CorsConfig,
     sim::{SimOptions, Sims},
 };
 use reqwest::{Client, Method, StatusCode, header};
