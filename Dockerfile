@@ -1,8 +1,6 @@
 # Build: the release binary, against the locked dependency set.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
-    && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY assets ./assets
@@ -12,7 +10,7 @@ RUN cargo build --release --locked --bin contactgraph
 
 # Run: a slim image with the binary only, as an unprivileged user.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home contactgraph \
     && mkdir -p /var/lib/contactgraph && chown 10001 /var/lib/contactgraph
