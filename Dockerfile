@@ -1,12 +1,12 @@
-# Build: the release binary, against the locked dependency set.
+# Build: the release binary, against the locked dependency set and pinned toolchain.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock build.rs rust-toolchain.toml ./
 COPY src ./src
-COPY assets ./assets
-COPY migrations ./migrations
+COPY crates ./crates
 COPY benches ./benches
-RUN cargo build --release --locked --bin contactgraph
+# Without the default `sim` feature: no simulator, no `demo` or `sim` command.
+RUN cargo build --release --locked --no-default-features --bin contactgraph
 
 # Run: a slim image with the binary only, as an unprivileged user.
 FROM debian:bookworm-slim

@@ -1,15 +1,24 @@
-//! The command line: `serve`, `demo`, `sim` and `schema`.
+//! The command line: `serve`, `schema`, `key` and, with the `sim` feature, `demo` and
+//! `sim`.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "sim")]
+use std::net::SocketAddr;
+
+#[cfg(feature = "sim")]
+use clap::Args;
+use clap::{Parser, Subcommand};
 
 use crate::{
     auth::Role,
     config::Config,
-    demo,
     gateway::{self, Gateway},
     schema, server, shutdown,
+};
+#[cfg(feature = "sim")]
+use crate::{
+    demo,
     sim::{SimOptions, Sims},
 };
 
@@ -30,6 +39,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Both simulators and the gateway over them, in one process. No setup needed.
+    #[cfg(feature = "sim")]
     Demo {
         /// Where the gateway listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -38,6 +48,7 @@ enum Command {
         sims: SimArgs,
     },
     /// The GHL and Club OS simulators alone.
+    #[cfg(feature = "sim")]
     Sim {
         #[command(flatten)]
         sims: SimArgs,
@@ -75,6 +86,7 @@ enum KeyAction {
     Revoke { id: String },
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 struct SimArgs {
     /// Where the GHL simulator listens (port 0 picks a free one).
@@ -91,6 +103,7 @@ struct SimArgs {
     people: usize,
 }
 
+#[cfg(feature = "sim")]
 impl SimArgs {
     fn options(&self) -> SimOptions {
         SimOptions {
@@ -113,7 +126,9 @@ pub async fn run() -> ExitCode {
             Ok(())
         }
         Command::Serve { config } => serve(config).await,
+        #[cfg(feature = "sim")]
         Command::Demo { listen, sims } => demo::run(listen, sims.options()).await,
+        #[cfg(feature = "sim")]
         Command::Sim { sims } => run_sims(sims.options()).await,
         Command::Key { config, action } => key(config, action).await,
     };
@@ -185,6 +200,7 @@ async fn key(config: Option<PathBuf>, action: KeyAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 async fn run_sims(opts: SimOptions) -> anyhow::Result<()> {
     let sims = Sims::start(opts).await?;
     println!("GHL simulator:     {}", sims.ghl.url());

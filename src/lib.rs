@@ -3,49 +3,30 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the `contactgraph` commands (`serve`, `demo`, `sim`, `schema`).
-//! - [`gateway`]: the composition root: a gateway from a configuration, with its relay.
-//! - [`shutdown`]: when the process should stop (Ctrl-C, SIGTERM).
-//! - [`config`]: the configuration tree, loaded from TOML and `CONTACTGRAPH_*` variables.
-//! - [`server`]: the gateway's HTTP surface (`/graphql`, GraphiQL, `/healthz`).
-//! - [`playground`]: the GraphiQL page and the files it loads, embedded in the binary.
-//! - [`schema`]: the GraphQL schema, independent of HTTP.
-//! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
-//! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
-//! - [`clock`]: the outbox's time, injectable for tests.
-//! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
-//! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
-//! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
-//! - [`install`]: the GHL Marketplace app's install endpoints (OAuth code exchange).
-//! - [`webhooks`]: `POST /webhooks/ghl`, verified GHL events turned into cache invalidation.
-//! - [`sim`]: the GHL and Club OS simulators used by tests, benchmarks and the demo.
-//! - [`demo`]: the embedded default: both simulators and the gateway in one process.
+//! The workspace has three parts:
+//!
+//! - `crates/gateway` (`contactgraph-gateway`): the gateway itself, re-exported here
+//!   whole: [`gateway`] (the composition root), [`config`], [`server`], [`schema`],
+//!   [`linking`], [`loaders`], [`cache`], [`store`], [`writes`], [`upstream`],
+//!   [`webhooks`], [`install`], [`auth`], [`limits`], [`clock`], [`shutdown`].
+//! - `crates/sim` (`contactgraph-sim`, re-exported as `sim` with the `sim` feature): the
+//!   GHL and Club OS simulators, for tests, benchmarks and the demo. The gateway never
+//!   depends on it.
+//! - this package: the `contactgraph` binary, its commands ([`cli`]) and, with the `sim`
+//!   feature (on by default), the demo: both simulators and the gateway in one process.
+//!   A production build (`--no-default-features`, as the Docker image does) has no
+//!   simulator in it.
+
+pub use contactgraph_gateway::*;
+
+pub mod cli;
+#[cfg(feature = "sim")]
+pub mod demo;
+#[cfg(feature = "sim")]
+pub use contactgraph_sim as sim;
 
 /// mimalloc instead of the system allocator: answering a request allocates and frees
 /// many small values (field values, cloned cache entries), and glibc's allocator took
 /// about a third of the CPU of warm requests in profiles.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-pub mod auth;
-pub mod cache;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod demo;
-pub mod error;
-pub mod gateway;
-pub mod install;
-pub mod limits;
-pub mod linking;
-pub mod loaders;
-pub mod phone;
-pub mod playground;
-pub mod schema;
-pub mod server;
-pub mod shutdown;
-pub mod sim;
-pub mod store;
-pub mod upstream;
-pub mod webhooks;
-pub mod writes;

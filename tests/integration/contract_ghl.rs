@@ -41,7 +41,7 @@ const SEED: u64 = 42;
 const PEOPLE: usize = 60;
 const LOCATION: &str = seed::GHL_LOCATION_ID;
 
-/// Every API route of the simulator's router (`src/sim/ghl/mod.rs`, `/_sim/*` excluded), with
+/// Every API route of the simulator's router (`crates/sim/src/ghl/mod.rs`, `/_sim/*` excluded), with
 /// the success status GHL answers it with (ghl-api.md §4–§7 and §2.3; the spec agrees, see
 /// `documented_success_statuses_match_the_spec`).
 const ROUTES: [(&str, u16); 29] = [
@@ -1740,13 +1740,15 @@ async fn every_simulated_route_is_called_and_checked_against_its_contract() {
     assert_eq!(called, listed, "routes called vs ROUTES");
 }
 
-/// Keeps [`ROUTES`] in step with the router: a route added to `src/sim/ghl/mod.rs` without
+/// Keeps [`ROUTES`] in step with the router: a route added to `crates/sim/src/ghl/mod.rs` without
 /// a contract check fails here.
 #[test]
 fn route_list_matches_the_simulator_router() {
-    let source =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/ghl/mod.rs"))
-            .expect("the router source");
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/sim/src/ghl/mod.rs"
+    ))
+    .expect("the router source");
     let router = &source[source.find("pub fn router(").expect("fn router")..];
     let mut found = BTreeSet::new();
     let mut rest = router;

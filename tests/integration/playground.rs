@@ -1,5 +1,5 @@
 //! The playground at `GET /` and CORS: the page loads only files the gateway serves
-//! itself (the vendored bundles, byte for byte as `assets/playground/VENDORED.md` lists
+//! itself (the vendored bundles, byte for byte as `crates/gateway/assets/playground/VENDORED.md` lists
 //! them); only configured origins get CORS headers; and, where Chromium and
 //! playwright-core are installed, a real browser renders the page, lists the schema and
 //! runs the default operation with everything from outside blocked.
@@ -224,7 +224,10 @@ async fn a_wildcard_origin_is_a_configuration_error() {
 
 /// `(served path, sha256)` of each file `VENDORED.md`'s first table lists.
 fn vendored() -> Vec<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/playground/VENDORED.md");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/gateway/assets/playground/VENDORED.md"
+    );
     let text = std::fs::read_to_string(path).expect("VENDORED.md");
     text.lines()
         .filter_map(|line| {

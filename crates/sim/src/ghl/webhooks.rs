@@ -23,7 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::model::Contact;
-use crate::sim::seed;
+use crate::seed;
 
 /// The header the signature travels in.
 pub const SIGNATURE_HEADER: &str = "X-GHL-Signature";

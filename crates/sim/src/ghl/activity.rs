@@ -19,7 +19,7 @@ use super::{
     store::{self, Store},
     validate::{self, Dto, Ty, str_of, strs_of},
 };
-use crate::sim::seed::GHL_CALENDAR_ID;
+use crate::seed::GHL_CALENDAR_ID;
 
 const TASK_CREATE: Dto = Dto {
     fields: &[&[

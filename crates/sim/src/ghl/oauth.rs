@@ -16,7 +16,7 @@ use super::{
     GhlSim,
     store::{ALL_SCOPES, RefreshGrant, TokenInfo},
 };
-use crate::sim::seed::{GHL_LOCATION_ID, GHL_USER_IDS};
+use crate::seed::{GHL_LOCATION_ID, GHL_USER_IDS};
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (

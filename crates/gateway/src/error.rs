@@ -325,7 +325,7 @@ mod tests {
         for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
             assert_eq!(index(code), i, "{code:?} is listed once, in order");
         }
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../../README.md");
         for code in ErrorCode::ALL {
             let serialized = serde_json::to_value(code).expect("serializes");
             assert_eq!(serialized, code.as_str(), "{code:?}");

@@ -6,7 +6,7 @@
 //! the default, which needs no server, and PostgreSQL, which several gateway replicas can
 //! share. The SQL is therefore kept portable: `$1, $2, ...` placeholders, `TEXT` and
 //! `BIGINT` columns, timestamps as epoch milliseconds. Each kind of record gets its own
-//! submodule with an `impl Store` block (see [`links`]); this module owns the pool, the
+//! submodule with an `impl Store` block (see `links.rs`); this module owns the pool, the
 //! migrations and the few places where the backends must differ.
 
 mod api_keys;

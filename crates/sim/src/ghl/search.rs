@@ -90,7 +90,7 @@ fn field(c: &Contact, name: &str) -> Result<Option<Value>, String> {
 fn comparable(name: &str, v: &Value) -> Value {
     match (name, v) {
         ("phone", Value::String(p)) => {
-            json!(phone::to_e164(p, phonenumber::country::US).unwrap_or_else(|| p.clone()))
+            json!(phone::to_e164(p).unwrap_or_else(|| p.clone()))
         }
         ("dateAdded" | "dateUpdated", Value::String(d)) => DateTime::parse_from_rfc3339(d)
             .map(|d| json!(d.timestamp_millis()))

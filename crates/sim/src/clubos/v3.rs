@@ -23,7 +23,7 @@ use super::{
     model::{Attendee, Event, Role, User, UserOrigin},
     store::{digits, email_matches, phone_matches},
 };
-use crate::sim::seed::{CLUBOS_SALESPERSON_ID, iso_s};
+use crate::seed::{CLUBOS_SALESPERSON_ID, iso_s};
 
 /// Longest first or last name; longer ones fail on the database column (observed).
 const MAX_NAME_CHARS: usize = 50;

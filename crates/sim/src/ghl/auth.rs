@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::{GhlSim, PUBLISHED_VERSIONS};
-use crate::sim::admin;
+use crate::admin;
 
 /// Who is calling: the location and scopes of their token. Handlers read it from the
 /// request extensions.

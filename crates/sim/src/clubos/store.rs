@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{Event, Location, User};
-use crate::sim::seed::ClubOsSeed;
+use crate::seed::ClubOsSeed;
 
 /// Everything the simulator serves. Users are soft-deleted (`deletedAt`), never removed.
 #[derive(Debug)]

@@ -139,7 +139,7 @@ fn apply(
         c.email = text("email");
     }
     if let Some(p) = text("phone") {
-        match phone::to_e164(&p, phonenumber::country::US) {
+        match phone::to_e164(&p) {
             Some(e164) => c.phone = Some(e164),
             None => problems.push("phone must be a valid phone number".to_owned()),
         }
@@ -328,7 +328,7 @@ pub async fn upsert(
             .get("createNewIfDuplicateAllowed")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let phone = str_of(&map, "phone").and_then(|p| phone::to_e164(&p, phonenumber::country::US));
+    let phone = str_of(&map, "phone").and_then(|p| phone::to_e164(&p));
     let email = str_of(&map, "email");
     let mut store = sim.store();
     let matched = if force_new {
@@ -387,7 +387,7 @@ pub async fn duplicate(
             "Pass at least one of number, email query parameter".into(),
         ));
     }
-    let phone = number.and_then(|n| phone::to_e164(n, phonenumber::country::US));
+    let phone = number.and_then(|n| phone::to_e164(n));
     let store = sim.store();
     let found = store
         .duplicate_of(

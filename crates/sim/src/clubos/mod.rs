@@ -13,7 +13,7 @@
 //! - **Admin** (no auth, not counted): `GET /_sim/stats`, `POST /_sim/faults`,
 //!   `POST /_sim/reset`, `GET /_sim/seed`.
 //!
-//! Every API route goes through [`crate::sim::admin::admin_layer`], so stats count by route
+//! Every API route goes through [`crate::admin::admin_layer`], so stats count by route
 //! template (`GET /users/{userId}`) and fault plans apply.
 
 pub mod model;

@@ -496,7 +496,10 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contactgraph.example.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../contactgraph.example.toml"
+        );
         let cfg = Config::from_figment(Figment::new().merge(Toml::file_exact(path)))
             .expect("example config loads");
         assert_eq!(cfg.clubos.location_id, 4500);
@@ -505,7 +508,10 @@ mod tests {
 
     #[test]
     fn the_example_config_in_oauth_mode_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contactgraph.example.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../contactgraph.example.toml"
+        );
         let example = std::fs::read_to_string(path).expect("example config");
         let mut in_block = false;
         let oauth: Vec<String> = example

@@ -11,7 +11,7 @@ use super::{
     model::{Contact, CustomField, Event, Note, Task},
     tokens,
 };
-use crate::sim::seed::{self, GhlSeed};
+use crate::seed::{self, GhlSeed};
 
 /// Every scope a full-access token carries.
 pub const ALL_SCOPES: [&str; 8] = [

@@ -1,10 +1,15 @@
 //! The two upstream simulators: real axum HTTP servers that answer as GHL and Club OS
 //! do (paths, statuses, error bodies, headers, validation, paging, rate limits), over
 //! deterministic seed data, with an admin surface under `/_sim/` for tests and demos.
+//!
+//! This crate never depends on the gateway: it knows GHL and Club OS only as their
+//! documentation describes them, with its own phone rule ([`phone`]), so a gateway bug
+//! cannot hide behind a simulator that shares it.
 
 pub mod admin;
 pub mod clubos;
 pub mod ghl;
+pub mod phone;
 pub mod seed;
 
 use std::{net::SocketAddr, sync::Arc};
