@@ -1,5 +1,8 @@
 //! The `contactgraph` binary as a user runs it.
 
+// Test helpers panic with the failure they meet, as the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     io::{BufRead, BufReader},
     path::PathBuf,

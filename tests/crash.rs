@@ -2,6 +2,9 @@
 //! store, it finishes the write, nothing is written twice, and the client retrying the
 //! write's idempotency key gets the finished write's answer at once.
 
+// Test helpers panic with the failure they meet, as the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},

@@ -3,6 +3,9 @@
 //! ([`harness`]) starts them. The tests that run the `contactgraph` binary itself
 //! (`tests/cli.rs`, `tests/crash.rs`) are binaries of their own.
 
+// Test helpers panic with the failure they meet, as the tests themselves do.
+#![allow(clippy::unwrap_used)]
+
 #[macro_use]
 mod harness;
 
