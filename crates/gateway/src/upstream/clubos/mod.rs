@@ -6,6 +6,7 @@
 //! configurable in [`ClubOsConfig`] and their answers are read leniently.
 
 pub mod client;
+mod config;
 pub mod models;
 
 pub use client::{ClubOsClient, ClubOsConfig};

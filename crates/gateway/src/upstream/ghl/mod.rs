@@ -1,6 +1,7 @@
 //! The GHL (HighLevel API v2) client, its models, and its credentials: a Private
 //! Integration token or a Marketplace app's OAuth tokens ([`oauth`], [`token`]).
 
+mod answer;
 mod client;
 mod link_field;
 pub mod models;

@@ -1,0 +1,342 @@
+//! Per-request DataLoaders, one per upstream resource, reading through the shared caches.
+//!
+//! Within one GraphQL request every key is fetched at most once (each loader keeps what
+//! it loaded). Batch-capable endpoints are called once per batch: GHL's contact search
+//! with an OR group (many emails, phones or link values at once) and the location task
+//! search (the tasks of many contacts). One-key-per-call endpoints (notes, appointments,
+//! Club OS users and events) run concurrently, under each client's in-flight cap.
+//!
+//! A failed fetch becomes that key's error, so only the fields that needed it fail. When
+//! the cache still holds a stale copy and the upstream is unavailable or rate limited,
+//! the stale copy is served and the request's [`RequestMeta`] records it.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    convert::Infallible,
+    fmt::Debug,
+    hash::Hash,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+mod fetch;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use fetch::CLUBOS_PAGE;
+use fetch::*;
+
+use crate::{
+    cache::{Caches, EntityCache, Lookup, MatchKey},
+    error::{ErrorCode, GatewayError},
+    store::Store,
+    upstream::{
+        clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser},
+        ghl::models::{
+            GhlAppointment, GhlContact, GhlNote, GhlTask, SearchRequest, SearchResponse,
+        },
+        ghl::{GhlClient, LinkField},
+    },
+};
+
+/// `[loaders]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// How long a loader gathers keys before it fetches them, in microseconds.
+    pub batch_delay_us: u64,
+    /// One-key-per-call fetches (notes, appointments, Club OS users) run at once per batch.
+    pub fanout: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_delay_us: 200,
+            fanout: 16,
+        }
+    }
+}
+
+/// One key's outcome.
+pub type Fetched<V> = Result<V, GatewayError>;
+
+/// What reads go through, built once and shared by every request's loaders: the
+/// upstream clients, the caches, the stored links and the settings of reading.
+#[derive(Debug, Clone)]
+pub struct Readers {
+    pub ghl: GhlClient,
+    pub clubos: ClubOsClient,
+    pub caches: Arc<Caches>,
+    pub store: Store,
+    pub link_field: LinkField,
+    /// Region for phone numbers written without a country code.
+    pub phone_region: phonenumber::country::Id,
+    /// One-key-per-call fetches a loader runs at once.
+    pub fanout: usize,
+    /// How long a loader waits to gather keys into one batch.
+    pub batch_delay: Duration,
+}
+
+impl Readers {
+    /// The id of the link custom field (see [`LinkField::id`]), as a read's error.
+    pub async fn link_field_id(&self) -> Result<Option<&str>, GatewayError> {
+        self.link_field.id().await.map_err(ghl_err)
+    }
+}
+
+/// What one request learned while it ran: which kinds it served from stale cache entries.
+#[derive(Debug, Default)]
+pub struct RequestMeta {
+    stale: Mutex<BTreeSet<&'static str>>,
+}
+
+impl RequestMeta {
+    fn served_stale(&self, kind: &'static str) {
+        self.stale.lock().expect("meta lock").insert(kind);
+    }
+
+    /// Kinds answered from stale entries, for the response's `extensions`.
+    pub fn stale_kinds(&self) -> Vec<&'static str> {
+        self.stale
+            .lock()
+            .expect("meta lock")
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+type FetchFn<K, V> = fn(Arc<Readers>, Vec<K>) -> BoxFuture<'static, HashMap<K, Fetched<V>>>;
+
+/// A loader that reads through one cache and fetches what is missing.
+pub struct CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    readers: Arc<Readers>,
+    meta: Arc<RequestMeta>,
+    cache: fn(&Caches) -> &EntityCache<K, V>,
+    fetch: FetchFn<K, V>,
+}
+
+fn may_serve_stale(e: &GatewayError) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamRateLimited
+    )
+}
+
+impl<K, V> Loader<K> for CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    type Value = Fetched<V>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Fetched<V>>, Infallible> {
+        let cache = (self.cache)(&self.readers.caches);
+        let mut out = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let mut stale = HashMap::new();
+        for key in keys {
+            match cache.lookup(key).await {
+                Lookup::Fresh(v) => {
+                    out.insert(key.clone(), Ok(v));
+                }
+                Lookup::Stale(v) => {
+                    stale.insert(key.clone(), v);
+                    missing.push(key.clone());
+                }
+                Lookup::Missing => missing.push(key.clone()),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut fetched = (self.fetch)(self.readers.clone(), missing.clone()).await;
+        for key in missing {
+            let result = fetched
+                .remove(&key)
+                .unwrap_or_else(|| Err(GatewayError::new(ErrorCode::NotFound, "no such record")));
+            let result = match result {
+                Ok(v) => {
+                    cache.insert(key.clone(), v.clone()).await;
+                    Ok(v)
+                }
+                Err(e) => match stale.remove(&key) {
+                    Some(v) if may_serve_stale(&e) => {
+                        cache.served_stale();
+                        self.meta.served_stale(cache.name());
+                        Ok(v)
+                    }
+                    _ => Err(e),
+                },
+            };
+            out.insert(key, result);
+        }
+        Ok(out)
+    }
+}
+
+/// A per-request loader over a [`CachedLoader`].
+pub type Cached<K, V> = DataLoader<CachedLoader<K, V>, HashMapCache>;
+
+/// Every loader of one request.
+pub struct Loaders {
+    readers: Arc<Readers>,
+    pub meta: Arc<RequestMeta>,
+    /// GHL contact searches, by their JSON body.
+    ghl_search: Cached<String, SearchResponse>,
+    /// Pages of Club OS users in id order ([`CLUBOS_PAGE`] per page), by page number.
+    pub clubos_user_page: Cached<u32, Vec<ClubOsUser>>,
+    pub ghl_contact: Cached<String, Option<GhlContact>>,
+    pub clubos_user: Cached<i64, Option<ClubOsUser>>,
+    pub ghl_tasks: Cached<String, Vec<GhlTask>>,
+    pub ghl_notes: Cached<String, Vec<GhlNote>>,
+    pub ghl_appointments: Cached<String, Vec<GhlAppointment>>,
+    pub clubos_events: Cached<i64, Vec<ClubOsEvent>>,
+    /// Every Club OS location, under the one key `()`.
+    pub clubos_locations: Cached<(), Vec<ClubOsLocation>>,
+    /// GHL contacts by `email:<lowercase>`.
+    pub ghl_by_email: Cached<MatchKey, Vec<GhlContact>>,
+    /// GHL contacts by `phone:<E.164>`.
+    pub ghl_by_phone: Cached<MatchKey, Vec<GhlContact>>,
+    /// GHL contacts whose link custom field holds a Club OS user id.
+    pub ghl_by_link_field: Cached<i64, Vec<GhlContact>>,
+    /// Club OS users by `email:<lowercase>`.
+    pub clubos_by_email: Cached<MatchKey, Vec<ClubOsUser>>,
+    /// Club OS users by `phone:<E.164>`.
+    pub clubos_by_phone: Cached<MatchKey, Vec<ClubOsUser>>,
+    /// Stored links by GHL contact id.
+    pub link_by_ghl: Cached<String, Option<i64>>,
+    /// Stored links by Club OS user id.
+    pub link_by_clubos: Cached<i64, Option<String>>,
+}
+
+impl Loaders {
+    /// A fresh set for one request.
+    pub fn new(readers: Arc<Readers>, meta: Arc<RequestMeta>) -> Self {
+        let delay = readers.batch_delay;
+        let ctx = (&readers, &meta, delay);
+        Self {
+            ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search),
+            clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page),
+            ghl_contact: make(ctx, |c| &c.ghl_contacts, fetch_ghl_contacts),
+            clubos_user: make(ctx, |c| &c.clubos_users, fetch_clubos_users),
+            ghl_tasks: make(ctx, |c| &c.ghl_tasks, fetch_ghl_tasks),
+            ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes),
+            ghl_appointments: make(ctx, |c| &c.ghl_appointments, fetch_ghl_appointments),
+            clubos_events: make(ctx, |c| &c.clubos_events, fetch_clubos_events),
+            clubos_locations: make(ctx, |c| &c.clubos_locations, fetch_clubos_locations),
+            ghl_by_email: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_email),
+            ghl_by_phone: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_phone),
+            ghl_by_link_field: make(ctx, |c| &c.ghl_by_link_field, fetch_ghl_by_link_field),
+            clubos_by_email: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_email),
+            clubos_by_phone: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_phone),
+            link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl),
+            link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos),
+            meta,
+            readers,
+        }
+    }
+
+    /// What the loaders read through.
+    pub fn readers(&self) -> &Arc<Readers> {
+        &self.readers
+    }
+
+    /// A new set over the same readers, with nothing loaded yet: a read after a write,
+    /// past what this request loaded before it.
+    pub fn fresh(&self) -> Self {
+        Self::new(self.readers.clone(), Arc::new(RequestMeta::default()))
+    }
+
+    /// Runs a GHL contact search once per request, through the cache.
+    pub async fn ghl_search(&self, req: &SearchRequest) -> Fetched<SearchResponse> {
+        let key = serde_json::to_string(req)
+            .map_err(|_| GatewayError::new(ErrorCode::BadUserInput, "unsearchable request"))?;
+        one(&self.ghl_search, key).await
+    }
+}
+
+fn make<K, V>(
+    (readers, meta, delay): (&Arc<Readers>, &Arc<RequestMeta>, Duration),
+    cache: fn(&Caches) -> &EntityCache<K, V>,
+    fetch: FetchFn<K, V>,
+) -> Cached<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    DataLoader::with_cache(
+        CachedLoader {
+            readers: readers.clone(),
+            meta: meta.clone(),
+            cache,
+            fetch,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    )
+    .delay(delay)
+}
+
+/// Loads one key; a key the loader dropped reads as not found. A fresh cache entry is
+/// answered at once: only keys that need fetching wait for their batch to fill.
+pub async fn one<K, V>(loader: &Cached<K, V>, key: K) -> Fetched<V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    let inner = loader.loader();
+    if let Lookup::Fresh(v) = (inner.cache)(&inner.readers.caches).peek(&key).await {
+        return Ok(v);
+    }
+    match loader.load_one(key).await {
+        Ok(Some(v)) => v,
+        Ok(None) => Err(GatewayError::new(ErrorCode::NotFound, "no such record")),
+        Err(never) => match never {},
+    }
+}
+
+/// Loads the keys that have no fresh cache entry, in one batch; keys already fresh cost
+/// nothing (no batch wait, no fetch).
+pub async fn warm<K, V>(loader: &Cached<K, V>, keys: impl IntoIterator<Item = K>)
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    let inner = loader.loader();
+    let cache = (inner.cache)(&inner.readers.caches);
+    let mut missing = Vec::new();
+    for k in keys {
+        if !matches!(cache.peek(&k).await, Lookup::Fresh(_)) {
+            missing.push(k);
+        }
+    }
+    if !missing.is_empty() {
+        let _ = loader.load_many(missing).await;
+    }
+}
+
+/// The lookup key of an email.
+pub fn email_key(email: &str) -> MatchKey {
+    format!("email:{}", email.trim().to_lowercase())
+}
+
+/// The lookup key of an E.164 phone.
+pub fn phone_key(e164: &str) -> MatchKey {
+    format!("phone:{e164}")
+}
+
+/// A JSON summary of [`RequestMeta`] for the response's `extensions`, when there is one.
+pub fn extensions(meta: &RequestMeta) -> Option<serde_json::Value> {
+    let stale = meta.stale_kinds();
+    (!stale.is_empty()).then(|| json!({"stale": true, "staleKinds": stale}))
+}
