@@ -42,7 +42,11 @@ mod tests {
     fn a_number_in_any_us_format_is_one_e164_number() {
         for input in ["(212) 555-0123", "212.555.0123", "+1 212 555 0123"] {
             assert_eq!(to_e164(input).as_deref(), Some("+12125550123"), "{input}");
-            assert_eq!(to_e164(input).as_deref(), Some("+12125550123"), "{input} again");
+            assert_eq!(
+                to_e164(input).as_deref(),
+                Some("+12125550123"),
+                "{input} again"
+            );
         }
         assert_eq!(to_e164("555"), None);
     }
