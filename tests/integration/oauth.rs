@@ -6,201 +6,32 @@
 //!
 //! The store's atomic rotation is also checked on its own, on every store backend.
 
-use std::sync::Arc;
-
 use contactgraph::{
-    demo, gateway, install,
-    loaders::Readers,
-    server,
-    sim::{SimOptions, Sims, World, admin::StatsSnapshot, ghl::GhlSimConfig},
+    install,
+    sim::{Sims, World, admin::StatsSnapshot},
     store::{GhlOAuthTokens, Store},
 };
 use futures_util::future::join_all;
-use reqwest::{Client, StatusCode, header, redirect::Policy};
+use reqwest::{Client, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::harness::*;
+use crate::harness::{oauth::*, *};
 
 const PEOPLE: usize = 120;
 const TOKEN_ROUTE: &str = "POST /oauth/token";
 const CONTACT_QUERY: &str = "query($id: ID!) { contact(id: $id) { id ghl { id email } } }";
 
-/// A gateway in OAuth mode over running simulators, with a `read` key.
-struct Gateway {
-    running: gateway::Gateway,
-    state: Arc<Readers>,
-    api_key: String,
-}
-
-impl Gateway {
-    async fn start(sims: &Sims, overrides: Value) -> Self {
-        let listener = server::bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let overrides = merge(
-            json!({"ghl": {"rate_limit": {"max_per_interval": 100_000}}}),
-            overrides,
-        );
-        let cfg = demo::oauth_config_for(sims, addr, overrides).expect("config");
-        // No warm-up: every token call these tests count is one they make.
-        let quiet = gateway::Options {
-            warm_up: false,
-            ..gateway::Options::default()
-        };
-        let running = gateway::Gateway::start(&cfg, listener, quiet)
-            .await
-            .expect("gateway starts");
-        let state = running.readers.clone();
-        let api_key = contactgraph::auth::create_key(
-            &state.store,
-            contactgraph::auth::Role::Read,
-            "oauth test",
-            Default::default(),
-        )
-        .await
-        .expect("key");
-        Self {
-            running,
-            state,
-            api_key,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.running.url())
-    }
-
-    async fn stop(self) {
-        self.running.stop().await.expect("stops");
-    }
-
-    async fn stored(&self) -> Option<GhlOAuthTokens> {
-        self.state
-            .store
-            .ghl_oauth_tokens(contactgraph::sim::seed::GHL_LOCATION_ID)
-            .await
-            .expect("store")
-    }
-
-    async fn graphql(&self, id: &str) -> Value {
-        Client::new()
-            .post(self.url("/graphql"))
-            .bearer_auth(&self.api_key)
-            .json(&json!({"query": CONTACT_QUERY, "variables": {"id": id}}))
-            .send()
-            .await
-            .expect("graphql")
-            .json()
-            .await
-            .expect("json")
-    }
-}
-
-/// Shallow-merges `b`'s sections over `a`'s (enough for these overrides).
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
-        for (k, v) in b {
-            match (a.get_mut(&k), v) {
-                (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
-                (_, v) => {
-                    a.insert(k, v);
-                }
-            }
-        }
-    }
-    a
-}
-
 async fn sims(access_token_ttl_secs: u64) -> Sims {
-    let mut ghl = GhlSimConfig {
-        access_token_ttl_secs,
-        ..GhlSimConfig::default()
-    };
-    ghl.rate_limit.max = 100_000;
-    Sims::start(SimOptions {
-        people: PEOPLE,
-        ghl,
-        ..SimOptions::default()
-    })
-    .await
-    .expect("simulators start")
+    oauth_sims(PEOPLE, access_token_ttl_secs).await
 }
 
 async fn stats(sims: &Sims) -> StatsSnapshot {
-    crate::harness::gateway::stats(sims.ghl.url()).await
+    gateway::stats(sims.ghl.url()).await
 }
 
-async fn sim_post(sims: &Sims, path: &str, body: Value) -> Value {
-    Client::new()
-        .post(format!("{}{path}", sims.ghl.url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("sim admin call")
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
-async fn mint_code(sims: &Sims) -> String {
-    sim_post(sims, "/_sim/oauth/code", json!({}))
-        .await
-        .get("code")
-        .and_then(Value::as_str)
-        .expect("code")
-        .to_owned()
-}
-
-/// `GET /oauth/ghl/install` without following the redirect: the consent URL and the
-/// `name=value` of the state cookie.
-async fn start_install(gw: &Gateway) -> (url::Url, String) {
-    let client = Client::builder().redirect(Policy::none()).build().unwrap();
-    let resp = client
-        .get(gw.url(install::INSTALL_PATH))
-        .send()
-        .await
-        .expect("install");
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = resp.headers()[header::LOCATION].to_str().unwrap();
-    let consent = url::Url::parse(location).expect("consent url");
-    let cookie = resp.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    (consent, cookie)
-}
-
-fn param(url: &url::Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-async fn callback(gw: &Gateway, code: &str, state: &str, cookie: Option<&str>) -> (u16, Value) {
-    let mut req = Client::new()
-        .get(gw.url(install::CALLBACK_PATH))
-        .query(&[("code", code), ("state", state)]);
-    if let Some(cookie) = cookie {
-        req = req.header(header::COOKIE, cookie);
-    }
-    let resp = req.send().await.expect("callback");
-    (resp.status().as_u16(), resp.json().await.expect("json"))
-}
-
-/// The whole install, as a browser goes through it: the gateway's install URL, a code
-/// from the simulator's consent stand-in, the callback with the state and its cookie.
-async fn install_app(gw: &Gateway, sims: &Sims) -> Value {
-    let (consent, cookie) = start_install(gw).await;
-    let state = param(&consent, "state").expect("state");
-    let code = mint_code(sims).await;
-    let (status, body) = callback(gw, &code, &state, Some(&cookie)).await;
-    assert_eq!(status, 200, "{body}");
-    body
+async fn read_contact(gw: &OAuthGateway, id: &str) -> Value {
+    gw.graphql(CONTACT_QUERY, json!({"id": id})).await
 }
 
 fn ghl_ids(n: usize) -> Vec<String> {
@@ -240,10 +71,10 @@ async fn refused_by_the_simulator(sims: &Sims, refresh_token: &SecretString) -> 
 #[tokio::test]
 async fn the_callback_exchanges_a_code_and_stores_the_tokens() {
     let sims = sims(86_399).await;
-    let gw = Gateway::start(&sims, json!({})).await;
+    let gw = oauth_gateway(&sims, json!({})).await;
     let id = &ghl_ids(1)[0];
 
-    let before = gw.graphql(id).await;
+    let before = read_contact(&gw, id).await;
     assert_eq!(error_codes(&before), ["UPSTREAM_AUTH"], "{before}");
     assert!(gw.stored().await.is_none());
 
@@ -270,7 +101,7 @@ async fn the_callback_exchanges_a_code_and_stores_the_tokens() {
     let text = body.to_string();
     assert!(!text.contains(stored.access_token.expose_secret()));
     assert!(!text.contains(stored.refresh_token.expose_secret()));
-    let dump = format!("{:?} {:?}", stored, gw.state);
+    let dump = format!("{:?} {:?}", stored, gw.readers);
     assert!(
         !dump.contains(stored.access_token.expose_secret()),
         "{dump}"
@@ -280,7 +111,7 @@ async fn the_callback_exchanges_a_code_and_stores_the_tokens() {
         "{dump}"
     );
 
-    let after = gw.graphql(id).await;
+    let after = read_contact(&gw, id).await;
     assert!(after.get("errors").is_none(), "{after}");
     assert_eq!(after["data"]["contact"]["ghl"]["id"], id.as_str());
     assert_eq!(stats(&sims).await.count(TOKEN_ROUTE), 1);
@@ -290,7 +121,7 @@ async fn the_callback_exchanges_a_code_and_stores_the_tokens() {
 #[tokio::test]
 async fn a_bad_code_or_state_is_refused_and_nothing_is_stored() {
     let sims = sims(86_399).await;
-    let gw = Gateway::start(&sims, json!({})).await;
+    let gw = oauth_gateway(&sims, json!({})).await;
     let (consent, cookie) = start_install(&gw).await;
     let state = param(&consent, "state").unwrap();
 
@@ -332,7 +163,7 @@ async fn a_bad_code_or_state_is_refused_and_nothing_is_stored() {
 async fn fifty_concurrent_requests_with_a_token_about_to_expire_refresh_once() {
     // Issued for 60 s, refreshed 300 s before expiry: due as soon as it is installed.
     let sims = sims(60).await;
-    let gw = Gateway::start(&sims, json!({})).await;
+    let gw = oauth_gateway(&sims, json!({})).await;
     install_app(&gw, &sims).await;
     let installed = gw.stored().await.expect("installed");
     // The refreshed token lives a day, so that no later call refreshes again.
@@ -344,7 +175,7 @@ async fn fifty_concurrent_requests_with_a_token_about_to_expire_refresh_once() {
     .await;
 
     let ids = ghl_ids(50);
-    let answers = join_all(ids.iter().map(|id| gw.graphql(id))).await;
+    let answers = join_all(ids.iter().map(|id| read_contact(&gw, id))).await;
     for (id, body) in ids.iter().zip(&answers) {
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(body["data"]["contact"]["ghl"]["id"], id.as_str());
@@ -376,11 +207,11 @@ async fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
     let store = json!({"store": {"url": format!("sqlite://{}", path.display())}});
     let sims = sims(60).await;
 
-    let first = Gateway::start(&sims, store.clone()).await;
+    let first = oauth_gateway(&sims, store.clone()).await;
     install_app(&first, &sims).await;
     let installed = first.stored().await.expect("installed");
     first
-        .state
+        .readers
         .ghl
         .custom_fields()
         .await
@@ -401,9 +232,9 @@ async fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
     )
     .await;
     let token_calls = stats(&sims).await.count(TOKEN_ROUTE);
-    let second = Gateway::start(&sims, store).await;
+    let second = oauth_gateway(&sims, store).await;
     let id = &ghl_ids(1)[0];
-    let body = second.graphql(id).await;
+    let body = read_contact(&second, id).await;
     assert!(body.get("errors").is_none(), "{body}");
     let token_route = stats(&sims).await.routes[TOKEN_ROUTE].clone();
     assert_eq!(
@@ -432,9 +263,9 @@ async fn two_gateways_sharing_a_store_spend_a_refresh_token_once() {
     let path = unique_temp_db();
     let store = json!({"store": {"url": format!("sqlite://{}", path.display())}});
     let sims = sims(60).await;
-    let a = Gateway::start(&sims, store.clone()).await;
+    let a = oauth_gateway(&sims, store.clone()).await;
     install_app(&a, &sims).await;
-    let b = Gateway::start(&sims, store).await;
+    let b = oauth_gateway(&sims, store).await;
     sim_post(
         &sims,
         "/_sim/config",
@@ -450,7 +281,8 @@ async fn two_gateways_sharing_a_store_spend_a_refresh_token_once() {
     )
     .await;
 
-    let (from_a, from_b) = tokio::join!(a.state.ghl.custom_fields(), b.state.ghl.custom_fields());
+    let (from_a, from_b) =
+        tokio::join!(a.readers.ghl.custom_fields(), b.readers.ghl.custom_fields());
     from_a.expect("gateway A's call");
     from_b.expect("gateway B's call");
 
@@ -471,8 +303,8 @@ async fn two_gateways_sharing_a_store_spend_a_refresh_token_once() {
         held_b.refresh_token.expose_secret()
     );
     // Both carry on with the winner's tokens, without refreshing again.
-    a.state.ghl.custom_fields().await.expect("A again");
-    b.state.ghl.custom_fields().await.expect("B again");
+    a.readers.ghl.custom_fields().await.expect("A again");
+    b.readers.ghl.custom_fields().await.expect("B again");
     assert_eq!(stats(&sims).await.count(TOKEN_ROUTE), 3);
     a.stop().await;
     b.stop().await;
@@ -484,16 +316,16 @@ async fn two_gateways_sharing_a_store_spend_a_refresh_token_once() {
 #[tokio::test]
 async fn a_401_refreshes_once_and_sends_the_call_again() {
     let sims = sims(86_399).await;
-    let gw = Gateway::start(&sims, json!({})).await;
+    let gw = oauth_gateway(&sims, json!({})).await;
     install_app(&gw, &sims).await;
     let ids = ghl_ids(3);
-    let warm = gw.graphql(&ids[0]).await;
+    let warm = read_contact(&gw, &ids[0]).await;
     assert!(warm.get("errors").is_none(), "{warm}");
     assert_eq!(stats(&sims).await.count(TOKEN_ROUTE), 1);
 
     let revoked = sim_post(&sims, "/_sim/oauth/revoke", json!({})).await;
     assert_eq!(revoked["revoked"], 1);
-    let body = gw.graphql(&ids[1]).await;
+    let body = read_contact(&gw, &ids[1]).await;
     assert!(body.get("errors").is_none(), "{body}");
     let stats_after = stats(&sims).await;
     assert_eq!(
@@ -515,7 +347,7 @@ async fn a_401_refreshes_once_and_sends_the_call_again() {
         json!({"rules": [{"route": "GET /contacts/{contactId}", "action": "error", "status": 401, "times": 2}]}),
     )
     .await;
-    let body = gw.graphql(&ids[2]).await;
+    let body = read_contact(&gw, &ids[2]).await;
     assert!(
         error_codes(&body).contains(&"UPSTREAM_AUTH".to_owned()),
         "{body}"

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod oauth;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -127,10 +127,6 @@ async fn in_state(ctx: &Context<'_>, state: LegState, first: i32) -> Result<Vec<
     Ok(legs.into_iter().map(OutboxWrite::from).collect())
 }
 
-fn unavailable(_: crate::store::StoreError) -> async_graphql::Error {
-    GatewayError::new(
-        ErrorCode::StoreUnavailable,
-        "the gateway's store is unavailable",
-    )
-    .extend()
+fn unavailable(e: crate::store::StoreError) -> async_graphql::Error {
+    writes::store_err(e).extend()
 }

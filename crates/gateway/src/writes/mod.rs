@@ -204,7 +204,9 @@ impl Idempotency {
     }
 }
 
-fn store_err(e: StoreError) -> GatewayError {
+/// The coded error for a store failure during a write or an outbox read; the cause goes
+/// to the log, not to the caller.
+pub(crate) fn store_err(e: StoreError) -> GatewayError {
     tracing::warn!(error = %e, "store failed during a write");
     GatewayError::new(
         ErrorCode::StoreUnavailable,
