@@ -1,7 +1,11 @@
 //! The unified read graph: linking, merging, batching, caching, lists. Upstream call
 //! counts come from the simulators' `/_sim/stats`.
 
-use contactgraph::{demo::Demo, sim::seed::Kind, store::LinkSource};
+use contactgraph::{
+    demo::Demo,
+    sim::seed::Kind,
+    store::{LinkSource, NewLink},
+};
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -210,7 +214,7 @@ async fn a_stored_link_wins_over_matching() {
     demo.gateway
         .writer
         .store
-        .put_link(&ghl_only, member, LinkSource::Manual)
+        .put_link(&NewLink::new(&ghl_only, member, LinkSource::Manual))
         .await
         .expect("link stored");
     let c = &ok(&demo, LINK, json!({"id": ghl_only})).await["data"]["contact"];

@@ -6,7 +6,7 @@
 //! through the connection's `search_path`), dropped at the end even when the test fails, so
 //! parallel tests and reruns never see each other's rows.
 
-use contactgraph::store::{Link, LinkSource, Store, StoreError};
+use contactgraph::store::{Link, LinkSource, NewLink, Store, StoreError};
 
 use crate::harness::*;
 
@@ -51,10 +51,16 @@ fn pair(ghl: &str, user: i64, source: LinkSource) -> (String, i64, LinkSource) {
 async fn links_read_back_from_either_side_in_one_batch(db: TestDb) {
     let store = db.connect().await;
     let before_ms = now_ms();
-    store.put_link("g-1", 101, LinkSource::Email).await.unwrap();
-    store.put_link("g-2", 102, LinkSource::Phone).await.unwrap();
     store
-        .put_link("g-3", 103, LinkSource::CustomField)
+        .put_link(&NewLink::new("g-1", 101, LinkSource::Email))
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("g-2", 102, LinkSource::Phone))
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("g-3", 103, LinkSource::CustomField))
         .await
         .unwrap();
 
@@ -98,8 +104,14 @@ async fn links_read_back_from_either_side_in_one_batch(db: TestDb) {
 
 async fn relinking_a_contact_to_another_user_replaces_the_old_link(db: TestDb) {
     let store = db.connect().await;
-    store.put_link("g-1", 1, LinkSource::Email).await.unwrap();
-    store.put_link("g-1", 2, LinkSource::Manual).await.unwrap();
+    store
+        .put_link(&NewLink::new("g-1", 1, LinkSource::Email))
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("g-1", 2, LinkSource::Manual))
+        .await
+        .unwrap();
 
     assert_eq!(
         pairs(store.links_by_ghl(&ids(&["g-1"])).await.unwrap()),
@@ -114,13 +126,16 @@ async fn relinking_a_contact_to_another_user_replaces_the_old_link(db: TestDb) {
 
 async fn linking_a_user_linked_elsewhere_moves_the_link(db: TestDb) {
     let store = db.connect().await;
-    store.put_link("g-old", 7, LinkSource::Phone).await.unwrap();
     store
-        .put_link("g-other", 8, LinkSource::Email)
+        .put_link(&NewLink::new("g-old", 7, LinkSource::Phone))
         .await
         .unwrap();
     store
-        .put_link("g-new", 7, LinkSource::Manual)
+        .put_link(&NewLink::new("g-other", 8, LinkSource::Email))
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("g-new", 7, LinkSource::Manual))
         .await
         .unwrap();
 
@@ -141,7 +156,7 @@ async fn linking_a_user_linked_elsewhere_moves_the_link(db: TestDb) {
 
     // Both sides at once: g-new (linked to 7) takes 8 (linked to g-other); both old links go.
     store
-        .put_link("g-new", 8, LinkSource::Created)
+        .put_link(&NewLink::new("g-new", 8, LinkSource::Created))
         .await
         .unwrap();
     assert_eq!(
@@ -159,7 +174,10 @@ async fn linking_a_user_linked_elsewhere_moves_the_link(db: TestDb) {
 async fn storing_the_same_link_again_keeps_one_link(db: TestDb) {
     let store = db.connect().await;
     for _ in 0..3 {
-        store.put_link("g-1", 5, LinkSource::Email).await.unwrap();
+        store
+            .put_link(&NewLink::new("g-1", 5, LinkSource::Email))
+            .await
+            .unwrap();
     }
     assert_eq!(
         pairs(store.links_by_ghl(&ids(&["g-1"])).await.unwrap()),
@@ -168,7 +186,10 @@ async fn storing_the_same_link_again_keeps_one_link(db: TestDb) {
     assert_eq!(store.links_by_clubos(&[5]).await.unwrap().len(), 1);
 
     // Storing it again with another source keeps the pair and records the new reason.
-    store.put_link("g-1", 5, LinkSource::Manual).await.unwrap();
+    store
+        .put_link(&NewLink::new("g-1", 5, LinkSource::Manual))
+        .await
+        .unwrap();
     assert_eq!(
         pairs(store.links_by_clubos(&[5]).await.unwrap()),
         vec![pair("g-1", 5, LinkSource::Manual)]
@@ -177,8 +198,14 @@ async fn storing_the_same_link_again_keeps_one_link(db: TestDb) {
 
 async fn removing_by_either_side_reports_whether_a_link_existed(db: TestDb) {
     let store = db.connect().await;
-    store.put_link("g-1", 1, LinkSource::Email).await.unwrap();
-    store.put_link("g-2", 2, LinkSource::Phone).await.unwrap();
+    store
+        .put_link(&NewLink::new("g-1", 1, LinkSource::Email))
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("g-2", 2, LinkSource::Phone))
+        .await
+        .unwrap();
 
     assert!(store.remove_link_by_ghl("g-1").await.unwrap());
     assert!(!store.remove_link_by_ghl("g-1").await.unwrap());
@@ -198,7 +225,11 @@ async fn lookups_of_1200_ids_return_every_link_once(db: TestDb) {
     let linked = [0, 1, 498, 499, 500, 501, 999, 1000, 1001, 1199];
     for n in linked {
         store
-            .put_link(&format!("g-{n}"), 10_000 + n, LinkSource::Email)
+            .put_link(&NewLink::new(
+                &format!("g-{n}"),
+                10_000 + n,
+                LinkSource::Email,
+            ))
             .await
             .unwrap();
     }
@@ -235,7 +266,11 @@ async fn concurrent_writes_keep_links_one_to_one(db: TestDb) {
     // Many users for one contact, then many contacts for one user, each batch at once.
     let writes = (0..WRITERS).map(|n| {
         let store = store.clone();
-        tokio::spawn(async move { store.put_link("g-race", 100 + n, LinkSource::Email).await })
+        tokio::spawn(async move {
+            store
+                .put_link(&NewLink::new("g-race", 100 + n, LinkSource::Email))
+                .await
+        })
     });
     for write in futures_util::future::join_all(writes).await {
         write.unwrap().expect("a racing put_link succeeds");
@@ -249,7 +284,11 @@ async fn concurrent_writes_keep_links_one_to_one(db: TestDb) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .put_link(&format!("g-race-{n}"), 500, LinkSource::Phone)
+                .put_link(&NewLink::new(
+                    &format!("g-race-{n}"),
+                    500,
+                    LinkSource::Phone,
+                ))
                 .await
         })
     });
@@ -264,7 +303,10 @@ async fn concurrent_writes_keep_links_one_to_one(db: TestDb) {
 
 async fn reconnecting_reruns_migrations_and_keeps_links(db: TestDb) {
     let first = db.connect().await;
-    first.put_link("g-1", 1, LinkSource::Manual).await.unwrap();
+    first
+        .put_link(&NewLink::new("g-1", 1, LinkSource::Manual))
+        .await
+        .unwrap();
     drop(first);
 
     // The second connect finds the schema already migrated.
@@ -273,7 +315,10 @@ async fn reconnecting_reruns_migrations_and_keeps_links(db: TestDb) {
         pairs(second.links_by_ghl(&ids(&["g-1"])).await.unwrap()),
         vec![pair("g-1", 1, LinkSource::Manual)]
     );
-    second.put_link("g-2", 2, LinkSource::Email).await.unwrap();
+    second
+        .put_link(&NewLink::new("g-2", 2, LinkSource::Email))
+        .await
+        .unwrap();
 
     // A store open at the same time sees the same rows.
     let third = db.connect().await;

@@ -19,6 +19,7 @@ use moka::{future::Cache, notification::RemovalCause};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::store::Link;
 use crate::upstream::{
     clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser},
     ghl::models::{GhlAppointment, GhlContact, GhlNote, GhlTask, SearchResponse},
@@ -247,7 +248,7 @@ pub struct Caches {
     /// Club OS users by email or phone.
     pub clubos_by_match: EntityCache<MatchKey, Vec<ClubOsUser>>,
     /// Stored links, by GHL contact id.
-    pub links_by_ghl: EntityCache<String, Option<i64>>,
+    pub links_by_ghl: EntityCache<String, Option<Link>>,
     /// Stored links, by Club OS user id.
     pub links_by_clubos: EntityCache<i64, Option<String>>,
 }

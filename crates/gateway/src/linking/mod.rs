@@ -12,6 +12,7 @@
 //! the record back. So both sides always answer the same, no record is linked to two,
 //! and a weaker rule never takes a partner that a stronger one gives to someone else.
 
+pub mod graph;
 pub mod merge;
 
 use futures_util::future::join_all;
@@ -326,7 +327,8 @@ async fn propose_for_ghl(
         loaders::one(&l.link_by_ghl, c.id.clone()),
         l.link_field_value(c)
     );
-    for (id, rule) in [(stored?, LinkRule::Stored), (field?, LinkRule::CustomField)] {
+    let stored = stored?.map(|link| link.clubos_user_id);
+    for (id, rule) in [(stored, LinkRule::Stored), (field?, LinkRule::CustomField)] {
         if let Some(id) = id
             && let Some(u) = loaders::one(&l.clubos_user, id).await?
         {
@@ -444,8 +446,8 @@ pub async fn likely_clubos_id(
     region: phonenumber::country::Id,
     c: &GhlContact,
 ) -> Option<i64> {
-    if let Ok(Some(id)) = loaders::one(&l.link_by_ghl, c.id.clone()).await {
-        return Some(id);
+    if let Ok(Some(link)) = loaders::one(&l.link_by_ghl, c.id.clone()).await {
+        return Some(link.clubos_user_id);
     }
     if let Ok(Some(id)) = l.link_field_value(c).await {
         return Some(id);
@@ -533,7 +535,7 @@ async fn not_stored_elsewhere(
     let mut out = Vec::with_capacity(contacts.len());
     for (c, link) in contacts.into_iter().zip(links) {
         match link? {
-            Some(other) if other != user_id => {}
+            Some(other) if other.clubos_user_id != user_id => {}
             _ => out.push(c),
         }
     }

@@ -10,6 +10,7 @@ use super::{Fetched, Readers, email_key, phone_key};
 use crate::{
     cache::MatchKey,
     error::{ErrorCode, GatewayError, System},
+    store::Link,
     upstream::{
         UpstreamError,
         clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser, EventSearch, UserSearch},
@@ -438,14 +439,14 @@ pub(super) fn store_err(e: crate::store::StoreError) -> GatewayError {
 pub(super) fn fetch_links_by_ghl(
     s: Arc<Readers>,
     keys: Vec<String>,
-) -> BoxFuture<'static, HashMap<String, Fetched<Option<i64>>>> {
+) -> BoxFuture<'static, HashMap<String, Fetched<Option<Link>>>> {
     async move {
         match s.store.links_by_ghl(&keys).await {
             Ok(links) => each_key(
                 keys,
                 links
                     .into_iter()
-                    .map(|l| (l.ghl_contact_id, l.clubos_user_id))
+                    .map(|l| (l.ghl_contact_id.clone(), l))
                     .collect(),
             ),
             Err(e) => all_failed(keys, &store_err(e)),

@@ -32,7 +32,7 @@ use fetch::*;
 use crate::{
     cache::{Caches, EntityCache, Lookup, MatchKey},
     error::{ErrorCode, GatewayError},
-    store::Store,
+    store::{Link, Store},
     upstream::{
         clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser},
         ghl::models::{
@@ -214,7 +214,7 @@ pub struct Loaders {
     /// Club OS users by `phone:<E.164>`.
     pub clubos_by_phone: Cached<MatchKey, Vec<ClubOsUser>>,
     /// Stored links by GHL contact id.
-    pub link_by_ghl: Cached<String, Option<i64>>,
+    pub link_by_ghl: Cached<String, Option<Link>>,
     /// Stored links by Club OS user id.
     pub link_by_clubos: Cached<i64, Option<String>>,
 }

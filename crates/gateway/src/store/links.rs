@@ -9,6 +9,7 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::changes::{ChangeKind, NewChange, Origin};
 use super::{Store, StoreError, is_write_race, now_ms};
 
 /// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
@@ -78,9 +79,9 @@ impl FromStr for LinkSource {
     }
 }
 
-/// One stored link: the pair, why it exists and when it was last written, so that callers
+/// One stored link: the pair, why it exists, who confirmed it and when, so that callers
 /// can judge how much to trust it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Link {
     /// The GHL contact's id.
     pub ghl_contact_id: String,
@@ -88,8 +89,42 @@ pub struct Link {
     pub clubos_user_id: i64,
     /// Why the two are linked.
     pub source: LinkSource,
+    /// What the match rested on (the shared email or phone, the link field), when known.
+    pub evidence: Option<String>,
+    /// Who confirmed it: a write through the gateway or the link sweep.
+    pub confirmed_by: Origin,
+    /// When the pair was first stored, in milliseconds since the Unix epoch.
+    pub linked_at_ms: i64,
     /// When the link was last stored, in milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
+}
+
+/// A link to store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewLink {
+    /// The GHL contact's id.
+    pub ghl_contact_id: String,
+    /// The Club OS user's id.
+    pub clubos_user_id: i64,
+    /// Why the two are linked.
+    pub source: LinkSource,
+    /// What the match rested on.
+    pub evidence: Option<String>,
+    /// Who confirmed it.
+    pub confirmed_by: Origin,
+}
+
+impl NewLink {
+    /// A link a write through the gateway confirmed, with no evidence recorded.
+    pub fn new(ghl_contact_id: &str, clubos_user_id: i64, source: LinkSource) -> Self {
+        Self {
+            ghl_contact_id: ghl_contact_id.to_owned(),
+            clubos_user_id,
+            source,
+            evidence: None,
+            confirmed_by: Origin::Write,
+        }
+    }
 }
 
 impl Store {
@@ -140,22 +175,30 @@ impl Store {
         Ok(links)
     }
 
+    /// Every stored link (the link sweep compares them with what it finds).
+    pub async fn all_links(&self) -> Result<Vec<Link>, StoreError> {
+        const OPERATION: &str = "all_links";
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM contact_links ORDER BY ghl_contact_id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| self.link_from_row(OPERATION, row))
+            .collect()
+    }
+
     /// Stores a link, keeping links one-to-one: in one transaction, any other link of the
-    /// contact or of the user is removed, then this one is written. Storing the same link
-    /// again is harmless (it only refreshes `source` and `updated_at_ms`), so callers can
-    /// retry freely. A write that loses a race with another replica is run again.
-    pub async fn put_link(
-        &self,
-        ghl_contact_id: &str,
-        clubos_user_id: i64,
-        source: LinkSource,
-    ) -> Result<(), StoreError> {
+    /// contact or of the user is removed, then this one is written, the suggestions of
+    /// either record are dropped (the person is decided), and each change goes to the
+    /// change log. Storing the same pair again only refreshes `source`, `evidence` and
+    /// `updated_at_ms` (`linked_at_ms` stays), so callers can retry freely. A write that
+    /// loses a race with another replica is run again.
+    pub async fn put_link(&self, link: &NewLink) -> Result<(), StoreError> {
         let mut attempt = 1;
         loop {
-            match self
-                .try_put_link(ghl_contact_id, clubos_user_id, source)
-                .await
-            {
+            match self.try_put_link(link).await {
                 Ok(()) => return Ok(()),
                 Err(error) if attempt < PUT_ATTEMPTS && is_write_race(&error) => attempt += 1,
                 Err(error) => return Err(self.query_error("put_link", error)),
@@ -163,61 +206,165 @@ impl Store {
         }
     }
 
-    async fn try_put_link(
-        &self,
-        ghl_contact_id: &str,
-        clubos_user_id: i64,
-        source: LinkSource,
-    ) -> Result<(), sqlx::Error> {
+    async fn try_put_link(&self, link: &NewLink) -> Result<(), sqlx::Error> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
+        let held = sqlx::query(
+            "SELECT ghl_contact_id, clubos_user_id, linked_at_ms FROM contact_links \
+             WHERE ghl_contact_id = $1 OR clubos_user_id = $2",
+        )
+        .bind(link.ghl_contact_id.clone())
+        .bind(link.clubos_user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut linked_at = now;
+        let mut is_new = true;
+        for row in &held {
+            let ghl: String = row.try_get("ghl_contact_id")?;
+            let user: i64 = row.try_get("clubos_user_id")?;
+            if ghl == link.ghl_contact_id && user == link.clubos_user_id {
+                linked_at = row.try_get("linked_at_ms")?;
+                is_new = false;
+                continue;
+            }
+            let removed = NewChange {
+                kind: ChangeKind::LinkRemoved,
+                ghl_contact_id: Some(&ghl),
+                clubos_user_id: Some(user),
+                fields: &["clubOsUserId"],
+                origin: link.confirmed_by,
+            };
+            self.append_change(&mut tx, &removed).await?;
+        }
         sqlx::query("DELETE FROM contact_links WHERE ghl_contact_id = $1 OR clubos_user_id = $2")
-            .bind(ghl_contact_id.to_owned())
-            .bind(clubos_user_id)
+            .bind(link.ghl_contact_id.clone())
+            .bind(link.clubos_user_id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO contact_links (ghl_contact_id, clubos_user_id, source, updated_at_ms) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO contact_links (ghl_contact_id, clubos_user_id, source, evidence, \
+             confirmed_by, linked_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(ghl_contact_id.to_owned())
-        .bind(clubos_user_id)
-        .bind(source.as_str())
-        .bind(now_ms())
+        .bind(link.ghl_contact_id.clone())
+        .bind(link.clubos_user_id)
+        .bind(link.source.as_str())
+        .bind(link.evidence.clone())
+        .bind(link.confirmed_by.as_str())
+        .bind(linked_at)
+        .bind(now)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM link_suggestions WHERE ghl_contact_id = $1 OR clubos_user_id = $2",
+        )
+        .bind(link.ghl_contact_id.clone())
+        .bind(link.clubos_user_id)
+        .execute(&mut *tx)
+        .await?;
+        if is_new {
+            let stored = NewChange {
+                kind: ChangeKind::LinkStored,
+                ghl_contact_id: Some(&link.ghl_contact_id),
+                clubos_user_id: Some(link.clubos_user_id),
+                fields: &["clubOsUserId"],
+                origin: link.confirmed_by,
+            };
+            self.append_change(&mut tx, &stored).await?;
+        }
         tx.commit().await
     }
 
     /// Removes the link of a GHL contact (it was deleted, or a person unlinked it); the
     /// answer tells an API caller whether there was anything to undo.
     pub async fn remove_link_by_ghl(&self, ghl_contact_id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM contact_links WHERE ghl_contact_id = $1")
-            .bind(ghl_contact_id.to_owned())
-            .execute(&self.pool)
+        self.remove_link("ghl_contact_id", Value::Ghl(ghl_contact_id))
             .await
-            .map_err(|e| self.query_error("remove_link_by_ghl", e))?;
-        Ok(result.rows_affected() > 0)
+            .map_err(|e| self.query_error("remove_link_by_ghl", e))
     }
 
     /// Removes the link of a Club OS user, the mirror of [`Store::remove_link_by_ghl`].
     pub async fn remove_link_by_clubos(&self, clubos_user_id: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM contact_links WHERE clubos_user_id = $1")
-            .bind(clubos_user_id)
-            .execute(&self.pool)
+        self.remove_link("clubos_user_id", Value::ClubOs(clubos_user_id))
             .await
-            .map_err(|e| self.query_error("remove_link_by_clubos", e))?;
-        Ok(result.rows_affected() > 0)
+            .map_err(|e| self.query_error("remove_link_by_clubos", e))
+    }
+
+    /// Deletes the link `column` = `value` and logs it, retrying a lost race.
+    async fn remove_link(&self, column: &str, value: Value<'_>) -> Result<bool, sqlx::Error> {
+        let mut attempt = 1;
+        loop {
+            match self.try_remove_link(column, value).await {
+                Err(error) if attempt < PUT_ATTEMPTS && is_write_race(&error) => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn try_remove_link(&self, column: &str, value: Value<'_>) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let select = format!("SELECT {COLUMNS} FROM contact_links WHERE {column} = $1");
+        let row = value
+            .bind(sqlx::query(AssertSqlSafe(select)))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let ghl: String = row.try_get("ghl_contact_id")?;
+        let user: i64 = row.try_get("clubos_user_id")?;
+        let delete = format!("DELETE FROM contact_links WHERE {column} = $1");
+        value
+            .bind(sqlx::query(AssertSqlSafe(delete)))
+            .execute(&mut *tx)
+            .await?;
+        let removed = NewChange {
+            kind: ChangeKind::LinkRemoved,
+            ghl_contact_id: Some(&ghl),
+            clubos_user_id: Some(user),
+            fields: &["clubOsUserId"],
+            origin: Origin::Write,
+        };
+        self.append_change(&mut tx, &removed).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     fn link_from_row(&self, operation: &'static str, row: &AnyRow) -> Result<Link, StoreError> {
         let field = |e| self.query_error(operation, e);
         let source: String = row.try_get("source").map_err(field)?;
+        let confirmed_by: String = row.try_get("confirmed_by").map_err(field)?;
         Ok(Link {
             ghl_contact_id: row.try_get("ghl_contact_id").map_err(field)?,
             clubos_user_id: row.try_get("clubos_user_id").map_err(field)?,
             source: source.parse()?,
+            evidence: row.try_get("evidence").map_err(field)?,
+            confirmed_by: confirmed_by.parse()?,
+            linked_at_ms: row.try_get("linked_at_ms").map_err(field)?,
             updated_at_ms: row.try_get("updated_at_ms").map_err(field)?,
         })
+    }
+}
+
+/// The columns a [`Link`] is read from.
+const COLUMNS: &str =
+    "ghl_contact_id, clubos_user_id, source, evidence, confirmed_by, linked_at_ms, updated_at_ms";
+
+/// One side's id, bound to a query by its type.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Ghl(&'a str),
+    ClubOs(i64),
+}
+
+impl Value<'_> {
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Self::Ghl(id) => query.bind(id.to_owned()),
+            Self::ClubOs(id) => query.bind(id),
+        }
     }
 }
 
@@ -226,8 +373,7 @@ impl Store {
 fn select_where_in(column: &str, count: usize) -> String {
     let placeholders: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
     format!(
-        "SELECT ghl_contact_id, clubos_user_id, source, updated_at_ms FROM contact_links \
-         WHERE {column} IN ({})",
+        "SELECT {COLUMNS} FROM contact_links WHERE {column} IN ({})",
         placeholders.join(", ")
     )
 }

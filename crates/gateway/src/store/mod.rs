@@ -1,6 +1,7 @@
 //! The gateway's durable store: what the gateway itself must remember across restarts
-//! (links between a GHL contact and a Club OS user, idempotency keys of mutations, the
-//! outbox of upstream writes still owed, and the GHL app's OAuth tokens).
+//! (the identity graph: links between a GHL contact and a Club OS user, suggestions and
+//! dismissals; the change log; idempotency keys of mutations, the outbox of upstream
+//! writes still owed, and the GHL app's OAuth tokens).
 //!
 //! One set of queries serves two backends through sqlx's `Any` driver: embedded SQLite,
 //! the default, which needs no server, and PostgreSQL, which several gateway replicas can
@@ -10,10 +11,12 @@
 //! migrations and the few places where the backends must differ.
 
 mod api_keys;
+mod changes;
 mod idempotency;
 mod links;
 mod oauth;
 mod outbox;
+mod suggestions;
 
 use serde::Deserialize;
 use std::fmt;
@@ -24,10 +27,12 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use api_keys::StoredKey;
+pub use changes::{Change, ChangeKind, Origin};
 pub use idempotency::Claim;
-pub use links::{Link, LinkSource};
+pub use links::{Link, LinkSource, NewLink};
 pub use oauth::GhlOAuthTokens;
 pub use outbox::{Leg, LegState, NewLeg, new_id};
+pub use suggestions::{NewSuggestion, QueuePosition, Suggestion};
 
 /// The schema, embedded in the binary so that a deployed gateway never depends on a
 /// `migrations/` directory beside it.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Writer;
 use crate::{
     error::System,
-    store::LinkSource,
+    store::{LinkSource, NewLink, Origin},
     upstream::{
         UpstreamError,
         clubos::{NewEvent, NewUser, UserPatch, UserSearch},
@@ -69,6 +69,12 @@ pub enum LegOp {
         ghl_contact_id: Option<String>,
         clubos_user_id: Option<i64>,
         source: LinkSource,
+        /// What the match rested on (the link sweep records it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
+        /// Who confirmed the link; legs recorded before it was kept were all writes.
+        #[serde(default)]
+        confirmed_by: Origin,
     },
     /// Forgets the link and clears the GHL link custom field.
     Unlink {
@@ -436,6 +442,8 @@ pub async fn run(
             ghl_contact_id,
             clubos_user_id,
             source,
+            evidence,
+            confirmed_by,
         } => {
             let (Some(ghl), Some(user)) = (
                 ghl_contact_id.clone().or_else(|| prior.ghl_contact_id()),
@@ -445,11 +453,21 @@ pub async fn run(
                     messages: vec!["nothing to link: an earlier leg produced no id".into()],
                 });
             };
+            let link = NewLink {
+                ghl_contact_id: ghl.clone(),
+                clubos_user_id: user,
+                source: *source,
+                evidence: evidence.clone(),
+                confirmed_by: *confirmed_by,
+            };
             s.store
-                .put_link(&ghl, user, *source)
+                .put_link(&link)
                 .await
                 .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
-            mirror_link(s, &ghl, json!(user.to_string())).await?;
+            // A link found by the link field needs no mirror: the field already holds it.
+            if *source != LinkSource::CustomField {
+                mirror_link(s, &ghl, json!(user.to_string())).await?;
+            }
             Ok(Some(LegResult {
                 ghl_contact_id: Some(ghl),
                 clubos_user_id: Some(user),

@@ -9,7 +9,7 @@
 use super::{ClubOsMirror, Plan, legs::LegOp};
 use crate::{
     error::{GatewayError, System},
-    store::LinkSource,
+    store::{LinkSource, NewLink, Origin},
     upstream::{
         clubos::{ClubOsAttendee, NewEvent},
         ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
@@ -47,6 +47,8 @@ pub fn create_contact(
                 ghl_contact_id: None,
                 clubos_user_id: None,
                 source: LinkSource::Created,
+                evidence: None,
+                confirmed_by: Origin::Write,
             },
         ],
         ..Plan::default()
@@ -81,6 +83,8 @@ pub fn upsert_contact(
                 ghl_contact_id: None,
                 clubos_user_id: existing,
                 source: LinkSource::Created,
+                evidence: None,
+                confirmed_by: Origin::Write,
             },
         ],
         clubos_user_id: existing,
@@ -164,9 +168,28 @@ pub fn link(ghl_contact_id: String, clubos_user_id: i64) -> Plan {
             ghl_contact_id: Some(ghl_contact_id.clone()),
             clubos_user_id: Some(clubos_user_id),
             source: LinkSource::Manual,
+            evidence: None,
+            confirmed_by: Origin::Write,
         }],
         ghl_contact_id: Some(ghl_contact_id),
         clubos_user_id: Some(clubos_user_id),
+        ..Plan::default()
+    }
+}
+
+/// A link the link sweep confirmed: stored and mirrored like `linkContacts`, with the
+/// rule and evidence it rested on.
+pub fn confirm(link: NewLink) -> Plan {
+    Plan {
+        ghl_contact_id: Some(link.ghl_contact_id.clone()),
+        clubos_user_id: Some(link.clubos_user_id),
+        legs: vec![LegOp::Link {
+            ghl_contact_id: Some(link.ghl_contact_id),
+            clubos_user_id: Some(link.clubos_user_id),
+            source: link.source,
+            evidence: link.evidence,
+            confirmed_by: link.confirmed_by,
+        }],
         ..Plan::default()
     }
 }
@@ -388,6 +411,8 @@ mod tests {
                 ghl_contact_id: None,
                 clubos_user_id: None,
                 source: LinkSource::Created,
+                evidence: None,
+                confirmed_by: Origin::Write,
             }
         );
     }
@@ -576,6 +601,8 @@ mod tests {
                 ghl_contact_id: Some("g1".into()),
                 clubos_user_id: Some(7),
                 source: LinkSource::Manual,
+                evidence: None,
+                confirmed_by: Origin::Write,
             }]
         );
         assert_eq!(
