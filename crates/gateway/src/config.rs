@@ -70,6 +70,9 @@ pub struct Config {
     /// What one GraphQL request may ask.
     #[serde(default)]
     pub limits: crate::limits::LimitsConfig,
+    /// Work the gateway does on its own: the link sweep.
+    #[serde(default)]
+    pub sync: crate::sync::SyncConfig,
 }
 
 /// A configuration problem, already phrased for a person: one line, key named, no value.
@@ -162,6 +165,7 @@ impl Config {
             ));
         }
         self.server.cors.check().map_err(ConfigError)?;
+        self.sync.check().map_err(ConfigError)?;
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
         self.check_ghl_auth()
@@ -451,6 +455,10 @@ mod tests {
                 introspection: true,
                 suggestions: true,
             },
+            sync: SyncConfig {
+                links: false,
+                interval_minutes: 5,
+            },
         }
         "#);
     }
@@ -464,6 +472,9 @@ mod tests {
             VALID.replace("token = \"pit-secret-value-123\"", ""),
             VALID.replace("token = \"pit-secret-value-123\"", "token = 5"),
             format!("{VALID}\n[server]\nlisten = \"not an address\""),
+            format!("{VALID}\n[sync]\ninterval_minutes = 0"),
+            format!("{VALID}\n[sync]\ninterval_minutes = 16"),
+            format!("{VALID}\n[sync]\nlink = true"),
         ]
         .iter()
         .map(|toml| with(toml).unwrap_err().to_string())
@@ -473,6 +484,9 @@ mod tests {
         configuration error: missing required key `ghl.token`: set it in the config file or as CONTACTGRAPH_GHL__TOKEN
         configuration error: key `ghl.token` has the wrong type (from TOML source string): expected a string
         configuration error: key `server.listen` is invalid (from TOML source string)
+        configuration error: key `sync.interval_minutes` must be between 1 and 15
+        configuration error: key `sync.interval_minutes` must be between 1 and 15
+        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, interval_minutes
         "#);
     }
 

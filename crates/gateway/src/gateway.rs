@@ -15,6 +15,7 @@ use crate::{
     schema,
     server::{self, CorsConfig, Surface},
     store::Store,
+    sync,
     upstream::{
         RetryPolicy, UpstreamError,
         clubos::ClubOsClient,
@@ -85,6 +86,7 @@ pub struct Gateway {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     relay: Option<JoinHandle<()>>,
+    sync: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -146,6 +148,10 @@ impl Gateway {
             },
         );
         let relay = (!opts.clock.is_manual()).then(|| relay::spawn(writer.clone()));
+        let sync = cfg.sync.links.then(|| {
+            let every = Duration::from_secs(cfg.sync.interval_minutes * 60);
+            sync::links::spawn(writer.clone(), cfg.linking.region(), every)
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -158,6 +164,7 @@ impl Gateway {
             stop: Some(tx),
             task,
             relay,
+            sync,
         })
     }
 
@@ -181,8 +188,8 @@ impl Gateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(relay) = &self.relay {
-            relay.abort();
+        for task in [&self.relay, &self.sync].into_iter().flatten() {
+            task.abort();
         }
         (&mut self.task)
             .await

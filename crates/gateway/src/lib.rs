@@ -16,6 +16,7 @@
 //! - [`clock`]: the outbox's time, injectable for tests.
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
+//! - [`sync`]: work the gateway does on its own: the link sweep.
 //! - [`upstream`]: typed clients for GHL and Club OS (retries, rate limiting, errors).
 //! - [`install`]: the GHL Marketplace app's install endpoints (OAuth code exchange).
 //! - [`webhooks`]: `POST /webhooks/ghl`, verified GHL events turned into cache invalidation.
@@ -36,6 +37,7 @@ pub mod schema;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod sync;
 pub mod upstream;
 pub mod webhooks;
 pub mod writes;

@@ -4,6 +4,7 @@ use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, Result, SimpleOb
 
 use super::{
     activity::{Appointment, Note, Source, Task},
+    identity::StoredLink,
     ids::ContactRef,
 };
 use crate::{
@@ -233,6 +234,20 @@ impl Contact {
     /// The rule that linked the records; null unless `LINKED`.
     async fn linked_by(&self) -> Option<LinkRule> {
         self.person.rule.map(Into::into)
+    }
+
+    /// The link the gateway stores for this person: how and when it was confirmed. Null
+    /// when none is stored; `linkedBy` then says which rule matched the records at this
+    /// read (the link sweep stores such matches).
+    async fn stored_link(&self, ctx: &Context<'_>) -> Result<Option<StoredLink>> {
+        let Some(c) = &self.person.ghl else {
+            return Ok(None);
+        };
+        let l = ctx.data::<Loaders>()?;
+        let link = loaders::one(&l.link_by_ghl, c.id.clone())
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(link.map(StoredLink::from))
     }
 
     /// Given name.

@@ -124,11 +124,11 @@ fn bad_input(message: &str) -> async_graphql::Error {
     GatewayError::new(ErrorCode::BadUserInput, message).extend()
 }
 
-fn encode(v: &Value) -> String {
+pub(super) fn encode(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
-fn decode(cursor: &str) -> Result<Value> {
+pub(super) fn decode(cursor: &str) -> Result<Value> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -136,7 +136,7 @@ fn decode(cursor: &str) -> Result<Value> {
         .ok_or_else(|| bad_input("after is not a cursor this list gave out"))
 }
 
-fn page_size(first: i32) -> Result<usize> {
+pub(super) fn page_size(first: i32) -> Result<usize> {
     match usize::try_from(first) {
         Ok(n @ 1..=100) => Ok(n),
         _ => Err(bad_input("first must be between 1 and 100")),

@@ -3,6 +3,7 @@
 
 mod activity;
 mod contact;
+mod identity;
 mod ids;
 mod listing;
 mod mutation;
@@ -106,4 +107,9 @@ pub enum Node {
 
 /// Read entry points.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(PersonQueries, OutboxQueries, listing::LinkQueries);
+pub struct QueryRoot(
+    PersonQueries,
+    OutboxQueries,
+    listing::LinkQueries,
+    identity::IdentityQueries,
+);
