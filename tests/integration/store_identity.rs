@@ -1,6 +1,6 @@
 //! The identity graph in the store, on every backend: the change log's numbering, links
-//! keeping when they were first confirmed, and the review queue of suggestions with its
-//! dismissals.
+//! keeping when they were first confirmed, the review queue of suggestions with its
+//! dismissals, and the sync engine's cursors.
 
 use contactgraph::store::{
     ChangeKind, LinkSource, NewLink, NewSuggestion, Origin, QueuePosition, Store,
@@ -18,6 +18,7 @@ on_backends!(
         concurrent_changes_get_distinct_gapless_numbers,
         the_queue_pages_likeliest_first_and_skips_linked_and_dismissed_pairs,
         storing_a_link_resolves_the_suggestions_of_either_record,
+        a_sync_cursor_moves_on_success_and_keeps_its_place_on_failure,
     ]
 );
 
@@ -190,4 +191,38 @@ async fn storing_a_link_resolves_the_suggestions_of_either_record(db: TestDb) {
     let held = store.suggestions(None, 10).await.unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0].ghl_contact_id, "g-c");
+}
+
+async fn a_sync_cursor_moves_on_success_and_keeps_its_place_on_failure(db: TestDb) {
+    let store = db.connect().await;
+    assert!(store.sync_cursor("clubos_users").await.unwrap().is_none());
+    store
+        .sync_failed("clubos_users", "UPSTREAM_UNAVAILABLE")
+        .await
+        .unwrap();
+    let failed = store.sync_cursor("clubos_users").await.unwrap().unwrap();
+    assert_eq!(
+        failed.position, "",
+        "a failure before any success has no position"
+    );
+    assert_eq!(failed.last_error.as_deref(), Some("UPSTREAM_UNAVAILABLE"));
+
+    store
+        .advance_sync_cursor("clubos_users", "2026-12-01T10:00:00.000Z")
+        .await
+        .unwrap();
+    let ok = store.sync_cursor("clubos_users").await.unwrap().unwrap();
+    assert_eq!(ok.position, "2026-12-01T10:00:00.000Z");
+    assert!(ok.last_success_ms.is_some());
+    assert_eq!(ok.last_error, None, "a success clears the error");
+
+    store
+        .sync_failed("clubos_users", "STORE_UNAVAILABLE")
+        .await
+        .unwrap();
+    let again = store.sync_cursor("clubos_users").await.unwrap().unwrap();
+    assert_eq!(again.position, "2026-12-01T10:00:00.000Z");
+    assert_eq!(again.last_success_ms, ok.last_success_ms);
+    assert_eq!(again.last_error.as_deref(), Some("STORE_UNAVAILABLE"));
+    assert!(store.sync_cursor("ghl_contacts").await.unwrap().is_none());
 }

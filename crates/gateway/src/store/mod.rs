@@ -12,6 +12,7 @@
 
 mod api_keys;
 mod changes;
+mod cursors;
 mod idempotency;
 mod links;
 mod oauth;
@@ -28,6 +29,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use api_keys::StoredKey;
 pub use changes::{Change, ChangeKind, Origin};
+pub use cursors::SyncCursor;
 pub use idempotency::Claim;
 pub use links::{Link, LinkSource, NewLink};
 pub use oauth::GhlOAuthTokens;
