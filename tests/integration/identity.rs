@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use contactgraph::{
     demo::Demo,
-    sim::{SimOptions, seed::Kind},
+    sim::seed::Kind,
     store::{ChangeKind, LinkSource, Origin},
 };
 use reqwest::Method;
@@ -22,19 +22,8 @@ const SUGGESTIONS: &str = r#"query($after: String) { linkSuggestions(first: 100,
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { ghlContactId clubOsUserId rule evidence score ghl { id } clubOs { userId } } } } }"#;
 
-/// A demo whose GHL allows far more than GHL's 100 requests per 10 s, so that a sweep's
-/// mirror writes (one per link) do not wait for GHL's windows.
 async fn unthrottled(people: usize) -> Demo {
-    let mut sims = SimOptions {
-        people,
-        ..SimOptions::default()
-    };
-    sims.ghl.rate_limit.max = 100_000;
-    app()
-        .sims(sims)
-        .config(json!({"ghl": {"rate_limit": {"max_per_interval": 100_000}}}))
-        .start()
-        .await
+    app().people(people).unthrottled().start().await
 }
 
 async fn sweep(demo: &Demo) -> Value {

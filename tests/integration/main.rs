@@ -26,5 +26,6 @@ mod security;
 mod store;
 mod store_identity;
 mod store_writes;
+mod sync;
 mod webhooks;
 mod writes;

@@ -457,7 +457,36 @@ mod tests {
             },
             sync: SyncConfig {
                 links: false,
+                clubos_poll: false,
+                propagate: false,
                 interval_minutes: 5,
+                clubos_page_size: 200,
+                fields: FieldMap {
+                    first_name: FieldRule {
+                        authority: Clubos,
+                        propagate: true,
+                    },
+                    last_name: FieldRule {
+                        authority: Clubos,
+                        propagate: true,
+                    },
+                    email: FieldRule {
+                        authority: Newest,
+                        propagate: true,
+                    },
+                    phone: FieldRule {
+                        authority: Newest,
+                        propagate: true,
+                    },
+                    date_of_birth: FieldRule {
+                        authority: Clubos,
+                        propagate: true,
+                    },
+                    membership: FieldRule {
+                        authority: Clubos,
+                        propagate: true,
+                    },
+                },
             },
         }
         "#);
@@ -475,6 +504,8 @@ mod tests {
             format!("{VALID}\n[sync]\ninterval_minutes = 0"),
             format!("{VALID}\n[sync]\ninterval_minutes = 16"),
             format!("{VALID}\n[sync]\nlink = true"),
+            format!("{VALID}\n[sync.fields.membership]\nauthority = \"ghl\"\npropagate = true"),
+            format!("{VALID}\n[sync.fields.emial]\nauthority = \"ghl\"\npropagate = true"),
         ]
         .iter()
         .map(|toml| with(toml).unwrap_err().to_string())
@@ -486,7 +517,9 @@ mod tests {
         configuration error: key `server.listen` is invalid (from TOML source string)
         configuration error: key `sync.interval_minutes` must be between 1 and 15
         configuration error: key `sync.interval_minutes` must be between 1 and 15
-        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, interval_minutes
+        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, propagate, interval_minutes, clubos_page_size, fields
+        configuration error: key `sync.fields.membership.authority` must be "clubos": GHL cannot write a Club OS membership
+        configuration error: unknown key `sync.fields.emial` (from TOML source string); expected one of: first_name, last_name, email, phone, date_of_birth, membership
         "#);
     }
 

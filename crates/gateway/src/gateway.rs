@@ -87,6 +87,7 @@ pub struct Gateway {
     task: JoinHandle<std::io::Result<()>>,
     relay: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<()>>,
+    poll: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -132,7 +133,12 @@ impl Gateway {
             cfg.server.cors.clone()
         };
         let surface = Surface {
-            schema: schema::build(writer.clone(), cfg.merge.clone(), &cfg.limits),
+            schema: schema::build(
+                writer.clone(),
+                cfg.merge.clone(),
+                cfg.sync.clone(),
+                &cfg.limits,
+            ),
             readers: readers.clone(),
             auth: Arc::new(Authenticator::new(&cfg.auth).map_err(StartError::from)?),
             limits: cfg.limits.clone(),
@@ -152,6 +158,10 @@ impl Gateway {
             let every = Duration::from_secs(cfg.sync.interval_minutes * 60);
             sync::links::spawn(writer.clone(), cfg.linking.region(), every)
         });
+        let poll = cfg
+            .sync
+            .clubos_poll
+            .then(|| sync::clubos::spawn(writer.clone(), cfg.sync.clone(), cfg.linking.region()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -165,6 +175,7 @@ impl Gateway {
             task,
             relay,
             sync,
+            poll,
         })
     }
 
@@ -188,7 +199,7 @@ impl Gateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        for task in [&self.relay, &self.sync].into_iter().flatten() {
+        for task in [&self.relay, &self.sync, &self.poll].into_iter().flatten() {
             task.abort();
         }
         (&mut self.task)

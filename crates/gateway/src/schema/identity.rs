@@ -223,7 +223,7 @@ fn position(cursor: &str) -> Result<QueuePosition> {
 }
 
 /// Epoch milliseconds as ISO-8601 (UTC, milliseconds).
-fn iso(ms: i64) -> String {
+pub(super) fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -10,6 +10,7 @@ mod mutation;
 mod outbox;
 mod person;
 mod prefetch;
+mod sync;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::{
     error::{ErrorCode, GatewayError},
     limits::LimitsConfig,
     linking::merge::MergeConfig,
+    sync::SyncConfig,
     writes::Writer,
 };
 
@@ -41,7 +43,12 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// limits of `limits` (the ones async-graphql enforces during validation;
 /// [`crate::limits`] checks the others). Reads go through each request's
 /// [`crate::loaders::Loaders`].
-pub fn build(writer: Arc<Writer>, merge: MergeConfig, limits: &LimitsConfig) -> AppSchema {
+pub fn build(
+    writer: Arc<Writer>,
+    merge: MergeConfig,
+    sync: SyncConfig,
+    limits: &LimitsConfig,
+) -> AppSchema {
     let mut b = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -49,6 +56,7 @@ pub fn build(writer: Arc<Writer>, merge: MergeConfig, limits: &LimitsConfig) -> 
     )
     .data(writer)
     .data(merge)
+    .data(sync)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)
@@ -112,4 +120,5 @@ pub struct QueryRoot(
     OutboxQueries,
     listing::LinkQueries,
     identity::IdentityQueries,
+    sync::SyncQueries,
 );

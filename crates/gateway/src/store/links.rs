@@ -175,6 +175,27 @@ impl Store {
         Ok(links)
     }
 
+    /// Up to `limit` stored links in GHL id order, after `after` (a page of the sync plan).
+    pub async fn links_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Link>, StoreError> {
+        const OPERATION: &str = "links_page";
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM contact_links WHERE ghl_contact_id > $1 \
+             ORDER BY ghl_contact_id LIMIT $2"
+        )))
+        .bind(after.unwrap_or_default().to_owned())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| self.link_from_row(OPERATION, row))
+            .collect()
+    }
+
     /// Every stored link (the link sweep compares them with what it finds).
     pub async fn all_links(&self) -> Result<Vec<Link>, StoreError> {
         const OPERATION: &str = "all_links";

@@ -1,10 +1,15 @@
-//! The sync engine: work the gateway does on its own, beside the requests it serves.
-//! Today that is the link sweep ([`links`]), which stores the links linking's rules
-//! confirm and queues the rest as suggestions.
+//! The sync engine: work the gateway does on its own, beside the requests it serves: the
+//! link sweep ([`links`]), which stores the links linking's rules confirm and queues the
+//! rest as suggestions, and the Club OS poll ([`clubos`]), which carries Club OS changes
+//! to GHL per the field mapping ([`mapping`]).
 
+pub mod clubos;
 pub mod links;
+pub mod mapping;
 
 use serde::{Deserialize, Serialize};
+
+use mapping::FieldMap;
 
 /// `[sync]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -15,15 +20,31 @@ pub struct SyncConfig {
     /// so an operator turns it on knowingly. `syncLinks` runs one sweep on demand either
     /// way.
     pub links: bool,
-    /// Minutes between two sweeps, 1 to 15.
+    /// Poll Club OS for users changed since the last poll, every `interval_minutes`:
+    /// what changed is dropped from the caches (Club OS sends no webhooks) and, with
+    /// `propagate`, carried to the linked GHL contact.
+    pub clubos_poll: bool,
+    /// Carry Club OS changes to GHL per `[sync.fields]`, through the outbox, on every poll
+    /// (scheduled, or `pollClubOs`). Off by default: `syncPlan` shows what it would write
+    /// first.
+    pub propagate: bool,
+    /// Minutes between two sweeps, and between two polls, 1 to 15.
     pub interval_minutes: u64,
+    /// Users per Club OS page a poll reads.
+    pub clubos_page_size: u32,
+    /// Each field's authority and whether it propagates.
+    pub fields: FieldMap,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             links: false,
+            clubos_poll: false,
+            propagate: false,
             interval_minutes: 5,
+            clubos_page_size: 200,
+            fields: FieldMap::default(),
         }
     }
 }
@@ -34,6 +55,9 @@ impl SyncConfig {
         if !(1..=15).contains(&self.interval_minutes) {
             return Err("key `sync.interval_minutes` must be between 1 and 15".into());
         }
-        Ok(())
+        if !(1..=1000).contains(&self.clubos_page_size) {
+            return Err("key `sync.clubos_page_size` must be between 1 and 1000".into());
+        }
+        self.fields.check()
     }
 }

@@ -12,7 +12,9 @@ use crate::{
     store::{LinkSource, NewLink, Origin},
     upstream::{
         clubos::{ClubOsAttendee, NewEvent},
-        ghl::models::{AppointmentPatch, NewAppointment, NewTask, NoteWrite, TaskPatch},
+        ghl::models::{
+            AppointmentPatch, ContactPatch, NewAppointment, NewTask, NoteWrite, TaskPatch,
+        },
     },
     writes::input::Checked,
 };
@@ -190,6 +192,39 @@ pub fn confirm(link: NewLink) -> Plan {
             evidence: link.evidence,
             confirmed_by: link.confirmed_by,
         }],
+        ..Plan::default()
+    }
+}
+
+/// A Club OS change carried to its linked GHL contact by the sync engine: the fields to
+/// change, then the tags to add and to remove (each part only when it changes anything).
+pub fn propagate(
+    ghl_contact_id: String,
+    clubos_user_id: i64,
+    patch: ContactPatch,
+    add_tags: Vec<String>,
+    remove_tags: Vec<String>,
+) -> Plan {
+    let mut legs = Vec::new();
+    if patch != ContactPatch::default() {
+        legs.push(LegOp::GhlUpdateContact {
+            contact_id: ghl_contact_id.clone(),
+            patch,
+        });
+    }
+    for (tags, add) in [(add_tags, true), (remove_tags, false)] {
+        if !tags.is_empty() {
+            legs.push(LegOp::GhlTags {
+                contact_id: ghl_contact_id.clone(),
+                tags,
+                add,
+            });
+        }
+    }
+    Plan {
+        legs,
+        ghl_contact_id: Some(ghl_contact_id),
+        clubos_user_id: Some(clubos_user_id),
         ..Plan::default()
     }
 }
@@ -609,5 +644,46 @@ mod tests {
             (plan.ghl_contact_id.as_deref(), plan.clubos_user_id),
             (Some("g1"), Some(7))
         );
+    }
+
+    #[test]
+    fn a_propagation_writes_only_the_parts_that_change() {
+        let patch = ContactPatch {
+            email: Some("new@example.com".into()),
+            ..ContactPatch::default()
+        };
+        let plan = propagate(
+            "g1".into(),
+            7,
+            patch.clone(),
+            vec![],
+            vec!["clubos-plan-gold".into()],
+        );
+        assert_eq!(
+            plan.legs,
+            [
+                LegOp::GhlUpdateContact {
+                    contact_id: "g1".into(),
+                    patch,
+                },
+                LegOp::GhlTags {
+                    contact_id: "g1".into(),
+                    tags: vec!["clubos-plan-gold".into()],
+                    add: false,
+                },
+            ]
+        );
+        assert_eq!(plan.clubos_user_id, Some(7));
+        let tags_only = propagate(
+            "g1".into(),
+            7,
+            ContactPatch::default(),
+            vec!["t".into()],
+            vec![],
+        );
+        assert!(matches!(
+            tags_only.legs.as_slice(),
+            [LegOp::GhlTags { add: true, .. }]
+        ));
     }
 }

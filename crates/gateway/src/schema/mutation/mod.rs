@@ -10,6 +10,7 @@ mod appointment;
 mod contact;
 mod link;
 mod note;
+mod sync;
 mod task;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct MutationRoot(
     task::TaskMutations,
     note::NoteMutations,
     OutboxMutations,
+    sync::SyncMutations,
 );
 
 /// The `Idempotency-Key` header of the request, when it had one.

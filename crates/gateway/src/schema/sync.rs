@@ -1,0 +1,165 @@
+//! The sync engine for operators: what propagation would write (`syncPlan`, a dry run)
+//! and where the Club OS poll stands (`syncStatus`).
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, Result, SimpleObject};
+use futures_util::future::join_all;
+use serde_json::json;
+
+use super::listing::{PageInfo, decode, encode, page_size};
+use crate::{
+    loaders::{self, Loaders},
+    sync::{SyncConfig, clubos, mapping},
+    writes,
+};
+
+/// One field GHL would change.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PlannedChange {
+    /// The field, as `[sync.fields]` names it (`tags` for the membership tags).
+    pub field: String,
+    /// What GHL holds now.
+    pub from: Option<String>,
+    /// What it would hold.
+    pub to: Option<String>,
+}
+
+/// What propagation would write to one linked person's GHL contact.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PlannedWrite {
+    pub ghl_contact_id: ID,
+    pub club_os_user_id: ID,
+    /// Field by field.
+    pub changes: Vec<PlannedChange>,
+}
+
+/// A page of the dry run: the stored links of the page, with a write for each person
+/// whose GHL contact does not agree with Club OS.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct SyncPlan {
+    /// The people of this page that propagation would write to.
+    pub writes: Vec<PlannedWrite>,
+    /// How many linked people this page compared.
+    pub compared: i32,
+    /// Over the stored links, in GHL id order.
+    pub page_info: PageInfo,
+}
+
+/// One change source.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct SourceStatus {
+    /// The source (`clubos_users`: the Club OS poll).
+    pub source: String,
+    /// Whether it runs on a schedule (`[sync] clubos_poll`).
+    pub scheduled: bool,
+    /// Whether it carries changes to GHL (`[sync] propagate`).
+    pub propagates: bool,
+    /// Where the next run starts (ISO-8601), once a run succeeded.
+    pub cursor: Option<String>,
+    /// When a run last succeeded (ISO-8601).
+    pub last_success_at: Option<String>,
+    /// The error code of the last failed run, cleared by a success.
+    pub last_error: Option<String>,
+}
+
+/// Dry runs and status.
+#[derive(Debug, Default)]
+pub struct SyncQueries;
+
+#[Object]
+impl SyncQueries {
+    /// What propagation would write to GHL, person by person, for the linked people of
+    /// one page of stored links, under the configured `[sync.fields]`. Writes nothing.
+    async fn sync_plan(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "Stored links per page, 1 to 100.")] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<SyncPlan> {
+        let size = page_size(first)?;
+        let after = after
+            .as_deref()
+            .map(|c| decode(c).map(|v| v.as_str().unwrap_or_default().to_owned()))
+            .transpose()?;
+        let l = ctx.data::<Loaders>()?;
+        let cfg = ctx.data::<SyncConfig>()?;
+        let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
+        let mut links = l
+            .readers()
+            .store
+            .links_page(after.as_deref(), limit)
+            .await
+            .map_err(|e| writes::store_err(e).extend())?;
+        let has_next = links.len() > size;
+        links.truncate(size);
+        let pairs = join_all(links.iter().map(|link| async {
+            let (c, u) = futures_util::join!(
+                loaders::one(&l.ghl_contact, link.ghl_contact_id.clone()),
+                loaders::one(&l.clubos_user, link.clubos_user_id)
+            );
+            (c, u)
+        }))
+        .await;
+        let region = l.readers().phone_region;
+        let mut planned = Vec::new();
+        for (link, (c, u)) in links.iter().zip(pairs) {
+            let (Some(c), Some(u)) = (c.map_err(|e| e.extend())?, u.map_err(|e| e.extend())?)
+            else {
+                continue;
+            };
+            let changes = mapping::ghl_changes(&u, &c, &cfg.fields, region);
+            if changes.is_empty() {
+                continue;
+            }
+            planned.push(PlannedWrite {
+                ghl_contact_id: ID(link.ghl_contact_id.clone()),
+                club_os_user_id: ID(link.clubos_user_id.to_string()),
+                changes: changes
+                    .fields
+                    .into_iter()
+                    .map(|f| PlannedChange {
+                        field: f.field.to_owned(),
+                        from: f.from,
+                        to: f.to,
+                    })
+                    .collect(),
+            });
+        }
+        let cursor = |id: &str| encode(&json!(id));
+        Ok(SyncPlan {
+            writes: planned,
+            compared: i32::try_from(links.len()).unwrap_or(i32::MAX),
+            page_info: PageInfo {
+                has_next_page: has_next,
+                has_previous_page: after.is_some(),
+                start_cursor: links.first().map(|l| cursor(&l.ghl_contact_id)),
+                end_cursor: links.last().map(|l| cursor(&l.ghl_contact_id)),
+            },
+        })
+    }
+
+    /// Where each change source stands.
+    async fn sync_status(&self, ctx: &Context<'_>) -> Result<Vec<SourceStatus>> {
+        let l = ctx.data::<Loaders>()?;
+        let cfg = ctx.data::<SyncConfig>()?;
+        let stored = l
+            .readers()
+            .store
+            .sync_cursor(clubos::SOURCE)
+            .await
+            .map_err(|e| writes::store_err(e).extend())?;
+        Ok(vec![SourceStatus {
+            source: clubos::SOURCE.to_owned(),
+            scheduled: cfg.clubos_poll,
+            propagates: cfg.propagate,
+            cursor: stored
+                .as_ref()
+                .map(|c| c.position.clone())
+                .filter(|p| !p.is_empty()),
+            last_success_at: stored
+                .as_ref()
+                .and_then(|c| c.last_success_ms)
+                .map(super::identity::iso),
+            last_error: stored.and_then(|c| c.last_error),
+        }])
+    }
+}

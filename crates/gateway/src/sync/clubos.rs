@@ -1,0 +1,201 @@
+//! The Club OS poll: Club OS sends no webhooks, so the gateway asks it for the users
+//! changed since its stored cursor (the v3 user search by `updatedDate`; the parameter's
+//! name is inferred and configurable as `clubos.updated_since_param`), oldest change
+//! first. Each changed user is dropped from the caches and, with `sync.propagate`,
+//! compared with their linked GHL contact ([`mapping::ghl_changes`]): what differs is
+//! written to GHL through the outbox. The cursor moves only after a run finished, so a
+//! run cut short is done again (harmless: values are compared, not events).
+//!
+//! The first run only records where it starts: history is the link sweep's and the
+//! read model's, not the poll's.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+
+use super::{SyncConfig, mapping};
+use crate::{
+    error::{GatewayError, System},
+    upstream::clubos::{ClubOsUser, SortDir, UserSearch},
+    writes::{self, Overall, Writer, plan},
+};
+
+/// The poll's name in the store's cursors.
+pub const SOURCE: &str = "clubos_users";
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Users Club OS reported changed.
+    pub seen: usize,
+    /// Of those, linked users whose GHL contact was written.
+    pub propagated: usize,
+    /// Linked users whose GHL contact already agreed.
+    pub unchanged: usize,
+    /// Users with no stored link (nothing to carry them to).
+    pub unlinked: usize,
+    /// Users whose GHL write failed (recorded in the outbox for the relay).
+    pub failed: usize,
+    /// Where the next poll starts (ISO-8601).
+    pub cursor: String,
+}
+
+/// Polls at once and then every `sync.interval_minutes`, for as long as the task lives.
+pub fn spawn(w: Arc<Writer>, cfg: SyncConfig, region: phonenumber::country::Id) -> JoinHandle<()> {
+    let every = Duration::from_secs(cfg.interval_minutes * 60);
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = poll(w.clone(), cfg.clone(), region).await {
+                tracing::warn!(
+                    code = e.code.as_str(),
+                    "Club OS poll failed; next try at the next turn"
+                );
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Runs one poll.
+pub async fn poll(
+    w: Arc<Writer>,
+    cfg: SyncConfig,
+    region: phonenumber::country::Id,
+) -> Result<PollReport, GatewayError> {
+    let stored = w
+        .store
+        .sync_cursor(SOURCE)
+        .await
+        .map_err(writes::store_err)?;
+    let Some(since) = stored.map(|c| c.position).filter(|p| !p.is_empty()) else {
+        let start = iso(w.clock.now_ms());
+        w.store
+            .advance_sync_cursor(SOURCE, &start)
+            .await
+            .map_err(writes::store_err)?;
+        return Ok(PollReport {
+            cursor: start,
+            ..PollReport::default()
+        });
+    };
+    match run(&w, &cfg, region, &since).await {
+        Ok(report) => {
+            w.store
+                .advance_sync_cursor(SOURCE, &report.cursor)
+                .await
+                .map_err(writes::store_err)?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = w.store.sync_failed(SOURCE, e.code.as_str()).await;
+            Err(e)
+        }
+    }
+}
+
+async fn run(
+    w: &Writer,
+    cfg: &SyncConfig,
+    region: phonenumber::country::Id,
+    since: &str,
+) -> Result<PollReport, GatewayError> {
+    let mut search = UserSearch {
+        updated_since: Some(since.to_owned()),
+        size: cfg.clubos_page_size,
+        sort_on: Some("updatedDate".into()),
+        sort_dir: Some(SortDir::Asc),
+        ..UserSearch::default()
+    };
+    let mut report = PollReport {
+        cursor: since.to_owned(),
+        ..PollReport::default()
+    };
+    loop {
+        let page = w
+            .clubos
+            .search_users(&search)
+            .await
+            .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+        for user in &page.content {
+            report.seen += 1;
+            if let Some(at) = &user.updated_date
+                && later(at, &report.cursor)
+            {
+                report.cursor.clone_from(at);
+            }
+            w.caches.invalidate_clubos_user(user.user_id).await;
+            if cfg.propagate {
+                carry(w, cfg, region, user, &mut report).await?;
+            }
+        }
+        if page.content.is_empty() || u64::from(search.page) + 1 >= page.total_pages {
+            return Ok(report);
+        }
+        search.page += 1;
+    }
+}
+
+/// Carries one changed user to their linked GHL contact.
+async fn carry(
+    w: &Writer,
+    cfg: &SyncConfig,
+    region: phonenumber::country::Id,
+    user: &ClubOsUser,
+    report: &mut PollReport,
+) -> Result<(), GatewayError> {
+    let links = w
+        .store
+        .links_by_clubos(&[user.user_id])
+        .await
+        .map_err(writes::store_err)?;
+    let Some(link) = links.into_iter().next() else {
+        report.unlinked += 1;
+        return Ok(());
+    };
+    let contact = w
+        .ghl
+        .get_contact(&link.ghl_contact_id)
+        .await
+        .map_err(|e| GatewayError::upstream(System::Ghl, &e))?;
+    let Some(contact) = contact else {
+        report.unlinked += 1;
+        return Ok(());
+    };
+    let changes = mapping::ghl_changes(user, &contact, &cfg.fields, region);
+    if changes.is_empty() {
+        report.unchanged += 1;
+        return Ok(());
+    }
+    let fields: Vec<&str> = changes.fields.iter().map(|f| f.field).collect();
+    let plan = plan::propagate(
+        contact.id.clone(),
+        user.user_id,
+        changes.patch,
+        changes.add_tags,
+        changes.remove_tags,
+    );
+    match writes::execute(w, plan, None).await {
+        Ok(outcome) if outcome.overall() == Overall::Applied => {
+            tracing::info!(user = user.user_id, contact = %contact.id, ?fields, "Club OS change carried to GHL");
+            report.propagated += 1;
+        }
+        Ok(_) | Err(_) => {
+            tracing::warn!(user = user.user_id, contact = %contact.id, "Club OS change not carried to GHL yet");
+            report.failed += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Whether instant `a` is after `b` (both ISO-8601; unreadable ones never are).
+fn later(a: &str, b: &str) -> bool {
+    let at = |v: &str| chrono::DateTime::parse_from_rfc3339(v).ok();
+    matches!((at(a), at(b)), (Some(a), Some(b)) if a > b)
+}
+
+/// Epoch milliseconds as ISO-8601 (UTC, milliseconds).
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,207 @@
+//! Two-way sync, Club OS to GHL: a poll finds what changed in Club OS since its cursor and
+//! carries it to the linked GHL contact per the field mapping; the echo (GHL's webhook
+//! of that write, the next poll seeing the user again) writes nothing; the dry run shows
+//! what propagation would write without writing it. Writes are counted at the simulators.
+
+use contactgraph::{demo::Demo, sim::seed::Kind};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::gateway::*;
+
+const POLL: &str = "mutation { pollClubOs { seen propagated unchanged unlinked failed cursor } }";
+
+async fn demo(people: usize, sync: Value) -> Demo {
+    app()
+        .people(people)
+        .unthrottled()
+        .config(json!({"sync": sync}))
+        .start()
+        .await
+}
+
+async fn run(demo: &Demo, doc: &str, field: &str) -> Value {
+    let body = graphql(demo, doc, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"][field].clone()
+}
+
+async fn poll(demo: &Demo) -> Value {
+    run(demo, POLL, "pollClubOs").await
+}
+
+/// A seeded person linked by email, after the link sweep stored the link.
+async fn linked_person(demo: &Demo) -> (String, i64) {
+    let swept = run(demo, "mutation { syncLinks { linked } }", "syncLinks").await;
+    assert!(swept["linked"].as_u64().unwrap() > 0, "{swept}");
+    let p = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::Linked)
+        .unwrap();
+    (p.ghl_contact_id.clone().unwrap(), p.clubos_user_ids[0])
+}
+
+async fn change_member(demo: &Demo, user: i64, body: Value) {
+    let changed = clubos_api(demo, Method::PUT, &format!("/users/{user}"), Some(body)).await;
+    assert_eq!(changed["userId"], user, "{changed}");
+}
+
+fn route(stats: &contactgraph::sim::admin::StatsSnapshot, name: &str) -> u64 {
+    stats.count(name)
+}
+
+#[tokio::test]
+async fn a_club_os_change_reaches_ghl_at_the_next_poll_and_its_echo_writes_nothing() {
+    let demo = demo(120, json!({"propagate": true})).await;
+    let (g, u) = linked_person(&demo).await;
+    let first = poll(&demo).await;
+    assert_eq!(
+        first["seen"], 0,
+        "the first poll only records where it starts: {first}"
+    );
+
+    change_member(
+        &demo,
+        u,
+        json!({"email": "new.address@example.org", "lastName": "Okafor-Reyes"}),
+    )
+    .await;
+    let (ghl_before, clubos_before) = both_stats(&demo).await;
+    let second = poll(&demo).await;
+    assert_eq!(second["propagated"], 1, "{second}");
+    assert_eq!(second["failed"], 0);
+    assert!(second["cursor"].as_str().unwrap() > first["cursor"].as_str().unwrap());
+
+    let contact = ghl_contact(&demo, &g).await;
+    assert_eq!(contact["email"], "new.address@example.org", "{contact}");
+    assert_eq!(contact["lastName"], "Okafor-Reyes");
+    let member = clubos_user(&demo, u).await;
+    let tags: Vec<&str> = contact["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let status = member["membershipStatus"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace(' ', "-");
+    assert!(
+        tags.contains(&format!("clubos-status-{status}").as_str()),
+        "membership carried as a tag: {tags:?}"
+    );
+    let (ghl_after, _) = both_stats(&demo).await;
+    assert_eq!(
+        route(&ghl_after, "PUT /contacts/{contactId}")
+            - route(&ghl_before, "PUT /contacts/{contactId}"),
+        1,
+        "one contact write"
+    );
+
+    // The echo: GHL's webhook of that write reached the gateway, and the next poll sees
+    // the user again (the cursor is inclusive). Neither writes anything anywhere.
+    let third = poll(&demo).await;
+    assert_eq!(third["propagated"], 0, "{third}");
+    let (ghl_echo, clubos_echo) = both_stats(&demo).await;
+    assert_eq!(writes(&ghl_echo), writes(&ghl_after), "no second GHL write");
+    assert_eq!(
+        writes(&clubos_echo),
+        writes(&clubos_before),
+        "nothing written back to Club OS"
+    );
+
+    // The gateway reads the person the same from both sides.
+    const PERSON: &str = "query($id: ID!) { contact(id: $id) { email lastName ghl { email } } }";
+    for id in [g.clone(), u.to_string()] {
+        let body = graphql(&demo, PERSON, json!({"id": id})).await;
+        assert_eq!(
+            body["data"]["contact"]["ghl"]["email"], "new.address@example.org",
+            "{body}"
+        );
+        assert_eq!(body["data"]["contact"]["lastName"], "Okafor-Reyes");
+    }
+}
+
+#[tokio::test]
+async fn without_propagation_a_poll_writes_nothing_and_the_plan_shows_what_it_would() {
+    let demo = demo(120, json!({})).await;
+    let (g, u) = linked_person(&demo).await;
+    poll(&demo).await;
+    change_member(&demo, u, json!({"email": "plan.only@example.org"})).await;
+    let (ghl_before, _) = both_stats(&demo).await;
+    let polled = poll(&demo).await;
+    assert!(polled["seen"].as_u64().unwrap() >= 1, "{polled}");
+    assert_eq!(polled["propagated"], 0);
+
+    let mut planned = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let body = graphql(
+            &demo,
+            "query($after: String) { syncPlan(first: 100, after: $after) {
+                compared writes { ghlContactId clubOsUserId changes { field from to } }
+                pageInfo { hasNextPage endCursor } } }",
+            json!({"after": after}),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let page = &body["data"]["syncPlan"];
+        planned.extend(page["writes"].as_array().unwrap().iter().cloned());
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    let mine = planned
+        .iter()
+        .find(|w| w["ghlContactId"] == g.as_str())
+        .unwrap_or_else(|| panic!("{g} is planned: {planned:?}"));
+    assert_eq!(mine["clubOsUserId"], u.to_string());
+    let email = mine["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "email")
+        .expect("an email change");
+    assert_eq!(email["to"], "plan.only@example.org");
+    assert_ne!(email["from"], "plan.only@example.org");
+    let surname = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::ChangedSurname)
+        .unwrap();
+    let theirs = planned
+        .iter()
+        .find(|w| w["ghlContactId"] == surname.ghl_contact_id.as_deref().unwrap())
+        .expect("the person whose surname differs is planned");
+    assert!(
+        theirs["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "last_name")
+    );
+
+    let (ghl_after, _) = both_stats(&demo).await;
+    assert_eq!(
+        writes(&ghl_after),
+        writes(&ghl_before),
+        "neither the poll nor the plan wrote"
+    );
+
+    let status = run(
+        &demo,
+        "{ syncStatus { source scheduled propagates cursor lastSuccessAt lastError } }",
+        "syncStatus",
+    )
+    .await;
+    assert_eq!(status[0]["source"], "clubos_users");
+    assert_eq!(status[0]["propagates"], false);
+    assert_eq!(status[0]["cursor"], polled["cursor"]);
+    assert!(status[0]["lastSuccessAt"].is_string());
+    assert!(status[0]["lastError"].is_null());
+}
