@@ -1,4 +1,4 @@
-//! The link sweep's matcher: linking's own rules ([`super::settle`] over the proposals of
+//! The link sweep's matcher: linking's own rules (`settle` over the proposals of
 //! both sides), run over every record of both systems at once instead of through the
 //! loaders. So a link the sweep confirms is exactly one a read would have shown as
 //! linked, and a value shared by a household links nobody here either.

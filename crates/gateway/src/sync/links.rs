@@ -1,6 +1,6 @@
 //! The link sweep: reads every GHL contact and every Club OS user (GHL's search by
 //! `searchAfter`, 500 a page; Club OS's user search, 1,000 a page), runs linking's rules
-//! over them all ([`linking::graph`]), stores each confirmed link through the write path
+//! over them all ([`crate::linking::graph`]), stores each confirmed link through the write path
 //! (recorded in the outbox, mirrored into GHL's link custom field, caches invalidated)
 //! and replaces the review queue of suggestions.
 //!
