@@ -205,3 +205,69 @@ async fn without_propagation_a_poll_writes_nothing_and_the_plan_shows_what_it_wo
     assert!(status[0]["lastSuccessAt"].is_string());
     assert!(status[0]["lastError"].is_null());
 }
+
+#[tokio::test]
+async fn a_ghl_edit_reaches_club_os_through_its_webhook_and_the_next_poll_writes_nothing_back() {
+    let demo = demo(120, json!({"propagate": true})).await;
+    let ghl = demo.sims.ghl.url();
+    let (g, u) = linked_person(&demo).await;
+    // The sweep's link-field mirrors came back as webhooks: the gateway's own writes, so
+    // they carried nothing to Club OS.
+    let sent = deliveries(&ghl).await.sent;
+    settled(&ghl, sent).await;
+    let (_, clubos_swept) = both_stats(&demo).await;
+    assert_eq!(
+        writes(&clubos_swept),
+        0,
+        "the gateway's own GHL writes are not a change"
+    );
+    poll(&demo).await;
+
+    let edited = ghl_api(
+        &demo,
+        Method::PUT,
+        &format!("/contacts/{g}"),
+        Some(json!({"email": "from.the.crm@example.org", "lastName": "Renamed-In-Ghl"})),
+    )
+    .await;
+    assert_eq!(
+        edited["contact"]["email"], "from.the.crm@example.org",
+        "{edited}"
+    );
+    settled(&ghl, sent + 1).await;
+
+    let member = clubos_user(&demo, u).await;
+    assert_eq!(
+        member["email"], "from.the.crm@example.org",
+        "the newest email wins: {member}"
+    );
+    assert_ne!(
+        member["lastName"], "Renamed-In-Ghl",
+        "Club OS is the surname's authority"
+    );
+    let (ghl_before, clubos_before) = both_stats(&demo).await;
+    assert_eq!(writes(&clubos_before), 1, "one Club OS write");
+
+    // The echo: the poll sees the user the gateway just wrote. The email agrees; the
+    // surname is Club OS's, so GHL gets Club OS's back, and nothing goes to Club OS again.
+    let polled = poll(&demo).await;
+    assert_eq!(polled["propagated"], 1, "{polled}");
+    let contact = ghl_contact(&demo, &g).await;
+    assert_eq!(contact["lastName"], member["lastName"], "{contact}");
+    assert_eq!(contact["email"], "from.the.crm@example.org");
+    settled(&ghl, deliveries(&ghl).await.sent).await;
+    let (ghl_after, clubos_after) = both_stats(&demo).await;
+    assert_eq!(
+        writes(&clubos_after),
+        writes(&clubos_before),
+        "no write back to Club OS"
+    );
+    assert_eq!(
+        route(&ghl_after, "PUT /contacts/{contactId}")
+            - route(&ghl_before, "PUT /contacts/{contactId}"),
+        1,
+        "the surname, once"
+    );
+    let again = poll(&demo).await;
+    assert_eq!(again["propagated"], 0, "{again}");
+}

@@ -6,7 +6,6 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
@@ -15,9 +14,7 @@ use chrono::{TimeDelta, Utc};
 use contactgraph::{
     demo::Demo,
     sim::{
-        SimOptions, SimServer, Sims, World,
-        admin::StatsSnapshot,
-        ghl::{tokens, webhooks::DeliveryStats},
+        SimOptions, SimServer, Sims, World, admin::StatsSnapshot, ghl::tokens,
         seed::GHL_LOCATION_ID,
     },
 };
@@ -30,7 +27,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::gateway as harness;
+use crate::harness::gateway::{self as harness, deliveries, settled, sim_webhooks};
 
 const PEOPLE: usize = 60;
 const ROUTE_GET_CONTACT: &str = "GET /contacts/{contactId}";
@@ -126,34 +123,6 @@ async fn metric(demo: &Demo, outcome: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&series))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no {series} in /metrics"))
-}
-
-async fn sim_webhooks(url: &str) -> Value {
-    Client::new()
-        .get(format!("{url}/_sim/webhooks"))
-        .send()
-        .await
-        .expect("sim webhooks")
-        .json()
-        .await
-        .expect("sim webhooks json")
-}
-
-async fn deliveries(url: &str) -> DeliveryStats {
-    serde_json::from_value(sim_webhooks(url).await["deliveries"].clone()).expect("stats")
-}
-
-/// Waits (bounded) until every webhook the simulator sent has settled, and at least
-/// `sent` were sent.
-async fn settled(url: &str, sent: u64) -> DeliveryStats {
-    for _ in 0..500 {
-        let s = deliveries(url).await;
-        if s.sent >= sent && s.settled() == s.sent {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("webhooks did not settle: {:?}", deliveries(url).await);
 }
 
 /// A request to the GHL simulator's API, bypassing the gateway.

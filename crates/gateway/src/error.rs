@@ -170,7 +170,7 @@ impl ErrorCode {
 }
 
 /// A system of record: where an error came from, where a write goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum System {
     Ghl,

@@ -15,7 +15,7 @@ use crate::{
     schema,
     server::{self, CorsConfig, Surface},
     store::Store,
-    sync,
+    sync::{self, ghl::Propagation},
     upstream::{
         RetryPolicy, UpstreamError,
         clubos::ClubOsClient,
@@ -120,6 +120,7 @@ impl Gateway {
             link_field,
             config: cfg.writes.clone(),
             clock: opts.clock.clone(),
+            own_writes: Default::default(),
         });
         let addr = listener.local_addr()?;
         let playground_key = if opts.playground_admin_key {
@@ -144,6 +145,13 @@ impl Gateway {
             limits: cfg.limits.clone(),
             webhooks: Arc::new(GhlWebhooks::new(&cfg.webhooks).map_err(StartError::from)?),
             oauth,
+            propagation: cfg.sync.propagate.then(|| {
+                Arc::new(Propagation {
+                    writer: writer.clone(),
+                    config: cfg.sync.clone(),
+                    region: cfg.linking.region(),
+                })
+            }),
         };
         let app = server::router(
             surface,

@@ -41,6 +41,7 @@ use crate::{
     loaders::{self, Loaders, Readers, RequestMeta},
     playground,
     schema::{AppSchema, IdempotencyHeader},
+    sync::ghl::Propagation,
     upstream::ghl::GhlOAuth,
     webhooks::{self, GhlWebhooks},
 };
@@ -164,6 +165,8 @@ pub struct Surface {
     pub webhooks: Arc<GhlWebhooks>,
     /// The GHL app's OAuth tokens, when `ghl.auth` is `oauth` (the install endpoints).
     pub oauth: Option<Arc<GhlOAuth>>,
+    /// GHL changes carried to Club OS from webhooks, when `[sync] propagate` is on.
+    pub propagation: Option<Arc<Propagation>>,
 }
 
 /// Parsed GraphQL documents by their text: clients send the same few documents, and
@@ -191,7 +194,11 @@ pub fn router(surface: Surface, opts: RouterOptions) -> Router {
             .layer(axum::middleware::map_response(only_for_allowed_origins));
     }
     let oauth = surface.oauth.clone();
-    let hooks = webhooks::router(surface.webhooks.clone(), surface.readers.caches.clone());
+    let hooks = webhooks::router(
+        surface.webhooks.clone(),
+        surface.readers.caches.clone(),
+        surface.propagation.clone(),
+    );
     let shared = Shared {
         surface,
         parsed: moka::sync::Cache::builder()

@@ -13,7 +13,8 @@
 //! 4. its `webhookId` was not seen before (else 200 `{"status": "duplicate"}` and no
 //!    effect, so that a redelivery is acknowledged without being processed twice).
 //!
-//! The handler makes no upstream call: it invalidates and answers.
+//! The handler invalidates and answers; with `[sync] propagate` a created or updated
+//! contact is first carried to Club OS (see `sync::ghl`).
 
 use std::sync::{
     Arc,
@@ -36,7 +37,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use crate::{cache::Caches, error::ErrorCode};
+use crate::{cache::Caches, error::ErrorCode, sync::ghl::Propagation};
 
 /// The current signature header: base64 Ed25519 over the raw body.
 pub const SIGNATURE_HEADER: &str = "x-ghl-signature";
@@ -239,7 +240,8 @@ pub struct GhlWebhooks {
     tolerance: TimeDelta,
     /// `webhookId`s already admitted. Per process: gateways behind a load balancer each
     /// keep their own, so a replay reaching another replica is processed once more
-    /// there (harmless, since processing only invalidates caches).
+    /// there (harmless: processing invalidates caches, and a propagation compares values,
+    /// so a second one writes nothing).
     seen: moka::sync::Cache<String, ()>,
     counts: [AtomicU64; OUTCOMES.len()],
 }
@@ -392,25 +394,52 @@ fn dedupe_ttl(tolerance_secs: u64) -> Duration {
     Duration::from_secs(tolerance_secs.saturating_mul(2).saturating_add(60))
 }
 
-/// The webhook routes: deliveries are checked by `webhooks` and invalidate `caches`.
-pub fn router(webhooks: Arc<GhlWebhooks>, caches: Arc<Caches>) -> Router {
+/// What a verified delivery acts on: the caches it invalidates and, with `[sync]
+/// propagate`, the propagation of a changed contact to Club OS.
+#[derive(Clone)]
+struct Receiver {
+    webhooks: Arc<GhlWebhooks>,
+    caches: Arc<Caches>,
+    propagation: Option<Arc<Propagation>>,
+}
+
+/// The webhook routes: deliveries are checked by `webhooks`, invalidate `caches`, and a
+/// created or updated contact is carried to Club OS by `propagation` when there is one.
+pub fn router(
+    webhooks: Arc<GhlWebhooks>,
+    caches: Arc<Caches>,
+    propagation: Option<Arc<Propagation>>,
+) -> Router {
     Router::new()
         .route(GHL_PATH, post(receive_ghl))
-        .with_state((webhooks, caches))
+        .with_state(Receiver {
+            webhooks,
+            caches,
+            propagation,
+        })
 }
 
 /// `POST /webhooks/ghl`: takes the raw body, so the signature is checked over the exact
 /// bytes GHL signed.
-async fn receive_ghl(
-    State((webhooks, caches)): State<(Arc<GhlWebhooks>, Arc<Caches>)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Outcome {
+async fn receive_ghl(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Outcome {
+    let webhooks = &r.webhooks;
     let outcome = match webhooks.admit(&headers, &body, Utc::now()) {
         Ok(Admitted::Fresh { kind, effect }) => match effect {
             Some(effect) => {
-                effect.apply(&caches).await;
+                effect.apply(&r.caches).await;
                 tracing::debug!(event = %kind, "webhook: caches invalidated");
+                if let (Some(p), Effect::Contact(id)) = (&r.propagation, &effect)
+                    && matches!(kind.as_str(), "ContactCreate" | "ContactUpdate")
+                {
+                    // Answered after the propagation, so that a delivery GHL saw accepted
+                    // has been carried (or recorded for the relay).
+                    if let Err(e) = p.contact_changed(id).await {
+                        tracing::warn!(
+                            code = e.code.as_str(),
+                            "webhook: GHL change not carried to Club OS"
+                        );
+                    }
+                }
                 Outcome::Accepted
             }
             None => {

@@ -10,7 +10,7 @@ use contactgraph::{
         SimOptions,
         admin::StatsSnapshot,
         clubos::ClubOsSimConfig,
-        ghl::tokens,
+        ghl::{tokens, webhooks::DeliveryStats},
         seed::{Example, Kind},
     },
     writes::relay,
@@ -298,4 +298,34 @@ pub async fn clubos_user(demo: &Demo, id: i64) -> Value {
 /// The first error's `extensions.code`, if any.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The GHL simulator's webhook state (`/_sim/webhooks`): deliveries and the key.
+pub async fn sim_webhooks(url: &str) -> Value {
+    Client::new()
+        .get(format!("{url}/_sim/webhooks"))
+        .send()
+        .await
+        .expect("sim webhooks")
+        .json()
+        .await
+        .expect("sim webhooks json")
+}
+
+/// The GHL simulator's webhook delivery counters.
+pub async fn deliveries(url: &str) -> DeliveryStats {
+    serde_json::from_value(sim_webhooks(url).await["deliveries"].clone()).expect("stats")
+}
+
+/// Waits (bounded) until every webhook the simulator sent has settled, and at least
+/// `sent` were sent.
+pub async fn settled(url: &str, sent: u64) -> DeliveryStats {
+    for _ in 0..500 {
+        let s = deliveries(url).await;
+        if s.sent >= sent && s.settled() == s.sent {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("webhooks did not settle: {:?}", deliveries(url).await);
 }

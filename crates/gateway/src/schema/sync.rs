@@ -1,6 +1,8 @@
 //! The sync engine for operators: what propagation would write (`syncPlan`, a dry run)
 //! and where the Club OS poll stands (`syncStatus`).
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result, SimpleObject};
 use futures_util::future::join_all;
 use serde_json::json;
@@ -8,8 +10,8 @@ use serde_json::json;
 use super::listing::{PageInfo, decode, encode, page_size};
 use crate::{
     loaders::{self, Loaders},
-    sync::{SyncConfig, clubos, mapping},
-    writes,
+    sync::{self, SyncConfig, clubos, mapping},
+    writes::{self, Writer},
 };
 
 /// One field GHL would change.
@@ -82,6 +84,7 @@ impl SyncQueries {
             .transpose()?;
         let l = ctx.data::<Loaders>()?;
         let cfg = ctx.data::<SyncConfig>()?;
+        let writer = ctx.data::<Arc<Writer>>()?;
         let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
         let mut links = l
             .readers()
@@ -106,7 +109,8 @@ impl SyncQueries {
             else {
                 continue;
             };
-            let changes = mapping::ghl_changes(&u, &c, &cfg.fields, region);
+            let recency = sync::recency(writer, &u, &c);
+            let changes = mapping::ghl_changes(&u, &c, &cfg.fields, region, recency);
             if changes.is_empty() {
                 continue;
             }

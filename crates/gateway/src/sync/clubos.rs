@@ -161,12 +161,16 @@ async fn carry(
         report.unlinked += 1;
         return Ok(());
     };
-    let changes = mapping::ghl_changes(user, &contact, &cfg.fields, region);
+    let recency = super::recency(w, user, &contact);
+    let changes = mapping::ghl_changes(user, &contact, &cfg.fields, region, recency);
     if changes.is_empty() {
         report.unchanged += 1;
         return Ok(());
     }
     let fields: Vec<&str> = changes.fields.iter().map(|f| f.field).collect();
+    // Tag writes leave the compared fields as they are: the contact as read stands for
+    // what the gateway leaves behind (a field write records GHL's answer over it).
+    w.own_writes.wrote_contact(&contact);
     let plan = plan::propagate(
         contact.id.clone(),
         user.user_id,

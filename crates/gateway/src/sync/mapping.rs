@@ -1,6 +1,7 @@
-//! Which fields a Club OS change carries to GHL: per field, the system that is its
+//! Which fields a change carries to the other system: per field, the system that is its
 //! authority and whether changes propagate (`[sync.fields]`), and the pure comparison that
-//! turns a linked pair into the GHL write that would bring GHL in line.
+//! turns a linked pair into the write that would bring the other side in line (GHL from
+//! Club OS, Club OS from GHL).
 //!
 //! Propagation compares values, never events: a field is written only when GHL holds a
 //! different value (emails ignoring case, phones as E.164, tags as GHL lowercases them).
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     phone,
     upstream::{
-        clubos::ClubOsUser,
+        clubos::{ClubOsUser, UserPatch},
         ghl::models::{ContactPatch, GhlContact},
     },
 };
@@ -94,12 +95,12 @@ impl FieldMap {
 const STATUS_TAG: &str = "clubos-status-";
 const PLAN_TAG: &str = "clubos-plan-";
 
-/// One field GHL would change.
+/// One field a write would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldChange {
     /// The field, as `[sync.fields]` names it (`tags` for the membership tags).
     pub field: &'static str,
-    /// What GHL holds now.
+    /// What the written system holds now.
     pub from: Option<String>,
     /// What it would hold.
     pub to: Option<String>,
@@ -121,88 +122,176 @@ impl GhlChanges {
     }
 }
 
+/// The Club OS write that brings a user in line with their GHL contact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClubOsChanges {
+    pub patch: UserPatch,
+    /// Every change, field by field.
+    pub fields: Vec<FieldChange>,
+}
+
+/// The fields sync compares, as one record holds them (trimmed, empty as none; the phone
+/// as E.164, the birth date as `YYYY-MM-DD`).
+struct Fields {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    date_of_birth: Option<String>,
+}
+
+impl Fields {
+    fn of_user(u: &ClubOsUser, region: phonenumber::country::Id) -> Self {
+        Self::new(
+            [
+                u.first_name.as_deref(),
+                u.last_name.as_deref(),
+                u.email.as_deref(),
+            ],
+            u.phones().next().and_then(|p| phone::to_e164(p, region)),
+            u.birth_date.as_deref(),
+        )
+    }
+
+    fn of_contact(c: &GhlContact, region: phonenumber::country::Id) -> Self {
+        Self::new(
+            [
+                c.first_name.as_deref(),
+                c.last_name.as_deref(),
+                c.email.as_deref(),
+            ],
+            c.phone.as_deref().and_then(|p| phone::to_e164(p, region)),
+            c.date_of_birth.as_deref(),
+        )
+    }
+
+    fn new(
+        [first, last, email]: [Option<&str>; 3],
+        phone: Option<String>,
+        dob: Option<&str>,
+    ) -> Self {
+        let clean = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Self {
+            first_name: clean(first),
+            last_name: clean(last),
+            email: clean(email),
+            phone,
+            date_of_birth: clean(dob).map(|d| d.chars().take(10).collect()),
+        }
+    }
+}
+
+/// The value each field would get: `source`'s, for every field whose rule `wins` and
+/// whose value `target` does not already hold (emails ignoring case). A field `source`
+/// holds no value for is left alone: sync never blanks a field.
+fn differences(
+    source: &Fields,
+    target: &Fields,
+    map: &FieldMap,
+    wins: impl Fn(&FieldRule) -> bool,
+) -> Vec<FieldChange> {
+    let rows = [
+        (
+            "first_name",
+            &map.first_name,
+            &source.first_name,
+            &target.first_name,
+        ),
+        (
+            "last_name",
+            &map.last_name,
+            &source.last_name,
+            &target.last_name,
+        ),
+        ("email", &map.email, &source.email, &target.email),
+        ("phone", &map.phone, &source.phone, &target.phone),
+        (
+            "date_of_birth",
+            &map.date_of_birth,
+            &source.date_of_birth,
+            &target.date_of_birth,
+        ),
+    ];
+    rows.into_iter()
+        .filter_map(|(field, rule, theirs, ours)| {
+            let theirs = theirs.as_ref()?;
+            let same = match field {
+                "email" => ours
+                    .as_ref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(theirs)),
+                _ => ours.as_ref() == Some(theirs),
+            };
+            (wins(rule) && !same).then(|| FieldChange {
+                field,
+                from: ours.clone(),
+                to: Some(theirs.clone()),
+            })
+        })
+        .collect()
+}
+
+/// The new value of `field` among `changes`.
+fn to(changes: &[FieldChange], field: &str) -> Option<String> {
+    changes
+        .iter()
+        .find(|c| c.field == field)
+        .and_then(|c| c.to.clone())
+}
+
+/// Whether a rule lets the side whose record changed later (`newer`) win, given which
+/// system it is (`authority`).
+fn wins_for(authority: Authority, newer: bool) -> impl Fn(&FieldRule) -> bool {
+    move |rule: &FieldRule| {
+        rule.propagate
+            && (rule.authority == authority || (rule.authority == Authority::Newest && newer))
+    }
+}
+
+/// Which record of a linked pair changed last, by the upstreams' own update times. A
+/// time that is the gateway's own write (see `writes::own`) is no person's change and
+/// counts as unknown; an unknown time is never the newer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recency {
+    pub clubos_newer: bool,
+    pub ghl_newer: bool,
+}
+
+impl Recency {
+    /// From each record's update time, `None` where it is unknown or the gateway's own.
+    pub fn of(clubos: Option<&str>, ghl: Option<&str>) -> Self {
+        Self {
+            clubos_newer: newer(clubos, ghl),
+            ghl_newer: newer(ghl, clubos),
+        }
+    }
+}
+
 /// What GHL would have to change so that `contact` agrees with `user` under `map`.
 pub fn ghl_changes(
     user: &ClubOsUser,
     contact: &GhlContact,
     map: &FieldMap,
     region: phonenumber::country::Id,
+    recency: Recency,
 ) -> GhlChanges {
-    let clubos_newer = newer(
-        user.updated_date.as_deref(),
-        contact.date_updated.as_deref(),
+    let clubos_newer = recency.clubos_newer;
+    let wins = wins_for(Authority::Clubos, clubos_newer);
+    let fields = differences(
+        &Fields::of_user(user, region),
+        &Fields::of_contact(contact, region),
+        map,
+        &wins,
     );
-    let wins = |rule: &FieldRule| {
-        rule.propagate
-            && match rule.authority {
-                Authority::Clubos => true,
-                Authority::Ghl => false,
-                Authority::Newest => clubos_newer,
-            }
-    };
-    let mut fields = Vec::new();
-    let mut text = |field,
-                    rule: &FieldRule,
-                    theirs: Option<&str>,
-                    ours: Option<&str>,
-                    norm: fn(&str) -> String| {
-        let theirs = theirs.map(str::trim).filter(|v| !v.is_empty())?;
-        let ours = ours.map(str::trim).filter(|v| !v.is_empty());
-        if !wins(rule) || ours.map(norm) == Some(norm(theirs)) {
-            return None;
-        }
-        fields.push(FieldChange {
-            field,
-            from: ours.map(str::to_owned),
-            to: Some(theirs.to_owned()),
-        });
-        Some(theirs.to_owned())
-    };
-    let same: fn(&str) -> String = str::to_owned;
-    let lower: fn(&str) -> String = str::to_lowercase;
-    let day: fn(&str) -> String = |v| v.chars().take(10).collect();
-    let their_phone = user.phones().next().and_then(|p| phone::to_e164(p, region));
-    let our_phone = contact
-        .phone
-        .as_deref()
-        .and_then(|p| phone::to_e164(p, region));
-    let dob: Option<String> = user.birth_date.as_deref().map(day);
     let patch = ContactPatch {
-        first_name: text(
-            "first_name",
-            &map.first_name,
-            user.first_name.as_deref(),
-            contact.first_name.as_deref(),
-            same,
-        ),
-        last_name: text(
-            "last_name",
-            &map.last_name,
-            user.last_name.as_deref(),
-            contact.last_name.as_deref(),
-            same,
-        ),
-        email: text(
-            "email",
-            &map.email,
-            user.email.as_deref(),
-            contact.email.as_deref(),
-            lower,
-        ),
-        phone: text(
-            "phone",
-            &map.phone,
-            their_phone.as_deref(),
-            our_phone.as_deref(),
-            same,
-        ),
-        date_of_birth: text(
-            "date_of_birth",
-            &map.date_of_birth,
-            dob.as_deref(),
-            contact.date_of_birth.as_deref(),
-            day,
-        ),
+        first_name: to(&fields, "first_name"),
+        last_name: to(&fields, "last_name"),
+        email: to(&fields, "email"),
+        phone: to(&fields, "phone"),
+        date_of_birth: to(&fields, "date_of_birth"),
         ..ContactPatch::default()
     };
     let mut out = GhlChanges {
@@ -214,6 +303,34 @@ pub fn ghl_changes(
         membership_tags(user, contact, &mut out);
     }
     out
+}
+
+/// What Club OS would have to change so that `user` agrees with `contact` under `map`:
+/// the fields whose authority is GHL, or the newest record when GHL's changed later. The
+/// phone goes to the mobile phone, as the national digits Club OS stores.
+pub fn clubos_changes(
+    contact: &GhlContact,
+    user: &ClubOsUser,
+    map: &FieldMap,
+    region: phonenumber::country::Id,
+    recency: Recency,
+) -> ClubOsChanges {
+    let ghl_newer = recency.ghl_newer;
+    let fields = differences(
+        &Fields::of_contact(contact, region),
+        &Fields::of_user(user, region),
+        map,
+        wins_for(Authority::Ghl, ghl_newer),
+    );
+    let patch = UserPatch {
+        first_name: to(&fields, "first_name"),
+        last_name: to(&fields, "last_name"),
+        email: to(&fields, "email"),
+        mobile_phone: to(&fields, "phone").and_then(|p| phone::to_national_digits(&p, region)),
+        birth_date: to(&fields, "date_of_birth"),
+        ..UserPatch::default()
+    };
+    ClubOsChanges { patch, fields }
 }
 
 /// The membership tags a user should carry in GHL, and the changes to get there.
@@ -254,13 +371,13 @@ fn membership_tags(user: &ClubOsUser, contact: &GhlContact, out: &mut GhlChanges
     }
 }
 
-/// Whether Club OS's update time is after GHL's (an unknown time is never newer).
-fn newer(clubos: Option<&str>, ghl: Option<&str>) -> bool {
+/// Whether record `a` changed after record `b` (an unknown time is never newer).
+fn newer(a: Option<&str>, b: Option<&str>) -> bool {
     let at = |v: Option<&str>| {
         v.and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
             .map(|t| t.timestamp_millis())
     };
-    match (at(clubos), at(ghl)) {
+    match (at(a), at(b)) {
         (Some(c), Some(g)) => c > g,
         (Some(_), None) => true,
         _ => false,
@@ -269,7 +386,16 @@ fn newer(clubos: Option<&str>, ghl: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use phonenumber::country::US;
+
     use super::*;
+
+    fn recency(user: &ClubOsUser, contact: &GhlContact) -> Recency {
+        Recency::of(
+            user.updated_date.as_deref(),
+            contact.date_updated.as_deref(),
+        )
+    }
 
     fn pair() -> (ClubOsUser, GhlContact) {
         let user = ClubOsUser {
@@ -307,7 +433,8 @@ mod tests {
             &user,
             &contact,
             &FieldMap::default(),
-            phonenumber::country::US,
+            US,
+            recency(&user, &contact),
         );
         assert!(changes.is_empty(), "{changes:?}");
     }
@@ -320,7 +447,7 @@ mod tests {
         user.membership_type = Some("Silver Plus".into());
         let mut map = FieldMap::default();
         map.last_name.authority = Authority::Ghl;
-        let changes = ghl_changes(&user, &contact, &map, phonenumber::country::US);
+        let changes = ghl_changes(&user, &contact, &map, US, recency(&user, &contact));
         assert_eq!(changes.patch.email.as_deref(), Some("new@example.com"));
         assert_eq!(
             changes.patch.last_name, None,
@@ -334,8 +461,20 @@ mod tests {
         // `newest`: a GHL record changed after the Club OS one keeps its email.
         let mut later = contact.clone();
         later.date_updated = Some("2026-04-01T10:00:00Z".into());
-        let changes = ghl_changes(&user, &later, &map, phonenumber::country::US);
+        let changes = ghl_changes(&user, &later, &map, US, recency(&user, &later));
         assert_eq!(changes.patch.email, None);
+        // ... and it goes the other way: Club OS takes GHL's email.
+        let back = clubos_changes(&later, &user, &map, US, recency(&user, &later));
+        assert_eq!(back.patch.email.as_deref(), Some("ANN@example.com"));
+        assert_eq!(
+            back.patch.last_name.as_deref(),
+            Some("Lee"),
+            "GHL's surname wins"
+        );
+        // A GHL time that is the gateway's own write makes nothing newer.
+        let own = Recency::of(user.updated_date.as_deref(), None);
+        let back = clubos_changes(&later, &user, &map, US, own);
+        assert_eq!(back.patch.email, None);
     }
 
     #[test]

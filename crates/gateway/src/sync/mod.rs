@@ -1,15 +1,36 @@
 //! The sync engine: work the gateway does on its own, beside the requests it serves: the
 //! link sweep ([`links`]), which stores the links linking's rules confirm and queues the
-//! rest as suggestions, and the Club OS poll ([`clubos`]), which carries Club OS changes
-//! to GHL per the field mapping ([`mapping`]).
+//! rest as suggestions; the Club OS poll ([`clubos`]), which carries Club OS changes to
+//! GHL; and GHL's webhooks ([`ghl`]), which carry GHL changes to Club OS, both per the
+//! field mapping ([`mapping`]).
 
 pub mod clubos;
+pub mod ghl;
 pub mod links;
 pub mod mapping;
 
 use serde::{Deserialize, Serialize};
 
-use mapping::FieldMap;
+use mapping::{FieldMap, Recency};
+
+use crate::{
+    upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
+    writes::Writer,
+};
+
+/// Which record of a linked pair a person changed last, leaving out the gateway's own
+/// writes (see [`crate::writes::own`]).
+pub fn recency(w: &Writer, user: &ClubOsUser, contact: &GhlContact) -> Recency {
+    let clubos = user
+        .updated_date
+        .as_deref()
+        .filter(|_| !w.own_writes.is_own_user(user));
+    let ghl = contact
+        .date_updated
+        .as_deref()
+        .filter(|_| !w.own_writes.is_own_contact(contact));
+    Recency::of(clubos, ghl)
+}
 
 /// `[sync]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -372,7 +372,9 @@ pub async fn run(
             }))
         }
         LegOp::GhlUpdateContact { contact_id, patch } => {
-            applied(s.ghl.update_contact(contact_id, patch).await)?;
+            if let Some(c) = applied(s.ghl.update_contact(contact_id, patch).await)? {
+                s.own_writes.wrote_contact(&c);
+            }
             Ok(None)
         }
         LegOp::GhlDeleteContact { contact_id } => match s.ghl.delete_contact(contact_id).await {
@@ -435,7 +437,9 @@ pub async fn run(
             }
         }
         LegOp::ClubOsUpdateUser { user_id, patch } => {
-            applied(s.clubos.update_user(*user_id, patch).await)?;
+            if let Some(u) = applied(s.clubos.update_user(*user_id, patch).await)? {
+                s.own_writes.wrote_user(&u);
+            }
             Ok(None)
         }
         LegOp::Link {
@@ -550,7 +554,8 @@ async fn mirror_link(s: &Writer, ghl: &str, value: Value) -> Result<(), Upstream
             }]),
             ..ContactPatch::default()
         };
-        s.ghl.update_contact(ghl, &patch).await?;
+        let c = s.ghl.update_contact(ghl, &patch).await?;
+        s.own_writes.wrote_contact(&c);
     }
     Ok(())
 }

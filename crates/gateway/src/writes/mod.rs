@@ -6,6 +6,7 @@
 
 pub mod input;
 pub mod legs;
+pub mod own;
 pub mod plan;
 pub mod relay;
 
@@ -39,6 +40,8 @@ pub struct Writer {
     pub config: WritesConfig,
     /// The system's time, or a test's manual clock.
     pub clock: Clock,
+    /// The records the gateway wrote lately, so that sync knows its own echo.
+    pub own_writes: own::OwnWrites,
 }
 
 /// `[writes]`.

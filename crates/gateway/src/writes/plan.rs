@@ -11,7 +11,7 @@ use crate::{
     error::{GatewayError, System},
     store::{LinkSource, NewLink, Origin},
     upstream::{
-        clubos::{ClubOsAttendee, NewEvent},
+        clubos::{ClubOsAttendee, NewEvent, UserPatch},
         ghl::models::{
             AppointmentPatch, ContactPatch, NewAppointment, NewTask, NoteWrite, TaskPatch,
         },
@@ -223,6 +223,19 @@ pub fn propagate(
     }
     Plan {
         legs,
+        ghl_contact_id: Some(ghl_contact_id),
+        clubos_user_id: Some(clubos_user_id),
+        ..Plan::default()
+    }
+}
+
+/// A GHL change carried to its linked Club OS user by the sync engine.
+pub fn propagate_to_clubos(clubos_user_id: i64, ghl_contact_id: String, patch: UserPatch) -> Plan {
+    Plan {
+        legs: vec![LegOp::ClubOsUpdateUser {
+            user_id: clubos_user_id,
+            patch,
+        }],
         ghl_contact_id: Some(ghl_contact_id),
         clubos_user_id: Some(clubos_user_id),
         ..Plan::default()
