@@ -22,6 +22,10 @@ async fn a_long_retry_after_fails_reads_fast_and_leaves_writes_pending() {
         .collect();
     let warm = graphql(&demo, PERSON, json!({"id": ids[0]})).await;
     assert!(warm["errors"].is_null(), "{warm}");
+    let ready = reqwest::get(format!("{}/readyz", demo.url()))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
     faults(
         &demo.sims.ghl.url(),
         json!({"rules": [{"status": 429, "retry_after_secs": 3600, "times": 1}]}),
@@ -49,6 +53,13 @@ async fn a_long_retry_after_fails_reads_fast_and_leaves_writes_pending() {
         .expect("retryAfter");
     assert!((3500..=3600).contains(&left), "{health}");
     assert_eq!(health["checks"]["store"]["status"], "ok", "{health}");
+    let ready = reqwest::get(format!("{}/readyz", demo.url()))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = ready.json().await.expect("json");
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+    assert_eq!(ready["checks"]["ghl"]["status"], "paused", "{ready}");
 
     // While GHL's pause lasts, nothing more is sent: another read fails at once.
     let other = graphql(&demo, PERSON, json!({"id": ids[2]})).await;

@@ -271,3 +271,20 @@ async fn a_ghl_edit_reaches_club_os_through_its_webhook_and_the_next_poll_writes
     let again = poll(&demo).await;
     assert_eq!(again["propagated"], 0, "{again}");
 }
+
+#[tokio::test]
+async fn readiness_watches_the_scheduled_club_os_poll() {
+    let demo = demo(60, json!({"clubos_poll": true, "interval_minutes": 15})).await;
+    let ready = reqwest::get(format!("{}/readyz", demo.url()))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["checks"]["clubosPoll"]["status"], "ok", "{body}");
+    let health = get_json(format!("{}/healthz", demo.url())).await;
+    assert!(
+        health["checks"]["clubosPoll"].is_null(),
+        "healthz stays liveness: {health}"
+    );
+}

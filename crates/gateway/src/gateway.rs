@@ -145,6 +145,13 @@ impl Gateway {
             limits: cfg.limits.clone(),
             webhooks: Arc::new(GhlWebhooks::new(&cfg.webhooks).map_err(StartError::from)?),
             oauth,
+            readiness: server::Readiness {
+                clubos_poll_every: cfg
+                    .sync
+                    .clubos_poll
+                    .then(|| Duration::from_secs(cfg.sync.interval_minutes * 60)),
+                started_ms: crate::store::now_ms(),
+            },
             propagation: cfg.sync.propagate.then(|| {
                 Arc::new(Propagation {
                     writer: writer.clone(),

@@ -1,14 +1,12 @@
 //! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /` (its
 //! files under `/playground/`, see [`crate::playground`]),
-//! `GET /healthz`, `GET /metrics` (cache, outbox and webhook counters, Prometheus text
-//! format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
+//! `GET /healthz` (liveness), `GET /readyz` (readiness), `GET /metrics` (cache, outbox and
+//! webhook counters, Prometheus text format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
 //! GHL OAuth, the app's install endpoints (see [`crate::install`]).
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use serde::Deserialize;
-
-use std::sync::Arc;
 
 use async_graphql::ParseRequestError;
 use async_graphql::{BatchRequest, BatchResponse};
@@ -41,7 +39,7 @@ use crate::{
     loaders::{self, Loaders, Readers, RequestMeta},
     playground,
     schema::{AppSchema, IdempotencyHeader},
-    sync::ghl::Propagation,
+    sync::{self, ghl::Propagation},
     upstream::ghl::GhlOAuth,
     webhooks::{self, GhlWebhooks},
 };
@@ -167,6 +165,18 @@ pub struct Surface {
     pub oauth: Option<Arc<GhlOAuth>>,
     /// GHL changes carried to Club OS from webhooks, when `[sync] propagate` is on.
     pub propagation: Option<Arc<Propagation>>,
+    /// What `/readyz` checks beyond the store and GHL.
+    pub readiness: Readiness,
+}
+
+/// The sync sources `/readyz` watches.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// The Club OS poll's interval, when it runs on a schedule.
+    pub clubos_poll_every: Option<Duration>,
+    /// When the gateway started, epoch milliseconds (a poll that never ran yet is
+    /// stalled only once its intervals have passed since then).
+    pub started_ms: i64,
 }
 
 /// Parsed GraphQL documents by their text: clients send the same few documents, and
@@ -209,6 +219,7 @@ pub fn router(surface: Surface, opts: RouterOptions) -> Router {
     };
     let mut router = api
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(Arc::new(shared))
         .merge(playground::routes())
@@ -584,6 +595,48 @@ async fn healthz(State(shared): SharedState) -> Json<Value> {
         "status": if ok { "ok" } else { "degraded" },
         "checks": {"store": store, "ghl": ghl},
     }))
+}
+
+/// `GET /readyz`: 200 when the gateway can do its work, 503 (with the same checks as
+/// `/healthz` and the sync sources') when the store does not answer, GHL has paused the
+/// location, or a scheduled sync source has not succeeded for
+/// [`sync::STALL_INTERVALS`] intervals. `/healthz` stays a liveness probe.
+async fn readyz(State(shared): SharedState) -> (StatusCode, Json<Value>) {
+    let Json(mut health) = healthz(State(shared.clone())).await;
+    let mut ready = health["status"] == "ok";
+    let r = &shared.surface.readiness;
+    if let Some(every) = r.clubos_poll_every {
+        let cursor = shared
+            .surface
+            .readers
+            .store
+            .sync_cursor(sync::clubos::SOURCE)
+            .await;
+        let check = match cursor {
+            Ok(c) => {
+                let last = c.as_ref().and_then(|c| c.last_success_ms);
+                let error = c.and_then(|c| c.last_error);
+                if sync::stalled(crate::store::now_ms(), r.started_ms, last, every) {
+                    ready = false;
+                    json!({"status": "stalled", "lastError": error})
+                } else {
+                    json!({"status": "ok"})
+                }
+            }
+            Err(_) => {
+                ready = false;
+                json!({"status": "unavailable"})
+            }
+        };
+        health["checks"]["clubosPoll"] = check;
+    }
+    health["status"] = json!(if ready { "ok" } else { "not_ready" });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
 }
 
 /// Binds `listen` and serves `router` until `shutdown` resolves.

@@ -9,6 +9,8 @@ pub mod ghl;
 pub mod links;
 pub mod mapping;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use mapping::{FieldMap, Recency};
@@ -17,6 +19,28 @@ use crate::{
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
     writes::Writer,
 };
+
+/// How many poll intervals may pass without a successful poll before the source counts
+/// as stalled (readiness fails).
+pub const STALL_INTERVALS: u64 = 3;
+
+/// Whether a scheduled source that polls `every` is stalled at `now_ms`: its last success
+/// (or, before the first, the gateway's start) lies more than [`STALL_INTERVALS`]
+/// intervals back.
+pub fn stalled(
+    now_ms: i64,
+    started_ms: i64,
+    last_success_ms: Option<i64>,
+    every: Duration,
+) -> bool {
+    let limit = i64::try_from(
+        every
+            .as_millis()
+            .saturating_mul(u128::from(STALL_INTERVALS)),
+    )
+    .unwrap_or(i64::MAX);
+    now_ms.saturating_sub(last_success_ms.unwrap_or(started_ms)) > limit
+}
 
 /// Which record of a linked pair a person changed last, leaving out the gateway's own
 /// writes (see [`crate::writes::own`]).
@@ -80,5 +104,22 @@ impl SyncConfig {
             return Err("key `sync.clubos_page_size` must be between 1 and 1000".into());
         }
         self.fields.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_stalls_after_three_intervals_without_success() {
+        let minute = Duration::from_secs(60);
+        assert!(!stalled(180_000, 0, None, minute), "just started");
+        assert!(
+            stalled(180_001, 0, None, minute),
+            "never succeeded since start"
+        );
+        assert!(!stalled(400_000, 0, Some(220_000), minute));
+        assert!(stalled(400_001, 0, Some(220_000), minute));
     }
 }
