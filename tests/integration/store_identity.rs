@@ -19,6 +19,7 @@ on_backends!(
         the_queue_pages_likeliest_first_and_skips_linked_and_dismissed_pairs,
         storing_a_link_resolves_the_suggestions_of_either_record,
         a_sync_cursor_moves_on_success_and_keeps_its_place_on_failure,
+        a_link_the_sweep_confirmed_never_displaces_or_rewrites_another,
     ]
 );
 
@@ -225,4 +226,55 @@ async fn a_sync_cursor_moves_on_success_and_keeps_its_place_on_failure(db: TestD
     assert_eq!(again.last_success_ms, ok.last_success_ms);
     assert_eq!(again.last_error.as_deref(), Some("STORE_UNAVAILABLE"));
     assert!(store.sync_cursor("ghl_contacts").await.unwrap().is_none());
+}
+
+async fn a_link_the_sweep_confirmed_never_displaces_or_rewrites_another(db: TestDb) {
+    let store = db.connect().await;
+    let sync = |ghl: &str, user: i64| NewLink {
+        confirmed_by: Origin::Sync,
+        evidence: Some("shared@example.com".into()),
+        ..NewLink::new(ghl, user, LinkSource::Email)
+    };
+    assert!(
+        store
+            .put_link(&NewLink::new("g-1", 1, LinkSource::Manual))
+            .await
+            .unwrap()
+    );
+    let before = store.all_links().await.unwrap();
+
+    assert!(
+        !store.put_link(&sync("g-1", 2)).await.unwrap(),
+        "the contact is staff's"
+    );
+    assert!(
+        !store.put_link(&sync("g-2", 1)).await.unwrap(),
+        "the user is staff's"
+    );
+    assert!(
+        store.put_link(&sync("g-1", 1)).await.unwrap(),
+        "the same pair"
+    );
+    assert_eq!(
+        store.all_links().await.unwrap(),
+        before,
+        "a manual link stays manual"
+    );
+
+    assert!(store.put_link(&sync("g-3", 3)).await.unwrap());
+    assert!(
+        store
+            .put_link(&NewLink::new("g-1", 3, LinkSource::Manual))
+            .await
+            .unwrap(),
+        "a write still moves a link"
+    );
+    let pairs: Vec<(String, i64, Origin)> = store
+        .all_links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.ghl_contact_id, l.clubos_user_id, l.confirmed_by))
+        .collect();
+    assert_eq!(pairs, [("g-1".to_owned(), 3, Origin::Write)]);
 }

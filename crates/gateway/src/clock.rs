@@ -10,6 +10,14 @@ use std::{
     time::Duration,
 };
 
+/// Epoch milliseconds as ISO-8601 (UTC, with milliseconds), the form the API answers
+/// times in.
+pub fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Milliseconds since the Unix epoch, from the system or from a [`ManualClock`].
 #[derive(Debug, Clone, Default)]
 pub struct Clock {

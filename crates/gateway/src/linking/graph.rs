@@ -7,7 +7,7 @@
 //! sides propose each other) or, when a shared value makes them ambiguous, become
 //! suggestions: one per (contact, user) pair, with what they share and a score.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Decision, LinkRule, Proposal, Shared, settle, shared_of_contact, shared_of_user};
 use crate::{
@@ -87,12 +87,12 @@ pub fn sweep(world: &World<'_>) -> Matches {
             contacts.iter().for_each(|c| suggest(c, u));
         }
     }
-    let linked_ghl: Vec<&str> = matches
+    let linked_ghl: HashSet<&str> = matches
         .links
         .iter()
         .map(|l| l.ghl_contact_id.as_str())
         .collect();
-    let linked_users: Vec<i64> = matches.links.iter().map(|l| l.clubos_user_id).collect();
+    let linked_users: HashSet<i64> = matches.links.iter().map(|l| l.clubos_user_id).collect();
     let mut suggestions: Vec<NewSuggestion> = suggested
         .into_values()
         .filter(|s| {

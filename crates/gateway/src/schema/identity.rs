@@ -9,9 +9,11 @@ use super::{
     listing::{PageInfo, decode, encode, page_size},
 };
 use crate::{
+    clock::iso_ms,
     error::{ErrorCode, GatewayError},
     loaders::{self, Loaders},
     store::{Link, QueuePosition, Suggestion},
+    writes,
 };
 
 /// How a stored link was established.
@@ -67,7 +69,7 @@ impl From<Link> for StoredLink {
             how: l.source.into(),
             confirmed_by: l.confirmed_by.into(),
             evidence: l.evidence,
-            linked_at: iso(l.linked_at_ms),
+            linked_at: iso_ms(l.linked_at_ms),
         }
     }
 }
@@ -127,7 +129,7 @@ impl LinkSuggestion {
 
     /// When the link sweep first suggested the pair (ISO-8601).
     async fn suggested_at(&self) -> String {
-        iso(self.0.created_at_ms)
+        iso_ms(self.0.created_at_ms)
     }
 }
 
@@ -168,13 +170,7 @@ impl IdentityQueries {
         let size = page_size(first)?;
         let after = after.as_deref().map(position).transpose()?;
         let store = &ctx.data::<Loaders>()?.readers().store;
-        let unavailable = |_| {
-            GatewayError::new(
-                ErrorCode::StoreUnavailable,
-                "the gateway's store is unavailable",
-            )
-            .extend()
-        };
+        let unavailable = |e| writes::store_err(e).extend();
         let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
         let mut rows = store
             .suggestions(after.as_ref(), limit)
@@ -220,11 +216,4 @@ fn position(cursor: &str) -> Result<QueuePosition> {
         )
         .extend()
     })
-}
-
-/// Epoch milliseconds as ISO-8601 (UTC, milliseconds).
-pub(super) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

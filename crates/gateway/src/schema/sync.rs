@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::listing::{PageInfo, decode, encode, page_size};
 use crate::{
+    clock::iso_ms,
     loaders::{self, Loaders},
     sync::{self, SyncConfig, clubos, mapping},
     writes::{self, Writer},
@@ -159,10 +160,7 @@ impl SyncQueries {
                 .as_ref()
                 .map(|c| c.position.clone())
                 .filter(|p| !p.is_empty()),
-            last_success_at: stored
-                .as_ref()
-                .and_then(|c| c.last_success_ms)
-                .map(super::identity::iso),
+            last_success_at: stored.as_ref().and_then(|c| c.last_success_ms).map(iso_ms),
             last_error: stored.and_then(|c| c.last_error),
         }])
     }

@@ -10,16 +10,11 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::changes::{ChangeKind, NewChange, Origin};
-use super::{Store, StoreError, is_write_race, now_ms};
+use super::{Store, StoreError, now_ms};
 
 /// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
 /// bind parameters, and small enough to keep each statement cheap to plan.
 const MAX_IDS_PER_QUERY: usize = 500;
-
-/// How often `put_link` runs its transaction when it loses a race with another writer of
-/// the same contact or user (PostgreSQL with several replicas). Each lost round means some
-/// other writer committed, so a handful of rounds is plenty.
-const PUT_ATTEMPTS: u32 = 8;
 
 /// Why a link exists, kept so that a manual link can be told apart from a guess that a
 /// later, better match may replace.
@@ -198,16 +193,7 @@ impl Store {
 
     /// Every stored link (the link sweep compares them with what it finds).
     pub async fn all_links(&self) -> Result<Vec<Link>, StoreError> {
-        const OPERATION: &str = "all_links";
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM contact_links ORDER BY ghl_contact_id"
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.query_error(OPERATION, e))?;
-        rows.iter()
-            .map(|row| self.link_from_row(OPERATION, row))
-            .collect()
+        self.links_page(None, i64::MAX).await
     }
 
     /// Stores a link, keeping links one-to-one: in one transaction, any other link of the
@@ -216,18 +202,17 @@ impl Store {
     /// change log. Storing the same pair again only refreshes `source`, `evidence` and
     /// `updated_at_ms` (`linked_at_ms` stays), so callers can retry freely. A write that
     /// loses a race with another replica is run again.
-    pub async fn put_link(&self, link: &NewLink) -> Result<(), StoreError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_put_link(link).await {
-                Ok(()) => return Ok(()),
-                Err(error) if attempt < PUT_ATTEMPTS && is_write_race(&error) => attempt += 1,
-                Err(error) => return Err(self.query_error("put_link", error)),
-            }
-        }
+    ///
+    /// A link the sync engine confirmed never displaces or rewrites another: when either
+    /// record is linked to someone else by now (staff linked it after the sweep read the
+    /// links), nothing changes and the answer is `false`; when the pair is stored already,
+    /// it stays as it is (a manual link stays manual) and the answer is `true`.
+    pub async fn put_link(&self, link: &NewLink) -> Result<bool, StoreError> {
+        self.retrying_races("put_link", || self.try_put_link(link))
+            .await
     }
 
-    async fn try_put_link(&self, link: &NewLink) -> Result<(), sqlx::Error> {
+    async fn try_put_link(&self, link: &NewLink) -> Result<bool, sqlx::Error> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let held = sqlx::query(
@@ -238,6 +223,18 @@ impl Store {
         .bind(link.clubos_user_id)
         .fetch_all(&mut *tx)
         .await?;
+        let mut pairs = Vec::with_capacity(held.len());
+        for row in &held {
+            let ghl: String = row.try_get("ghl_contact_id")?;
+            let user: i64 = row.try_get("clubos_user_id")?;
+            pairs.push((ghl, user));
+        }
+        if link.confirmed_by == Origin::Sync && !pairs.is_empty() {
+            // Held already: as it is (a manual link stays manual), or by someone else.
+            let same =
+                |(g, u): &(String, i64)| *g == link.ghl_contact_id && *u == link.clubos_user_id;
+            return Ok(pairs.iter().all(same));
+        }
         let mut linked_at = now;
         let mut is_new = true;
         for row in &held {
@@ -292,35 +289,30 @@ impl Store {
             };
             self.append_change(&mut tx, &stored).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes the link of a GHL contact (it was deleted, or a person unlinked it); the
     /// answer tells an API caller whether there was anything to undo.
     pub async fn remove_link_by_ghl(&self, ghl_contact_id: &str) -> Result<bool, StoreError> {
-        self.remove_link("ghl_contact_id", Value::Ghl(ghl_contact_id))
-            .await
-            .map_err(|e| self.query_error("remove_link_by_ghl", e))
+        let by = Value::Ghl(ghl_contact_id);
+        self.retrying_races("remove_link_by_ghl", || {
+            self.try_remove_link("ghl_contact_id", by)
+        })
+        .await
     }
 
     /// Removes the link of a Club OS user, the mirror of [`Store::remove_link_by_ghl`].
     pub async fn remove_link_by_clubos(&self, clubos_user_id: i64) -> Result<bool, StoreError> {
-        self.remove_link("clubos_user_id", Value::ClubOs(clubos_user_id))
-            .await
-            .map_err(|e| self.query_error("remove_link_by_clubos", e))
+        let by = Value::ClubOs(clubos_user_id);
+        self.retrying_races("remove_link_by_clubos", || {
+            self.try_remove_link("clubos_user_id", by)
+        })
+        .await
     }
 
-    /// Deletes the link `column` = `value` and logs it, retrying a lost race.
-    async fn remove_link(&self, column: &str, value: Value<'_>) -> Result<bool, sqlx::Error> {
-        let mut attempt = 1;
-        loop {
-            match self.try_remove_link(column, value).await {
-                Err(error) if attempt < PUT_ATTEMPTS && is_write_race(&error) => attempt += 1,
-                done => return done,
-            }
-        }
-    }
-
+    /// Deletes the link `column` = `value` and logs it.
     async fn try_remove_link(&self, column: &str, value: Value<'_>) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let select = format!("SELECT {COLUMNS} FROM contact_links WHERE {column} = $1");

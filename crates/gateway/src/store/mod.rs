@@ -335,6 +335,38 @@ impl fmt::Debug for Store {
     }
 }
 
+/// How often a write that loses a race with another writer (see [`is_write_race`]) runs
+/// again. Each lost round means some other writer committed, so a handful is plenty.
+const RACE_ATTEMPTS: u32 = 8;
+
+impl Store {
+    /// Runs the transaction `attempt` makes until it does not lose a race with another
+    /// writer (at most [`RACE_ATTEMPTS`] times); other errors end it at once, named by
+    /// `operation`. Boxed: the store's futures are awaited deep inside GraphQL resolvers,
+    /// and a concrete type here would make theirs deeper still.
+    fn retrying_races<'a, T, F, Fut>(
+        &'a self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> futures_util::future::BoxFuture<'a, Result<T, StoreError>>
+    where
+        T: Send + 'a,
+        F: FnMut() -> Fut + Send + 'a,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'a,
+    {
+        Box::pin(async move {
+            let mut round = 1;
+            loop {
+                match attempt().await {
+                    Ok(done) => return Ok(done),
+                    Err(error) if round < RACE_ATTEMPTS && is_write_race(&error) => round += 1,
+                    Err(error) => return Err(self.query_error(operation, error)),
+                }
+            }
+        })
+    }
+}
+
 /// Whether a failed write lost a race with a concurrent writer and is worth running again:
 /// a unique violation (another transaction inserted the same contact or user between our
 /// delete and our insert), a deadlock or a serialization failure.

@@ -8,10 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::changes::{ChangeKind, NewChange, Origin};
-use super::{LinkSource, Store, StoreError, is_write_race, now_ms};
-
-/// How often a suggestion write runs again after losing a race with another writer.
-const WRITE_ATTEMPTS: u32 = 8;
+use super::{LinkSource, Store, StoreError, now_ms};
 
 /// A pair for staff to decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +59,10 @@ impl Store {
         &self,
         current: &[NewSuggestion],
     ) -> Result<usize, StoreError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_replace_suggestions(current).await {
-                Ok(held) => return Ok(held),
-                Err(error) if attempt < WRITE_ATTEMPTS && is_write_race(&error) => attempt += 1,
-                Err(error) => return Err(self.query_error("replace_suggestions", error)),
-            }
-        }
+        self.retrying_races("replace_suggestions", || {
+            self.try_replace_suggestions(current)
+        })
+        .await
     }
 
     async fn try_replace_suggestions(
@@ -216,14 +209,10 @@ impl Store {
         ghl_contact_id: &str,
         clubos_user_id: i64,
     ) -> Result<bool, StoreError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_dismiss(ghl_contact_id, clubos_user_id).await {
-                Ok(found) => return Ok(found),
-                Err(error) if attempt < WRITE_ATTEMPTS && is_write_race(&error) => attempt += 1,
-                Err(error) => return Err(self.query_error("dismiss_suggestion", error)),
-            }
-        }
+        self.retrying_races("dismiss_suggestion", || {
+            self.try_dismiss(ghl_contact_id, clubos_user_id)
+        })
+        .await
     }
 
     async fn try_dismiss(&self, ghl: &str, user: i64) -> Result<bool, sqlx::Error> {

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::{SyncConfig, mapping};
 use crate::{
+    clock::iso_ms,
     error::{GatewayError, System},
     upstream::clubos::{ClubOsUser, SortDir, UserSearch},
     writes::{self, Overall, Writer, plan},
@@ -68,7 +69,7 @@ pub async fn poll(
         .await
         .map_err(writes::store_err)?;
     let Some(since) = stored.map(|c| c.position).filter(|p| !p.is_empty()) else {
-        let start = iso(w.clock.now_ms());
+        let start = iso_ms(w.clock.now_ms());
         w.store
             .advance_sync_cursor(SOURCE, &start)
             .await
@@ -195,11 +196,4 @@ async fn carry(
 fn later(a: &str, b: &str) -> bool {
     let at = |v: &str| chrono::DateTime::parse_from_rfc3339(v).ok();
     matches!((at(a), at(b)), (Some(a), Some(b)) if a > b)
-}
-
-/// Epoch milliseconds as ISO-8601 (UTC, milliseconds).
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

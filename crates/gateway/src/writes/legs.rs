@@ -464,10 +464,18 @@ pub async fn run(
                 evidence: evidence.clone(),
                 confirmed_by: *confirmed_by,
             };
-            s.store
+            let stored = s
+                .store
                 .put_link(&link)
                 .await
                 .map_err(|e| UpstreamError::Transport(format!("store: {e}")))?;
+            if !stored {
+                // The sweep's match is older than a link someone stored since: it is
+                // refused for good, and the next sweep decides again.
+                return Err(UpstreamError::Invalid {
+                    messages: vec!["one of the records is linked to someone else now".into()],
+                });
+            }
             // A link found by the link field needs no mirror: the field already holds it.
             if *source != LinkSource::CustomField {
                 mirror_link(s, &ghl, json!(user.to_string())).await?;
