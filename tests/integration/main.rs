@@ -25,6 +25,7 @@ mod secrets;
 mod security;
 mod store;
 mod store_identity;
+mod store_records;
 mod store_writes;
 mod sync;
 mod webhooks;

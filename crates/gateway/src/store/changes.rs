@@ -2,11 +2,9 @@
 //! transaction as the change itself, numbered in commit order. Cache invalidation reads
 //! it now; subscriptions and other replicas follow it by `seq`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use sqlx::{AnyConnection, Row};
 
+use super::records::{ReadSource, RecordKind};
 use super::{Backend, Store, StoreError, now_ms};
 
 /// What changed.
@@ -20,6 +18,10 @@ pub enum ChangeKind {
     SuggestionAdded,
     /// Staff dismissed a suggestion; the pair is never suggested again.
     SuggestionDismissed,
+    /// A record of the read model was stored new or changed.
+    RecordChanged,
+    /// A record of the read model is gone upstream (a tombstone).
+    RecordDeleted,
 }
 
 /// Who made a change: a write through the gateway (a mutation, a create), or the sync
@@ -30,7 +32,8 @@ pub enum Origin {
     /// A mutation or a create through the gateway.
     #[default]
     Write,
-    /// The sync engine (the link sweep).
+    /// The sync engine: the link sweep, or the read model learning what changed upstream
+    /// (the change's `via` says how).
     Sync,
 }
 
@@ -49,6 +52,10 @@ pub struct Change {
     pub fields: Vec<String>,
     /// Who made the change.
     pub origin: Origin,
+    /// The read-model record it is about, when it is about one.
+    pub record: Option<(RecordKind, String)>,
+    /// How the read model learned the change, for changes to it.
+    pub via: Option<ReadSource>,
     /// When it was stored, epoch milliseconds.
     pub at_ms: i64,
 }
@@ -61,6 +68,8 @@ pub(super) struct NewChange<'a> {
     pub clubos_user_id: Option<i64>,
     pub fields: &'a [&'a str],
     pub origin: Origin,
+    /// The read-model record and how it was learned, for changes to the read model.
+    pub record: Option<(RecordKind, &'a str, ReadSource)>,
 }
 
 macro_rules! stored_text {
@@ -72,19 +81,19 @@ macro_rules! stored_text {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $ty {
-            type Err = StoreError;
+        impl std::str::FromStr for $ty {
+            type Err = $crate::store::StoreError;
 
             fn from_str(text: &str) -> Result<Self, Self::Err> {
                 match text {
                     $($text => Ok(Self::$variant),)+
-                    other => Err(StoreError::UnknownValue {
+                    other => Err($crate::store::StoreError::UnknownValue {
                         field: $what,
                         value: other.to_owned(),
                     }),
@@ -99,12 +108,16 @@ stored_text!(ChangeKind, "change kind", {
     LinkRemoved => "link_removed",
     SuggestionAdded => "suggestion_added",
     SuggestionDismissed => "suggestion_dismissed",
+    RecordChanged => "record_changed",
+    RecordDeleted => "record_deleted",
 });
 
 stored_text!(Origin, "change origin", {
     Write => "write",
     Sync => "sync",
 });
+
+pub(super) use stored_text;
 
 /// The PostgreSQL advisory lock that orders appends to the change log (an arbitrary,
 /// fixed key: "cg" "log" in ASCII).
@@ -120,39 +133,67 @@ impl Store {
         conn: &mut AnyConnection,
         change: &NewChange<'_>,
     ) -> Result<i64, sqlx::Error> {
+        self.append_changes(conn, std::slice::from_ref(change))
+            .await
+            .map(|seq| seq.unwrap_or_default())
+    }
+
+    /// Appends `changes` in order inside the caller's write transaction, numbered as
+    /// [`Store::append_change`] numbers one; the number of the last, if any.
+    pub(super) async fn append_changes(
+        &self,
+        conn: &mut AnyConnection,
+        changes: &[NewChange<'_>],
+    ) -> Result<Option<i64>, sqlx::Error> {
+        if changes.is_empty() {
+            return Ok(None);
+        }
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(LOG_LOCK)
                 .execute(&mut *conn)
                 .await?;
         }
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM change_log")
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM change_log")
             .fetch_one(&mut *conn)
             .await?;
-        let seq: i64 = row.try_get("next")?;
-        let fields = serde_json::to_string(change.fields).unwrap_or_else(|_| "[]".into());
-        sqlx::query(
-            "INSERT INTO change_log (seq, kind, ghl_contact_id, clubos_user_id, fields, source, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(seq)
-        .bind(change.kind.as_str())
-        .bind(change.ghl_contact_id.map(str::to_owned))
-        .bind(change.clubos_user_id)
-        .bind(fields)
-        .bind(change.origin.as_str())
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-        Ok(seq)
+        let mut seq: i64 = row.try_get("last")?;
+        let at = now_ms();
+        for change in changes {
+            seq += 1;
+            let fields = serde_json::to_string(change.fields).unwrap_or_else(|_| "[]".into());
+            let (record_kind, record_id, via) = match change.record {
+                Some((kind, id, via)) => {
+                    (Some(kind.as_str()), Some(id.to_owned()), Some(via.as_str()))
+                }
+                None => (None, None, None),
+            };
+            sqlx::query(
+                "INSERT INTO change_log (seq, kind, ghl_contact_id, clubos_user_id, fields, source, \
+                 at_ms, record_kind, record_id, via) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(seq)
+            .bind(change.kind.as_str())
+            .bind(change.ghl_contact_id.map(str::to_owned))
+            .bind(change.clubos_user_id)
+            .bind(fields)
+            .bind(change.origin.as_str())
+            .bind(at)
+            .bind(record_kind)
+            .bind(record_id)
+            .bind(via)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(Some(seq))
     }
 
     /// Up to `limit` changes after `after` (0 for the first), oldest first.
     pub async fn changes_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
         const OPERATION: &str = "changes_after";
         let rows = sqlx::query(
-            "SELECT seq, kind, ghl_contact_id, clubos_user_id, fields, source, at_ms \
-             FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, kind, ghl_contact_id, clubos_user_id, fields, source, at_ms, \
+             record_kind, record_id, via FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -165,6 +206,13 @@ impl Store {
                 let kind: String = row.try_get("kind").map_err(field)?;
                 let origin: String = row.try_get("source").map_err(field)?;
                 let fields: String = row.try_get("fields").map_err(field)?;
+                let record_kind: Option<String> = row.try_get("record_kind").map_err(field)?;
+                let record_id: Option<String> = row.try_get("record_id").map_err(field)?;
+                let via: Option<String> = row.try_get("via").map_err(field)?;
+                let record = match (record_kind, record_id) {
+                    (Some(kind), Some(id)) => Some((kind.parse()?, id)),
+                    _ => None,
+                };
                 Ok(Change {
                     seq: row.try_get("seq").map_err(field)?,
                     kind: kind.parse()?,
@@ -172,6 +220,8 @@ impl Store {
                     clubos_user_id: row.try_get("clubos_user_id").map_err(field)?,
                     fields: serde_json::from_str(&fields).unwrap_or_default(),
                     origin: origin.parse()?,
+                    record,
+                    via: via.as_deref().map(str::parse).transpose()?,
                     at_ms: row.try_get("at_ms").map_err(field)?,
                 })
             })
@@ -190,6 +240,8 @@ mod tests {
             ChangeKind::LinkRemoved,
             ChangeKind::SuggestionAdded,
             ChangeKind::SuggestionDismissed,
+            ChangeKind::RecordChanged,
+            ChangeKind::RecordDeleted,
         ] {
             assert_eq!(kind.as_str().parse::<ChangeKind>().unwrap(), kind);
         }

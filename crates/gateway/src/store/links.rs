@@ -251,6 +251,7 @@ impl Store {
                 clubos_user_id: Some(user),
                 fields: &["clubOsUserId"],
                 origin: link.confirmed_by,
+                record: None,
             };
             self.append_change(&mut tx, &removed).await?;
         }
@@ -286,6 +287,7 @@ impl Store {
                 clubos_user_id: Some(link.clubos_user_id),
                 fields: &["clubOsUserId"],
                 origin: link.confirmed_by,
+                record: None,
             };
             self.append_change(&mut tx, &stored).await?;
         }
@@ -336,6 +338,7 @@ impl Store {
             clubos_user_id: Some(user),
             fields: &["clubOsUserId"],
             origin: Origin::Write,
+            record: None,
         };
         self.append_change(&mut tx, &removed).await?;
         tx.commit().await?;

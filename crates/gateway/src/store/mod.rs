@@ -1,6 +1,6 @@
 //! The gateway's durable store: what the gateway itself must remember across restarts
 //! (the identity graph: links between a GHL contact and a Club OS user, suggestions and
-//! dismissals; the change log; idempotency keys of mutations, the outbox of upstream
+//! dismissals; the change log; the synced read model; idempotency keys of mutations, the outbox of upstream
 //! writes still owed, and the GHL app's OAuth tokens).
 //!
 //! One set of queries serves two backends through sqlx's `Any` driver: embedded SQLite,
@@ -17,6 +17,7 @@ mod idempotency;
 mod links;
 mod oauth;
 mod outbox;
+mod records;
 mod suggestions;
 
 use serde::Deserialize;
@@ -34,6 +35,7 @@ pub use idempotency::Claim;
 pub use links::{Link, LinkSource, NewLink};
 pub use oauth::GhlOAuthTokens;
 pub use outbox::{Leg, LegState, NewLeg, new_id};
+pub use records::{NewRecord, ReadSource, RecordKind, RecordRow, RecordSet};
 pub use suggestions::{NewSuggestion, QueuePosition, Suggestion};
 
 /// The schema, embedded in the binary so that a deployed gateway never depends on a

@@ -145,6 +145,7 @@ impl Store {
                 clubos_user_id: Some(s.clubos_user_id),
                 fields: &[],
                 origin: Origin::Sync,
+                record: None,
             };
             self.append_change(&mut tx, &added).await?;
         }
@@ -250,6 +251,7 @@ impl Store {
             clubos_user_id: Some(user),
             fields: &[],
             origin: Origin::Write,
+            record: None,
         };
         self.append_change(&mut tx, &dismissed).await?;
         tx.commit().await?;

@@ -1,0 +1,236 @@
+//! The read model's rows in the store, on every backend: records stored, found by id, by
+//! owner and by match key, paged newest first; unchanged records logged once, changes
+//! logged with their fields, deletions as tombstones; collections replaced whole; stale
+//! marks; and an older upstream version never overwriting a newer one.
+
+use contactgraph::store::{ChangeKind, NewRecord, ReadSource, RecordKind, Store};
+use serde_json::json;
+
+use crate::harness::*;
+
+on_backends!(
+    sqlite_memory => on_sqlite_memory,
+    sqlite_file => on_sqlite_file,
+    postgres => on_postgres;
+    [
+        records_are_found_by_id_and_key_and_logged_only_when_they_change,
+        a_collection_is_replaced_whole_and_what_left_it_is_a_tombstone,
+        pages_run_newest_first_and_continue_after_a_position,
+        a_stale_mark_and_an_older_version_are_told_apart,
+    ]
+);
+
+fn contact(id: &str, email: &str, updated: &str, sort_ms: i64) -> NewRecord {
+    NewRecord {
+        id: id.to_owned(),
+        owner: None,
+        body: json!({"id": id, "email": email, "dateUpdated": updated}),
+        upstream_updated: Some(updated.to_owned()),
+        sort_ms,
+        keys: vec![format!("email:{email}")],
+        ghl_contact_id: Some(id.to_owned()),
+        clubos_user_id: None,
+    }
+}
+
+fn note(id: &str, owner: &str, body: &str) -> NewRecord {
+    NewRecord {
+        id: id.to_owned(),
+        owner: Some(owner.to_owned()),
+        body: json!({"id": id, "body": body}),
+        upstream_updated: None,
+        sort_ms: 0,
+        keys: Vec::new(),
+        ghl_contact_id: Some(owner.to_owned()),
+        clubos_user_id: None,
+    }
+}
+
+async fn log(store: &Store) -> Vec<(ChangeKind, String, Vec<String>)> {
+    store
+        .changes_after(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| Some((c.kind, c.record?.1, c.fields)))
+        .collect()
+}
+
+const T1: &str = "2026-12-01T10:00:00.000Z";
+const T2: &str = "2026-12-01T11:00:00.000Z";
+
+async fn records_are_found_by_id_and_key_and_logged_only_when_they_change(db: TestDb) {
+    let store = db.connect().await;
+    let kind = RecordKind::GhlContact;
+    let first = [
+        contact("a", "x@example.org", T1, 1),
+        contact("b", "x@example.org", T1, 2),
+    ];
+    assert_eq!(
+        store
+            .put_records(kind, &first, ReadSource::Backfill)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .put_records(kind, &first, ReadSource::Webhook)
+            .await
+            .unwrap(),
+        0,
+        "unchanged records are not logged again"
+    );
+    let moved = [contact("a", "y@example.org", T2, 1)];
+    assert_eq!(
+        store
+            .put_records(kind, &moved, ReadSource::Webhook)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let found = store
+        .records(kind, &["a".into(), "zz".into()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].body.contains("y@example.org"));
+    let holders = store
+        .records_by_key(
+            kind,
+            &["email:x@example.org".into(), "email:y@example.org".into()],
+        )
+        .await
+        .unwrap();
+    let mut pairs: Vec<(String, String)> = holders.into_iter().map(|(k, r)| (k, r.id)).collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("email:x@example.org".to_owned(), "b".to_owned()),
+            ("email:y@example.org".to_owned(), "a".to_owned()),
+        ],
+        "a record is found by its current keys only"
+    );
+    assert_eq!(store.record_count(kind).await.unwrap(), 2);
+    let logged = log(&store).await;
+    assert_eq!(logged.len(), 3);
+    assert_eq!(logged[2].0, ChangeKind::RecordChanged);
+    assert_eq!(logged[2].2, ["dateUpdated", "email"]);
+    assert!(!store.has_stale_records(kind).await.unwrap());
+}
+
+async fn a_collection_is_replaced_whole_and_what_left_it_is_a_tombstone(db: TestDb) {
+    let store = db.connect().await;
+    let kind = RecordKind::GhlNote;
+    let both = [note("n1", "c", "one"), note("n2", "c", "two")];
+    store
+        .put_record_set(kind, "c", &both, ReadSource::ReadThrough)
+        .await
+        .unwrap();
+    let sets = store
+        .record_sets(kind, &["c".into(), "d".into()])
+        .await
+        .unwrap();
+    assert_eq!(sets.len(), 1, "only what was read whole is known");
+    assert!(!sets[0].stale);
+
+    let one = [note("n2", "c", "two")];
+    assert_eq!(
+        store
+            .put_record_set(kind, "c", &one, ReadSource::Webhook)
+            .await
+            .unwrap(),
+        1,
+        "n1 left the collection"
+    );
+    let left = store.records_by_owner(kind, &["c".into()]).await.unwrap();
+    assert_eq!(
+        left.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["n2"]
+    );
+    let logged = log(&store).await;
+    assert_eq!(logged.last().unwrap().0, ChangeKind::RecordDeleted);
+    assert_eq!(logged.last().unwrap().1, "n1");
+
+    store.mark_sets_stale(kind, None).await.unwrap();
+    let sets = store.record_sets(kind, &["c".into()]).await.unwrap();
+    assert!(sets[0].stale);
+    assert!(
+        store
+            .remove_record(kind, "n2", ReadSource::Reconcile)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_record(kind, "n2", ReadSource::Reconcile)
+            .await
+            .unwrap()
+    );
+}
+
+async fn pages_run_newest_first_and_continue_after_a_position(db: TestDb) {
+    let store = db.connect().await;
+    let kind = RecordKind::GhlContact;
+    let rows: Vec<NewRecord> = [("a", 10), ("b", 30), ("c", 20), ("d", 30)]
+        .into_iter()
+        .map(|(id, at)| contact(id, &format!("{id}@example.org"), T1, at))
+        .collect();
+    store
+        .put_records(kind, &rows, ReadSource::Backfill)
+        .await
+        .unwrap();
+    let first = store.record_page(kind, None, 2).await.unwrap();
+    let ids = |rows: &[contactgraph::store::RecordRow]| -> Vec<String> {
+        rows.iter().map(|r| r.id.clone()).collect()
+    };
+    assert_eq!(ids(&first), ["d", "b"], "ties by id, descending");
+    let last = first.last().unwrap();
+    let next = store
+        .record_page(kind, Some((last.sort_ms, &last.id)), 5)
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), ["c", "a"]);
+}
+
+async fn a_stale_mark_and_an_older_version_are_told_apart(db: TestDb) {
+    let store = db.connect().await;
+    let kind = RecordKind::GhlContact;
+    store
+        .put_records(
+            kind,
+            &[contact("a", "new@example.org", T2, 1)],
+            ReadSource::Webhook,
+        )
+        .await
+        .unwrap();
+    // A backfill page read before the webhook's re-read, stored after it.
+    let older = [contact("a", "old@example.org", T1, 1)];
+    assert_eq!(
+        store
+            .put_records(kind, &older, ReadSource::Backfill)
+            .await
+            .unwrap(),
+        0
+    );
+    let kept = store.records(kind, &["a".into()]).await.unwrap();
+    assert!(kept[0].body.contains("new@example.org"));
+
+    store.mark_record_stale(kind, "a").await.unwrap();
+    assert!(store.has_stale_records(kind).await.unwrap());
+    assert!(store.records(kind, &["a".into()]).await.unwrap()[0].stale);
+    store
+        .put_records(
+            kind,
+            &[contact("a", "new@example.org", T2, 1)],
+            ReadSource::ReadThrough,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store.has_stale_records(kind).await.unwrap(),
+        "reading it again clears the mark"
+    );
+}
