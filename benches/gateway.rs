@@ -41,7 +41,6 @@ use anyhow::{Context as _, bail, ensure};
 use axum::body::Bytes;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use contactgraph::{
-    cache::Caches,
     demo::Demo,
     loaders::LoaderConfig,
     loaders::Readers,
@@ -557,25 +556,6 @@ async fn cold_run(
     })
     .await?;
     Ok(samples)
-}
-
-/// Forgets every cached record, so that the next request is cold again. The process
-/// stays warm: connection pools, and the link custom field's id (resolved once).
-fn clear_caches(c: &Caches) {
-    c.ghl_searches.invalidate_all();
-    c.clubos_user_pages.invalidate_all();
-    c.ghl_contacts.invalidate_all();
-    c.clubos_users.invalidate_all();
-    c.ghl_tasks.invalidate_all();
-    c.ghl_notes.invalidate_all();
-    c.ghl_appointments.invalidate_all();
-    c.clubos_events.invalidate_all();
-    c.clubos_locations.invalidate_all();
-    c.ghl_by_match.invalidate_all();
-    c.ghl_by_link_field.invalidate_all();
-    c.clubos_by_match.invalidate_all();
-    c.links_by_ghl.invalidate_all();
-    c.links_by_clubos.invalidate_all();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1142,7 +1122,7 @@ async fn measure(
     let mut refs = Vec::new();
     for after in cursors.iter().take(sizes.q50_cold_c1) {
         refs.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
-        clear_caches(&demo.gateway.readers.caches);
+        demo.gateway.readers.caches.invalidate_everything();
         let body = q50_body(after.as_deref())?;
         samples.extend(cold_run(&gw, vec![body], 1, q50_shape).await?);
     }
@@ -1154,7 +1134,7 @@ async fn measure(
         for _ in 0..sizes.q50_cold_c16_rounds {
             let jobs = pages.iter().map(|a| RefJob::Q50(a.clone())).collect();
             refs.extend(reference_run(&state, jobs, HIGH_C).await?);
-            clear_caches(&demo.gateway.readers.caches);
+            demo.gateway.readers.caches.invalidate_everything();
             let bodies = pages
                 .iter()
                 .map(|a| q50_body(a.as_deref()))
@@ -1222,7 +1202,7 @@ async fn zero_latency_run(
     let (mut q50, mut q50_ref) = (Vec::new(), Vec::new());
     for after in cursors.iter().take(10) {
         q50_ref.push(ms(reference(&state, &RefJob::Q50(after.clone())).await?));
-        clear_caches(&state.caches);
+        state.caches.invalidate_everything();
         q50.push(ms(gw.query(&q50_body(after.as_deref())?).await?.0));
     }
     drop(gw);

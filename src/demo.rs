@@ -176,7 +176,7 @@ impl Demo {
              \n  Playground (GraphiQL): {url}/   (sends the key below)\n  GraphQL endpoint:      {url}/graphql\n  Health:                {url}/healthz\n  API key (admin):       {key}\n\
              \n  GHL simulator:         {ghl}   (credentials and ids: {ghl}/_sim/seed)\n  Club OS simulator:     {clubos}   ({clubos}/_sim/seed)\n\
              \nExample ids:\n  linked person:        GHL {linked_ghl} / Club OS {linked_clubos}\n  GHL only:             {ghl_only}\n  Club OS only:         {clubos_only}\n  ambiguous (2 in Club OS): GHL {amb}\n\
-             \nWebhooks: the GHL simulator signs every change and posts it to {url}{hook},\n  which invalidates the gateway's cache: change a contact at the simulator and the\n  next query shows it. Deliveries and the key: {ghl}/_sim/webhooks\n\nSync: every minute the gateway stores the links both sides confirm (households it\n  cannot decide wait in `linkSuggestions`) and polls Club OS: change a member at the\n  Club OS simulator (PUT {clubos}/users/ID) and GHL has it within a minute\n  (`syncStatus`, `syncPlan`).\n\nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer {key}' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
+             \nWebhooks: the GHL simulator signs every change and posts it to {url}{hook},\n  which invalidates the gateway's cache: change a contact at the simulator and the\n  next query shows it. Deliveries and the key: {ghl}/_sim/webhooks\n\nSync: every minute the gateway stores the links both sides confirm (households it\n  cannot decide wait in `linkSuggestions`) and polls Club OS: change a member at the\n  Club OS simulator (PUT {clubos}/users/ID) and GHL has it within a minute\n  (`syncStatus`, `syncPlan`).\n\nRead model: at start the gateway backfills every contact and member into its store;\n  reads are served from it (each answer's `extensions.freshness` says how much), and\n  webhooks and the Club OS poll keep it fresh. `Cache-Control: no-cache` reads through.\n\nTry:\n  curl -s {url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer {key}' \\\n    -d '{{\"query\":\"{{ contact(id: \\\"{query_id}\\\") {{ linkStatus firstName lastName email phone ghl {{ tags }} clubOs {{ membershipStatus membershipType }} }} }}\"}}'\n\
              \nStop with Ctrl-C.",
             url = self.url(),
             ghl = self.sims.ghl.url(),
@@ -194,9 +194,13 @@ impl Demo {
 
 /// `contactgraph demo`.
 pub async fn run(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<()> {
-    // The demo runs the link sweep and carries Club OS changes to GHL every minute (its
-    // writes go to the simulators only).
-    let sync = json!({"sync": {"links": true, "clubos_poll": true, "propagate": true, "interval_minutes": 1}});
+    // The demo serves reads from the read model (backfilled at start), runs the link sweep
+    // and carries Club OS changes to GHL every minute (its writes go to the simulators
+    // only).
+    let sync = json!({
+        "sync": {"links": true, "clubos_poll": true, "propagate": true, "interval_minutes": 1},
+        "read_model": {"enabled": true},
+    });
     let demo = Demo::start_with(listen, opts, sync).await?;
     println!("{}", demo.banner());
     crate::shutdown::signal().await;

@@ -19,6 +19,7 @@ mod identity;
 mod oauth;
 mod playground;
 mod protocol;
+mod read_model;
 mod reads;
 mod retried_creates;
 mod secrets;

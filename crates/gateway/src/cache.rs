@@ -226,6 +226,16 @@ where
 /// A normalised email or E.164 phone, as lookups key them.
 pub type MatchKey = String;
 
+/// The lookup key of an email.
+pub fn email_key(email: &str) -> MatchKey {
+    format!("email:{}", email.trim().to_lowercase())
+}
+
+/// The lookup key of an E.164 phone.
+pub fn phone_key(e164: &str) -> MatchKey {
+    format!("phone:{e164}")
+}
+
 /// Every cache of the gateway.
 #[derive(Debug)]
 pub struct Caches {
@@ -272,6 +282,25 @@ impl Caches {
             links_by_ghl: EntityCache::new("linkByGhl", cfg.lookups, stale),
             links_by_clubos: EntityCache::new("linkByClubOs", cfg.lookups, stale),
         }
+    }
+
+    /// Forgets every entry of every kind: the next read of anything is cold (the read
+    /// model, when on, still answers below).
+    pub fn invalidate_everything(&self) {
+        self.ghl_searches.invalidate_all();
+        self.clubos_user_pages.invalidate_all();
+        self.ghl_contacts.invalidate_all();
+        self.clubos_users.invalidate_all();
+        self.ghl_tasks.invalidate_all();
+        self.ghl_notes.invalidate_all();
+        self.ghl_appointments.invalidate_all();
+        self.clubos_events.invalidate_all();
+        self.clubos_locations.invalidate_all();
+        self.ghl_by_match.invalidate_all();
+        self.ghl_by_link_field.invalidate_all();
+        self.clubos_by_match.invalidate_all();
+        self.links_by_ghl.invalidate_all();
+        self.links_by_clubos.invalidate_all();
     }
 
     /// Forgets a GHL contact and everything hanging off it.

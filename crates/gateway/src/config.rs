@@ -73,6 +73,9 @@ pub struct Config {
     /// Work the gateway does on its own: the link sweep.
     #[serde(default)]
     pub sync: crate::sync::SyncConfig,
+    /// The store's copy of the upstream records, served to reads.
+    #[serde(default)]
+    pub read_model: crate::read_model::ReadModelConfig,
 }
 
 /// A configuration problem, already phrased for a person: one line, key named, no value.
@@ -487,6 +490,11 @@ mod tests {
                         propagate: true,
                     },
                 },
+            },
+            read_model: ReadModelConfig {
+                enabled: false,
+                untrusted_max_age_secs: 300,
+                backfill_on_start: true,
             },
         }
         "#);

@@ -12,6 +12,7 @@ use crate::{
     clock::Clock,
     config::Config,
     loaders::Readers,
+    read_model::{ReadModel, Trust},
     schema,
     server::{self, CorsConfig, Surface},
     store::Store,
@@ -88,6 +89,7 @@ pub struct Gateway {
     relay: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<()>>,
     poll: Option<JoinHandle<()>>,
+    backfill: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -102,6 +104,20 @@ impl Gateway {
         if opts.warm_up {
             link_field.resolve_early();
         }
+        let read_model = cfg.read_model.enabled.then(|| {
+            let webhooks = !cfg.webhooks.ghl_public_keys.is_empty()
+                || cfg.webhooks.ghl_legacy_rsa_public_key.is_some();
+            let stall_after = cfg.sync.clubos_poll.then(|| {
+                Duration::from_secs(cfg.sync.interval_minutes * 60 * sync::STALL_INTERVALS)
+            });
+            ReadModel::new(
+                store.clone(),
+                &cfg.read_model,
+                Arc::new(Trust::new(webhooks, stall_after)),
+                link_field.clone(),
+                cfg.linking.region(),
+            )
+        });
         let readers = Arc::new(Readers {
             ghl: ghl.clone(),
             clubos: clubos.clone(),
@@ -111,6 +127,7 @@ impl Gateway {
             phone_region: cfg.linking.region(),
             fanout: cfg.loaders.fanout,
             batch_delay: Duration::from_micros(cfg.loaders.batch_delay_us),
+            read_model: read_model.clone(),
         });
         let writer = Arc::new(Writer {
             ghl,
@@ -121,6 +138,7 @@ impl Gateway {
             config: cfg.writes.clone(),
             clock: opts.clock.clone(),
             own_writes: Default::default(),
+            read_model,
         });
         let addr = listener.local_addr()?;
         let playground_key = if opts.playground_admin_key {
@@ -177,6 +195,20 @@ impl Gateway {
             .sync
             .clubos_poll
             .then(|| sync::clubos::spawn(writer.clone(), cfg.sync.clone(), cfg.linking.region()));
+        let backfill = readers
+            .read_model
+            .clone()
+            .filter(|_| cfg.read_model.backfill_on_start)
+            .map(|model| {
+                let (r, page) = (readers.clone(), cfg.sync.clubos_page_size);
+                tokio::spawn(async move {
+                    let quiet = sync::backfill::Quiet;
+                    match sync::backfill::run(&r.ghl, &r.clubos, &model, page, &quiet).await {
+                        Ok(report) => tracing::info!(?report, "backfill finished"),
+                        Err(e) => tracing::warn!(code = e.code.as_str(), "backfill stopped"),
+                    }
+                })
+            });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -191,6 +223,7 @@ impl Gateway {
             relay,
             sync,
             poll,
+            backfill,
         })
     }
 
@@ -214,7 +247,10 @@ impl Gateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        for task in [&self.relay, &self.sync, &self.poll].into_iter().flatten() {
+        for task in [&self.relay, &self.sync, &self.poll, &self.backfill]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         (&mut self.task)

@@ -12,7 +12,8 @@
 //! - [`playground`]: the GraphiQL page and the files it loads, embedded in the binary.
 //! - [`schema`]: the GraphQL schema, independent of HTTP.
 //! - [`linking`]: which GHL contact is which Club OS user, and how their fields merge.
-//! - [`loaders`]: per-request DataLoaders over the [`cache`]s.
+//! - [`loaders`]: per-request DataLoaders over the [`cache`]s and the [`read_model`].
+//! - [`read_model`]: the store's copy of the upstream records, and when it may be served.
 //! - [`clock`]: the outbox's time, injectable for tests.
 //! - [`store`]: the gateway's durable store (SQLite or PostgreSQL).
 //! - [`writes`]: mutations fanned out to both systems: idempotency, outbox, relay.
@@ -33,6 +34,7 @@ pub mod linking;
 pub mod loaders;
 pub mod phone;
 pub mod playground;
+pub mod read_model;
 pub mod schema;
 pub mod server;
 pub mod shutdown;

@@ -206,7 +206,7 @@ pub fn router(surface: Surface, opts: RouterOptions) -> Router {
     let oauth = surface.oauth.clone();
     let hooks = webhooks::router(
         surface.webhooks.clone(),
-        surface.readers.caches.clone(),
+        surface.readers.clone(),
         surface.propagation.clone(),
     );
     let shared = Shared {
@@ -295,8 +295,21 @@ fn refuse_as(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     resp
 }
 
+/// Whether the caller asked to read past every copy (`Cache-Control: no-cache`).
+fn wants_read_through(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+}
+
 /// Runs one GraphQL request with its own loaders; says in `extensions.cache` when some
-/// of the answer came from stale cache entries because an upstream failed.
+/// of the answer came from stale cache entries because an upstream failed, and in
+/// `extensions.freshness` how much came from the read model. `Cache-Control: no-cache`
+/// reads everything the request touches from the upstreams, past caches and read model
+/// (storing what it reads).
 ///
 /// Before anything runs: the caller must authenticate (401) and may be bound to other
 /// locations (403); the document must be within the size, alias and root-field limits
@@ -365,6 +378,7 @@ async fn graphql(
         }
     }
     let idempotency = idempotency.filter(|_| single);
+    let read_through = wants_read_through(&headers);
     let responses = join_all(prepared.into_iter().map(|p| {
         let (schema, readers, caller) = (s.schema.clone(), s.readers.clone(), caller.clone());
         let idempotency = idempotency.clone();
@@ -373,7 +387,11 @@ async fn graphql(
                 Ok(req) => req,
                 Err(parse) => return parse_failure(parse),
             };
-            let meta = Arc::new(RequestMeta::default());
+            let meta = Arc::new(if read_through {
+                RequestMeta::reading_through()
+            } else {
+                RequestMeta::default()
+            });
             let mut req = req.data(Loaders::new(readers, meta.clone())).data(caller);
             if let Some(key) = idempotency {
                 req = req.data(IdempotencyHeader(key));
@@ -385,10 +403,10 @@ async fn graphql(
                 ErrorCode::BadUserInput
             };
             label(&mut response, unlabelled);
-            if let Some(ext) = loaders::extensions(&meta)
-                && let Ok(value) = async_graphql::Value::from_json(ext)
-            {
-                response.extensions.insert("cache".into(), value);
+            for (name, ext) in loaders::extensions(&meta) {
+                if let Ok(value) = async_graphql::Value::from_json(ext) {
+                    response.extensions.insert(name.into(), value);
+                }
             }
             response
         }

@@ -37,7 +37,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use crate::{cache::Caches, error::ErrorCode, sync::ghl::Propagation};
+use crate::{
+    cache::Caches,
+    error::ErrorCode,
+    loaders::{self, Loaders, Readers, RequestMeta},
+    read_model::ReadModel,
+    store::RecordKind,
+    sync::ghl::Propagation,
+};
 
 /// The current signature header: base64 Ed25519 over the raw body.
 pub const SIGNATURE_HEADER: &str = "x-ghl-signature";
@@ -217,6 +224,46 @@ impl Effect {
             Self::Appointments(id) => caches.invalidate_ghl_appointments(id.as_deref()).await,
         }
     }
+
+    /// Re-reads what the event names from GHL (payloads are partial) and stores it in the
+    /// read model; a contact GHL no longer has becomes a tombstone. When the event does
+    /// not say whose records changed, every collection of its kind is marked to be read
+    /// through instead.
+    pub async fn refresh(&self, readers: &Arc<Readers>, read_model: &ReadModel) {
+        let l = Loaders::new(readers.clone(), Arc::new(RequestMeta::reading_through()));
+        let (kind, owner) = match self {
+            Self::Contact(id) => {
+                if let Err(e) = loaders::one(&l.ghl_contact, id.clone()).await {
+                    tracing::warn!(code = e.code.as_str(), "webhook: contact not re-read");
+                }
+                return;
+            }
+            Self::Tasks(owner) => (RecordKind::GhlTask, owner),
+            Self::Notes(owner) => (RecordKind::GhlNote, owner),
+            Self::Appointments(owner) => (RecordKind::GhlAppointment, owner),
+        };
+        let reread = match (kind, owner) {
+            (_, None) => Ok(()),
+            (RecordKind::GhlTask, Some(id)) => {
+                loaders::one(&l.ghl_tasks, id.clone()).await.map(drop)
+            }
+            (RecordKind::GhlNote, Some(id)) => {
+                loaders::one(&l.ghl_notes, id.clone()).await.map(drop)
+            }
+            (_, Some(id)) => loaders::one(&l.ghl_appointments, id.clone())
+                .await
+                .map(drop),
+        };
+        let unread = owner.is_none() || reread.is_err();
+        if unread
+            && let Err(e) = read_model
+                .store()
+                .mark_sets_stale(kind, owner.as_deref())
+                .await
+        {
+            tracing::warn!(error = %e, "webhook: read model not marked");
+        }
+    }
 }
 
 /// A delivery that passed every check, and whether it is new.
@@ -394,27 +441,29 @@ fn dedupe_ttl(tolerance_secs: u64) -> Duration {
     Duration::from_secs(tolerance_secs.saturating_mul(2).saturating_add(60))
 }
 
-/// What a verified delivery acts on: the caches it invalidates and, with `[sync]
-/// propagate`, the propagation of a changed contact to Club OS.
+/// What a verified delivery acts on: the caches it invalidates, the read model it
+/// refreshes and, with `[sync] propagate`, the propagation of a changed contact to
+/// Club OS.
 #[derive(Clone)]
 struct Receiver {
     webhooks: Arc<GhlWebhooks>,
-    caches: Arc<Caches>,
+    readers: Arc<Readers>,
     propagation: Option<Arc<Propagation>>,
 }
 
-/// The webhook routes: deliveries are checked by `webhooks`, invalidate `caches`, and a
-/// created or updated contact is carried to Club OS by `propagation` when there is one.
+/// The webhook routes: deliveries are checked by `webhooks`, invalidate the caches of
+/// `readers` and refresh its read model, and a created or updated contact is carried to
+/// Club OS by `propagation` when there is one.
 pub fn router(
     webhooks: Arc<GhlWebhooks>,
-    caches: Arc<Caches>,
+    readers: Arc<Readers>,
     propagation: Option<Arc<Propagation>>,
 ) -> Router {
     Router::new()
         .route(GHL_PATH, post(receive_ghl))
         .with_state(Receiver {
             webhooks,
-            caches,
+            readers,
             propagation,
         })
 }
@@ -426,7 +475,10 @@ async fn receive_ghl(State(r): State<Receiver>, headers: HeaderMap, body: Bytes)
     let outcome = match webhooks.admit(&headers, &body, Utc::now()) {
         Ok(Admitted::Fresh { kind, effect }) => match effect {
             Some(effect) => {
-                effect.apply(&r.caches).await;
+                effect.apply(&r.readers.caches).await;
+                if let Some(rm) = &r.readers.read_model {
+                    effect.refresh(&r.readers, rm).await;
+                }
                 tracing::debug!(event = %kind, "webhook: caches invalidated");
                 if let (Some(p), Effect::Contact(id)) = (&r.propagation, &effect)
                     && matches!(kind.as_str(), "ContactCreate" | "ContactUpdate")

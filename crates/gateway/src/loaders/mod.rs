@@ -6,6 +6,10 @@
 //! search (the tasks of many contacts). One-key-per-call endpoints (notes, appointments,
 //! Club OS users and events) run concurrently, under each client's in-flight cap.
 //!
+//! With the read model on, what moka lacks is read from the store first (one batched
+//! query per loader batch), and only what the store cannot serve goes to the upstream;
+//! what an upstream answers is stored (see [`crate::read_model`]).
+//!
 //! A failed fetch becomes that key's error, so only the fields that needed it fail. When
 //! the cache still holds a stale copy and the upstream is unavailable or rate limited,
 //! the stale copy is served and the request's [`RequestMeta`] records it.
@@ -15,24 +19,31 @@ use std::{
     convert::Infallible,
     fmt::Debug,
     hash::Hash,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 mod fetch;
+mod mirror;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use crate::cache::{email_key, phone_key};
 pub use fetch::CLUBOS_PAGE;
 use fetch::*;
+use mirror::Mirror;
 
 use crate::{
     cache::{Caches, EntityCache, Lookup, MatchKey},
     error::{ErrorCode, GatewayError},
-    store::{Link, Store},
+    read_model::ReadModel,
+    store::{Link, RecordKind, Store},
     upstream::{
         clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser},
         ghl::models::{
@@ -79,6 +90,8 @@ pub struct Readers {
     pub fanout: usize,
     /// How long a loader waits to gather keys into one batch.
     pub batch_delay: Duration,
+    /// The store's copy of the upstream records, when reads are served from it.
+    pub read_model: Option<ReadModel>,
 }
 
 impl Readers {
@@ -88,13 +101,48 @@ impl Readers {
     }
 }
 
-/// What one request learned while it ran: which kinds it served from stale cache entries.
+/// What one request learned while it ran: which kinds it served from stale cache entries,
+/// and how much came from the read model and how much was read through.
 #[derive(Debug, Default)]
 pub struct RequestMeta {
     stale: Mutex<BTreeSet<&'static str>>,
+    /// Skip the read model's copies (still storing what the upstreams answer).
+    read_through: bool,
+    from_read_model: AtomicU64,
+    read_through_count: AtomicU64,
+    oldest_synced_ms: Mutex<Option<i64>>,
 }
 
 impl RequestMeta {
+    /// A request that reads every record from its upstream, past the read model: for a
+    /// caller who must see the upstream now (`fresh: true`).
+    pub fn reading_through() -> Self {
+        Self {
+            read_through: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this request reads past the read model (see [`RequestMeta::reading_through`]).
+    pub fn reads_through(&self) -> bool {
+        self.read_through
+    }
+
+    fn served_from_read_model(&self, count: usize, oldest_synced_ms: i64) {
+        if count == 0 {
+            return;
+        }
+        self.from_read_model
+            .fetch_add(count as u64, Ordering::Relaxed);
+        let mut oldest = self.oldest_synced_ms.lock().expect("meta lock");
+        *oldest = Some(oldest.map_or(oldest_synced_ms, |o| o.min(oldest_synced_ms)));
+    }
+
+    fn read_through_upstream(&self, count: usize) {
+        self.read_through_count
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
     fn served_stale(&self, kind: &'static str) {
         self.stale.lock().expect("meta lock").insert(kind);
     }
@@ -122,6 +170,7 @@ where
     meta: Arc<RequestMeta>,
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
+    mirror: Option<Mirror<K, V>>,
 }
 
 fn may_serve_stale(e: &GatewayError) -> bool {
@@ -146,6 +195,7 @@ where
         let mut stale = HashMap::new();
         for key in keys {
             match cache.lookup(key).await {
+                Lookup::Fresh(_) if self.meta.read_through => missing.push(key.clone()),
                 Lookup::Fresh(v) => {
                     out.insert(key.clone(), Ok(v));
                 }
@@ -159,7 +209,33 @@ where
         if missing.is_empty() {
             return Ok(out);
         }
+        let mirror = self
+            .mirror
+            .as_ref()
+            .filter(|_| self.readers.read_model.is_some());
+        if let Some(m) = mirror.filter(|_| !self.meta.read_through) {
+            let stored = (m.read)(self.readers.clone(), missing.clone()).await;
+            let oldest = stored.values().map(|(_, at)| *at).min().unwrap_or_default();
+            self.meta.served_from_read_model(stored.len(), oldest);
+            for (key, (v, _)) in stored {
+                cache.insert(key.clone(), v.clone()).await;
+                stale.remove(&key);
+                out.insert(key, Ok(v));
+            }
+            missing.retain(|k| !out.contains_key(k));
+            if missing.is_empty() {
+                return Ok(out);
+            }
+        }
         let mut fetched = (self.fetch)(self.readers.clone(), missing.clone()).await;
+        if let Some(m) = mirror {
+            let answered: Vec<(K, V)> = fetched
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().ok().map(|v| (k.clone(), v.clone())))
+                .collect();
+            self.meta.read_through_upstream(answered.len());
+            (m.write)(self.readers.clone(), answered).await;
+        }
         for key in missing {
             let result = fetched
                 .remove(&key)
@@ -179,6 +255,38 @@ where
                 },
             };
             out.insert(key, result);
+        }
+        Ok(out)
+    }
+}
+
+/// When the read model last stored records, by kind and id: for `syncedAt` fields,
+/// batched per request into one store query per kind.
+pub struct SyncedLoader {
+    readers: Arc<Readers>,
+}
+
+impl Loader<(RecordKind, String)> for SyncedLoader {
+    type Value = i64;
+    type Error = Infallible;
+
+    async fn load(
+        &self,
+        keys: &[(RecordKind, String)],
+    ) -> Result<HashMap<(RecordKind, String), i64>, Infallible> {
+        let Some(rm) = &self.readers.read_model else {
+            return Ok(HashMap::new());
+        };
+        let mut by_kind: HashMap<RecordKind, Vec<String>> = HashMap::new();
+        for (kind, id) in keys {
+            by_kind.entry(*kind).or_default().push(id.clone());
+        }
+        let mut out = HashMap::new();
+        for (kind, ids) in by_kind {
+            match rm.store().synced_at(kind, &ids).await {
+                Ok(found) => out.extend(found.into_iter().map(|(id, at)| ((kind, id), at))),
+                Err(e) => tracing::warn!(error = %e, "read model unavailable for syncedAt"),
+            }
         }
         Ok(out)
     }
@@ -217,6 +325,7 @@ pub struct Loaders {
     pub link_by_ghl: Cached<String, Option<Link>>,
     /// Stored links by Club OS user id.
     pub link_by_clubos: Cached<i64, Option<String>>,
+    synced: DataLoader<SyncedLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -225,24 +334,91 @@ impl Loaders {
         let delay = readers.batch_delay;
         let ctx = (&readers, &meta, delay);
         Self {
-            ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search),
-            clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page),
-            ghl_contact: make(ctx, |c| &c.ghl_contacts, fetch_ghl_contacts),
-            clubos_user: make(ctx, |c| &c.clubos_users, fetch_clubos_users),
-            ghl_tasks: make(ctx, |c| &c.ghl_tasks, fetch_ghl_tasks),
-            ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes),
-            ghl_appointments: make(ctx, |c| &c.ghl_appointments, fetch_ghl_appointments),
-            clubos_events: make(ctx, |c| &c.clubos_events, fetch_clubos_events),
-            clubos_locations: make(ctx, |c| &c.clubos_locations, fetch_clubos_locations),
-            ghl_by_email: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_email),
-            ghl_by_phone: make(ctx, |c| &c.ghl_by_match, fetch_ghl_by_phone),
-            ghl_by_link_field: make(ctx, |c| &c.ghl_by_link_field, fetch_ghl_by_link_field),
-            clubos_by_email: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_email),
-            clubos_by_phone: make(ctx, |c| &c.clubos_by_match, fetch_clubos_by_phone),
-            link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl),
-            link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos),
+            ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search, None),
+            clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page, None),
+            ghl_contact: make(
+                ctx,
+                |c| &c.ghl_contacts,
+                fetch_ghl_contacts,
+                Some(mirror::records()),
+            ),
+            clubos_user: make(
+                ctx,
+                |c| &c.clubos_users,
+                fetch_clubos_users,
+                Some(mirror::records()),
+            ),
+            ghl_tasks: make(ctx, |c| &c.ghl_tasks, fetch_ghl_tasks, Some(mirror::sets())),
+            ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes, Some(mirror::sets())),
+            ghl_appointments: make(
+                ctx,
+                |c| &c.ghl_appointments,
+                fetch_ghl_appointments,
+                Some(mirror::sets()),
+            ),
+            clubos_events: make(
+                ctx,
+                |c| &c.clubos_events,
+                fetch_clubos_events,
+                Some(mirror::sets()),
+            ),
+            clubos_locations: make(
+                ctx,
+                |c| &c.clubos_locations,
+                fetch_clubos_locations,
+                Some(mirror::locations()),
+            ),
+            ghl_by_email: make(
+                ctx,
+                |c| &c.ghl_by_match,
+                fetch_ghl_by_email,
+                Some(mirror::matches()),
+            ),
+            ghl_by_phone: make(
+                ctx,
+                |c| &c.ghl_by_match,
+                fetch_ghl_by_phone,
+                Some(mirror::matches()),
+            ),
+            ghl_by_link_field: make(
+                ctx,
+                |c| &c.ghl_by_link_field,
+                fetch_ghl_by_link_field,
+                Some(mirror::link_field_matches()),
+            ),
+            clubos_by_email: make(
+                ctx,
+                |c| &c.clubos_by_match,
+                fetch_clubos_by_email,
+                Some(mirror::matches()),
+            ),
+            clubos_by_phone: make(
+                ctx,
+                |c| &c.clubos_by_match,
+                fetch_clubos_by_phone,
+                Some(mirror::matches()),
+            ),
+            link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl, None),
+            link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos, None),
+            synced: DataLoader::with_cache(
+                SyncedLoader {
+                    readers: readers.clone(),
+                },
+                tokio::spawn,
+                HashMapCache::default(),
+            )
+            .delay(delay),
             meta,
             readers,
+        }
+    }
+
+    /// When the read model last stored a record (epoch milliseconds), if it holds it.
+    pub async fn synced_at(&self, record: (RecordKind, String)) -> Option<i64> {
+        self.readers.read_model.as_ref()?;
+        match self.synced.load_one(record).await {
+            Ok(at) => at,
+            Err(never) => match never {},
         }
     }
 
@@ -269,6 +445,7 @@ fn make<K, V>(
     (readers, meta, delay): (&Arc<Readers>, &Arc<RequestMeta>, Duration),
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
+    mirror: Option<Mirror<K, V>>,
 ) -> Cached<K, V>
 where
     K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
@@ -280,6 +457,7 @@ where
             meta: meta.clone(),
             cache,
             fetch,
+            mirror,
         },
         tokio::spawn,
         HashMapCache::default(),
@@ -295,7 +473,9 @@ where
     V: Clone + Send + Sync + Serialize + 'static,
 {
     let inner = loader.loader();
-    if let Lookup::Fresh(v) = (inner.cache)(&inner.readers.caches).peek(&key).await {
+    if !inner.meta.read_through
+        && let Lookup::Fresh(v) = (inner.cache)(&inner.readers.caches).peek(&key).await
+    {
         return Ok(v);
     }
     match loader.load_one(key).await {
@@ -316,7 +496,7 @@ where
     let cache = (inner.cache)(&inner.readers.caches);
     let mut missing = Vec::new();
     for k in keys {
-        if !matches!(cache.peek(&k).await, Lookup::Fresh(_)) {
+        if inner.meta.read_through || !matches!(cache.peek(&k).await, Lookup::Fresh(_)) {
             missing.push(k);
         }
     }
@@ -325,18 +505,27 @@ where
     }
 }
 
-/// The lookup key of an email.
-pub fn email_key(email: &str) -> MatchKey {
-    format!("email:{}", email.trim().to_lowercase())
-}
-
-/// The lookup key of an E.164 phone.
-pub fn phone_key(e164: &str) -> MatchKey {
-    format!("phone:{e164}")
-}
-
-/// A JSON summary of [`RequestMeta`] for the response's `extensions`, when there is one.
-pub fn extensions(meta: &RequestMeta) -> Option<serde_json::Value> {
+/// What [`RequestMeta`] adds to the response's `extensions`: `cache` when kinds were
+/// served from stale cache entries; `freshness` (with the read model on) when records
+/// came from it or were read through: how many of each, and the oldest sync time served.
+pub fn extensions(meta: &RequestMeta) -> Vec<(&'static str, serde_json::Value)> {
+    let mut out = Vec::new();
     let stale = meta.stale_kinds();
-    (!stale.is_empty()).then(|| json!({"stale": true, "staleKinds": stale}))
+    if !stale.is_empty() {
+        out.push(("cache", json!({"stale": true, "staleKinds": stale})));
+    }
+    let served = meta.from_read_model.load(Ordering::Relaxed);
+    let through = meta.read_through_count.load(Ordering::Relaxed);
+    if served > 0 || through > 0 || meta.read_through {
+        let oldest = *meta.oldest_synced_ms.lock().expect("meta lock");
+        out.push((
+            "freshness",
+            json!({
+                "fromReadModel": served,
+                "readThrough": through,
+                "oldestSyncedAt": oldest.map(crate::clock::iso_ms),
+            }),
+        ));
+    }
+    out
 }

@@ -1,10 +1,15 @@
 //! A person's tasks, notes and appointments, each saying which system it comes from.
 
-use async_graphql::{Enum, ID, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Result, SimpleObject};
 
-use crate::upstream::{
-    clubos::ClubOsEvent,
-    ghl::models::{GhlAppointment, GhlNote, GhlTask},
+use crate::{
+    loaders::Loaders,
+    read_model::Record,
+    store::RecordKind,
+    upstream::{
+        clubos::ClubOsEvent,
+        ghl::models::{GhlAppointment, GhlNote, GhlTask},
+    },
 };
 
 /// A system of record.
@@ -19,6 +24,7 @@ pub enum Source {
 
 /// A to-do about a person.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct Task {
     /// The task's id in its system.
     pub id: ID,
@@ -34,24 +40,28 @@ pub struct Task {
     pub completed: bool,
     /// The user it is assigned to, in its system.
     pub assigned_to: Option<String>,
+    #[graphql(skip)]
+    pub record: RecordRef,
 }
 
 impl From<GhlTask> for Task {
     fn from(t: GhlTask) -> Self {
         Self {
-            id: ID(t.id),
+            id: ID(t.id.clone()),
             source: Source::Ghl,
             title: t.title,
             body: t.body,
             due_date: t.due_date,
             completed: t.completed,
             assigned_to: t.assigned_to,
+            record: (RecordKind::GhlTask, t.id.clone()),
         }
     }
 }
 
 /// A note about a person.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct Note {
     /// The note's id in its system.
     pub id: ID,
@@ -67,11 +77,14 @@ pub struct Note {
     pub author_id: Option<String>,
     /// When it was written (ISO-8601).
     pub created_at: Option<String>,
+    #[graphql(skip)]
+    pub record: RecordRef,
 }
 
 impl From<GhlNote> for Note {
     fn from(n: GhlNote) -> Self {
         Self {
+            record: (RecordKind::GhlNote, n.id.clone()),
             id: ID(n.id),
             source: Source::Ghl,
             body: n.body,
@@ -85,6 +98,7 @@ impl From<GhlNote> for Note {
 
 /// An appointment: a GHL calendar event or a Club OS event (tour, training, class).
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct Appointment {
     /// The appointment's id in its system.
     pub id: ID,
@@ -105,11 +119,14 @@ pub struct Appointment {
     pub owner_id: Option<String>,
     /// Where it takes place.
     pub address: Option<String>,
+    #[graphql(skip)]
+    pub record: RecordRef,
 }
 
 impl From<GhlAppointment> for Appointment {
     fn from(a: GhlAppointment) -> Self {
         Self {
+            record: (RecordKind::GhlAppointment, a.id.clone()),
             id: ID(a.id),
             source: Source::Ghl,
             title: a.title,
@@ -123,9 +140,12 @@ impl From<GhlAppointment> for Appointment {
     }
 }
 
-impl From<ClubOsEvent> for Appointment {
-    fn from(e: ClubOsEvent) -> Self {
+impl Appointment {
+    /// A Club OS event as read for the attendee `user_id`.
+    pub fn of_event(e: ClubOsEvent, user_id: i64) -> Self {
+        let owner = user_id.to_string();
         Self {
+            record: (RecordKind::ClubOsEvent, e.record_id(Some(&owner))),
             id: ID(e.event_id.to_string()),
             source: Source::ClubOs,
             title: e.subject,
@@ -136,5 +156,42 @@ impl From<ClubOsEvent> for Appointment {
             owner_id: Some(e.event_owner_id.to_string()),
             address: None,
         }
+    }
+}
+
+/// Which read-model record an object was made from.
+pub type RecordRef = (RecordKind, String);
+
+/// When the read model last stored the record; null when it holds none (the read model
+/// is off, or the record was read without being stored).
+async fn synced_at(ctx: &Context<'_>, record: &RecordRef) -> Result<Option<String>> {
+    let l = ctx.data::<Loaders>()?;
+    Ok(l.synced_at(record.clone()).await.map(crate::clock::iso_ms))
+}
+
+#[ComplexObject]
+impl Task {
+    /// When contactgraph last stored this task from GHL (ISO-8601); null when it was
+    /// read without being stored.
+    async fn synced_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        synced_at(ctx, &self.record).await
+    }
+}
+
+#[ComplexObject]
+impl Note {
+    /// When contactgraph last stored this note from GHL (ISO-8601); null when it was
+    /// read without being stored.
+    async fn synced_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        synced_at(ctx, &self.record).await
+    }
+}
+
+#[ComplexObject]
+impl Appointment {
+    /// When contactgraph last stored this appointment from its system (ISO-8601); null
+    /// when it was read without being stored.
+    async fn synced_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        synced_at(ctx, &self.record).await
     }
 }

@@ -14,6 +14,7 @@ use crate::{
     },
     loaders::{self, Loaders},
     phone,
+    store::RecordKind,
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
 };
 
@@ -402,6 +403,34 @@ impl Contact {
         Ok(self.person.ghl.clone().map(GhlView::from))
     }
 
+    /// When contactgraph last stored this person's records from their systems: the older
+    /// of the two (ISO-8601). Null when neither is stored (the read model is off, or the
+    /// records were read without being stored).
+    async fn synced_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let l = ctx.data::<Loaders>()?;
+        let ghl = async {
+            match &self.person.ghl {
+                Some(c) => l.synced_at((RecordKind::GhlContact, c.id.clone())).await,
+                None => None,
+            }
+        };
+        let clubos = async {
+            match &self.person.clubos {
+                Some(u) => {
+                    l.synced_at((RecordKind::ClubOsUser, u.user_id.to_string()))
+                        .await
+                }
+                None => None,
+            }
+        };
+        let (ghl, clubos) = futures_util::join!(ghl, clubos);
+        Ok(ghl
+            .into_iter()
+            .chain(clubos)
+            .min()
+            .map(crate::clock::iso_ms))
+    }
+
     /// The Club OS user as Club OS holds them; null when there is none.
     async fn club_os(&self) -> Result<Option<ClubOsView>> {
         Ok(self.clubos()?.map(|u| ClubOsView::new(u, self.region)))
@@ -477,7 +506,12 @@ impl Contact {
             .map_err(|e| e.extend())?
             .into_iter()
             .map(Appointment::from)
-            .chain(clubos?.into_iter().map(Appointment::from))
+            .chain(
+                clubos?
+                    .into_iter()
+                    .zip(std::iter::repeat(self.clubos()?.map(|u| u.user_id)))
+                    .map(|(e, user)| Appointment::of_event(e, user.unwrap_or_default())),
+            )
             .collect();
         all.sort_by(|a, b| a.start_time.cmp(&b.start_time));
         Ok(all)

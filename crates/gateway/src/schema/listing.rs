@@ -19,7 +19,10 @@ use crate::{
     error::{ErrorCode, GatewayError},
     linking,
     loaders::{self, Loaders},
-    upstream::ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
+    store::RecordKind,
+    upstream::ghl::models::{
+        FilterOp, GhlContact, SearchFilter, SearchRequest, SearchSort, SortDirection,
+    },
 };
 
 /// GHL or Club OS pages one request may read to fill a filtered page.
@@ -223,13 +226,28 @@ pub async fn contacts(
     let l = ctx.data::<Loaders>()?;
     let wants = Wants::of(ctx.look_ahead().field("edges").field("node"));
     let filtering_after = filter.link_status.is_some() || filter.membership_status.is_some();
+    let after_value = after.as_deref().map(decode).transpose()?;
+    let plain = query.as_ref().is_none_or(|q| q.trim().is_empty())
+        && !filtering_after
+        && ghl_filters(&filter)?.is_empty();
+    if plain && let Some(page) = from_read_model(ctx, l, wants, first, after_value.as_ref()).await?
+    {
+        return Ok(page);
+    }
+    if after_value.as_ref().is_some_and(|v| v.get("rm").is_some()) {
+        return Err(GatewayError::new(
+            ErrorCode::BadUserInput,
+            "after came from the read model, which cannot serve this list now: start from the first page",
+        )
+        .extend());
+    }
     let mut search = SearchRequest {
         page_limit: if filtering_after {
             SCAN_PAGE
         } else {
             u32::try_from(first + 1)?
         },
-        search_after: after.as_deref().map(decode).transpose()?.map(|v| match v {
+        search_after: after_value.map(|v| match v {
             Value::Array(a) => a,
             other => vec![other],
         }),
@@ -250,37 +268,7 @@ pub async fn contacts(
             total = Some(page.total);
         }
         let rows = page.contacts.len();
-        for c in &page.contacts {
-            l.ghl_contact
-                .feed_one(c.id.clone(), Ok(Some(c.clone())))
-                .await;
-        }
-        // Without filters that depend on linking, the first `first` rows are shown, so
-        // what they need is loaded while they link (GHL records in one batch for the
-        // page, Club OS events as each row links); other rows may be dropped.
-        let shown: Vec<String> = if filtering_after {
-            Vec::new()
-        } else {
-            page.contacts
-                .iter()
-                .take(first)
-                .map(|c| c.id.clone())
-                .collect()
-        };
-        let state = ctx.data::<Loaders>()?.readers();
-        let linking = async {
-            linking::warm_for_contacts(l, state.phone_region, &page.contacts).await;
-            join_all(page.contacts.iter().cloned().enumerate().map(|(i, c)| {
-                let wants = wants.clubos_side().unless(filtering_after || i >= first);
-                person_of_ghl(ctx, c, wants)
-            }))
-            .await
-        };
-        let (people, (), ()) = futures_util::join!(
-            linking,
-            prefetch::ghl(l, wants, &shown),
-            prefetch::locations(l, wants)
-        );
+        let people = link_page(ctx, l, wants, &page.contacts, first, filtering_after).await?;
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {
@@ -303,6 +291,17 @@ pub async fn contacts(
             break;
         }
     }
+    finish_page(l, wants, &edges).await;
+    Ok(ContactConnection::new(
+        edges,
+        after.is_some(),
+        has_next,
+        total,
+    ))
+}
+
+/// Loads what the query asks of the people of a finished page (see [`prefetch_page`]).
+async fn finish_page(l: &Loaders, wants: Wants, edges: &[ContactEdge]) {
     let ghl_ids: Vec<String> = edges
         .iter()
         .filter_map(|e| e.node.ghl_contact_id())
@@ -312,12 +311,128 @@ pub async fn contacts(
         .filter_map(|e| e.node.clubos_user_id())
         .collect();
     prefetch_page(l, wants, &ghl_ids, &clubos_ids).await;
-    Ok(ContactConnection::new(
+}
+
+/// Links a page of GHL contacts, loading meanwhile what the query asks of the first
+/// `first` (the rows shown, unless rows are filtered after linking): GHL records in one
+/// batch for the page, Club OS events as each row links, the location list at once.
+async fn link_page(
+    ctx: &Context<'_>,
+    l: &Loaders,
+    wants: Wants,
+    contacts: &[GhlContact],
+    first: usize,
+    filtering_after: bool,
+) -> Result<Vec<Result<Contact>>> {
+    for c in contacts {
+        l.ghl_contact
+            .feed_one(c.id.clone(), Ok(Some(c.clone())))
+            .await;
+    }
+    let shown: Vec<String> = if filtering_after {
+        Vec::new()
+    } else {
+        contacts.iter().take(first).map(|c| c.id.clone()).collect()
+    };
+    let region = l.readers().phone_region;
+    let linking = async {
+        linking::warm_for_contacts(l, region, contacts).await;
+        join_all(contacts.iter().cloned().enumerate().map(|(i, c)| {
+            let wants = wants.clubos_side().unless(filtering_after || i >= first);
+            person_of_ghl(ctx, c, wants)
+        }))
+        .await
+    };
+    let (people, (), ()) = futures_util::join!(
+        linking,
+        prefetch::ghl(l, wants, &shown),
+        prefetch::locations(l, wants)
+    );
+    Ok(people)
+}
+
+/// The unfiltered list from the read model, newest first, when the read model holds
+/// every GHL contact (see [`crate::read_model`]); `None` when it cannot serve it.
+async fn from_read_model(
+    ctx: &Context<'_>,
+    l: &Loaders,
+    wants: Wants,
+    first: usize,
+    after: Option<&Value>,
+) -> Result<Option<ContactConnection>> {
+    let Some(rm) = l
+        .readers()
+        .read_model
+        .as_ref()
+        .filter(|_| !l.meta.reads_through())
+    else {
+        return Ok(None);
+    };
+    let position = match after {
+        None => None,
+        Some(v) => match (v["rm"][0].as_i64(), v["rm"][1].as_str()) {
+            (Some(sort), Some(id)) => Some((sort, id.to_owned())),
+            _ => return Ok(None),
+        },
+    };
+    let store = rm.store();
+    if !rm.listable(RecordKind::GhlContact).await.unwrap_or(false) {
+        return Ok(None);
+    }
+    let limit = i64::try_from(first + 1)?;
+    let (rows, total) = match futures_util::try_join!(
+        store.record_page(
+            RecordKind::GhlContact,
+            position.as_ref().map(|(s, id)| (*s, id.as_str())),
+            limit
+        ),
+        store.record_count(RecordKind::GhlContact)
+    ) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "read model unavailable; listing from GHL");
+            return Ok(None);
+        }
+    };
+    let has_next = rows.len() > first;
+    let rows: Vec<_> = rows.into_iter().take(first).collect();
+    // A row a write made stale is read through (the others come as stored).
+    let stale: Vec<String> = rows
+        .iter()
+        .filter(|r| r.stale)
+        .map(|r| r.id.clone())
+        .collect();
+    loaders::warm(&l.ghl_contact, stale).await;
+    let mut cursors = Vec::new();
+    let mut contacts = Vec::new();
+    for row in rows {
+        let contact = if row.stale {
+            loaders::one(&l.ghl_contact, row.id.clone())
+                .await
+                .map_err(|e| e.extend())?
+        } else {
+            serde_json::from_str::<GhlContact>(&row.body).ok()
+        };
+        if let Some(c) = contact {
+            cursors.push(encode(&json!({"rm": [row.sort_ms, row.id]})));
+            contacts.push(c);
+        }
+    }
+    let people = link_page(ctx, l, wants, &contacts, first, false).await?;
+    let mut edges = Vec::with_capacity(people.len());
+    for (cursor, person) in cursors.into_iter().zip(people) {
+        edges.push(ContactEdge {
+            cursor,
+            node: person?,
+        });
+    }
+    finish_page(l, wants, &edges).await;
+    Ok(Some(ContactConnection::new(
         edges,
         after.is_some(),
         has_next,
-        total,
-    ))
+        u64::try_from(total).ok(),
+    )))
 }
 
 /// Loads what the query asks of a page's people at once, so that batch endpoints see the

@@ -17,6 +17,7 @@ use super::{SyncConfig, mapping};
 use crate::{
     clock::iso_ms,
     error::{GatewayError, System},
+    store::ReadSource,
     upstream::clubos::{ClubOsUser, SortDir, UserSearch},
     writes::{self, Overall, Writer, plan},
 };
@@ -74,6 +75,9 @@ pub async fn poll(
             .advance_sync_cursor(SOURCE, &start)
             .await
             .map_err(writes::store_err)?;
+        if let Some(rm) = &w.read_model {
+            rm.trust().clubos_polled();
+        }
         return Ok(PollReport {
             cursor: start,
             ..PollReport::default()
@@ -85,6 +89,9 @@ pub async fn poll(
                 .advance_sync_cursor(SOURCE, &report.cursor)
                 .await
                 .map_err(writes::store_err)?;
+            if let Some(rm) = &w.read_model {
+                rm.trust().clubos_polled();
+            }
             Ok(report)
         }
         Err(e) => {
@@ -117,6 +124,11 @@ async fn run(
             .search_users(&search)
             .await
             .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+        if let Some(rm) = &w.read_model {
+            rm.put(&page.content, ReadSource::ClubOsPoll)
+                .await
+                .map_err(writes::store_err)?;
+        }
         for user in &page.content {
             report.seen += 1;
             if let Some(at) = &user.updated_date

@@ -4,6 +4,7 @@
 //! GHL; and GHL's webhooks ([`ghl`]), which carry GHL changes to Club OS, both per the
 //! field mapping ([`mapping`]).
 
+pub mod backfill;
 pub mod clubos;
 pub mod ghl;
 pub mod links;

@@ -42,6 +42,8 @@ pub struct Writer {
     pub clock: Clock,
     /// The records the gateway wrote lately, so that sync knows its own echo.
     pub own_writes: own::OwnWrites,
+    /// The read model, when reads are served from it: writes mark what they changed.
+    pub read_model: Option<crate::read_model::ReadModel>,
 }
 
 /// `[writes]`.
@@ -518,18 +520,28 @@ pub(crate) async fn compensate(
     undone
 }
 
-/// Forgets cached data a leg changed.
+/// Forgets cached data a leg changed, and marks it stale in the read model (so it is
+/// read through before it is served again).
 pub async fn invalidate(s: &Writer, op: &LegOp, prior: &Prior) {
     let (ghl, clubos) = op.touches(prior);
-    if let Some(id) = ghl {
-        s.caches.invalidate_ghl_contact(&id).await;
+    let bulk = match op {
+        LegOp::GhlBulkTags { contact_ids, .. } => contact_ids.as_slice(),
+        _ => &[],
+    };
+    for id in ghl.iter().chain(bulk) {
+        s.caches.invalidate_ghl_contact(id).await;
+        if let Some(rm) = &s.read_model
+            && let Err(e) = rm.wrote_ghl_contact(id).await
+        {
+            tracing::warn!(error = %e, "read model: a written contact could not be marked");
+        }
     }
     if let Some(id) = clubos {
         s.caches.invalidate_clubos_user(id).await;
-    }
-    if let LegOp::GhlBulkTags { contact_ids, .. } = op {
-        for id in contact_ids {
-            s.caches.invalidate_ghl_contact(id).await;
+        if let Some(rm) = &s.read_model
+            && let Err(e) = rm.wrote_clubos_user(id).await
+        {
+            tracing::warn!(error = %e, "read model: a written user could not be marked");
         }
     }
 }

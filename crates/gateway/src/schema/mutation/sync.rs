@@ -6,9 +6,10 @@ use futures_util::FutureExt;
 use super::{err, writer};
 use crate::{
     auth::Role,
+    error::{ErrorCode, GatewayError},
     loaders::Loaders,
     schema::RoleGuard,
-    sync::{SyncConfig, clubos},
+    sync::{SyncConfig, backfill, clubos},
 };
 
 /// What one Club OS poll did.
@@ -42,6 +43,31 @@ impl From<clubos::PollReport> for ClubOsPoll {
     }
 }
 
+/// What one backfill run read into the read model.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Backfill {
+    /// GHL contacts read by this run.
+    pub ghl_contacts: u64,
+    /// Club OS users read by this run.
+    pub club_os_users: u64,
+    /// Records that were new or changed in the read model.
+    pub changed: u64,
+    /// Upstream pages read.
+    pub pages: u64,
+}
+
+impl From<backfill::BackfillReport> for Backfill {
+    fn from(r: backfill::BackfillReport) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Self {
+            ghl_contacts: n(r.ghl_contacts),
+            club_os_users: n(r.clubos_users),
+            changed: n(r.changed),
+            pages: n(r.pages),
+        }
+    }
+}
+
 /// Running sync now.
 #[derive(Debug, Default)]
 pub struct SyncMutations;
@@ -58,5 +84,22 @@ impl SyncMutations {
         // Boxed: the poll's future is deep, and the schema's own is deep enough.
         let poll = clubos::poll(writer(ctx)?.clone(), cfg, region).boxed();
         Ok(poll.await.map_err(err)?.into())
+    }
+
+    /// Reads every GHL contact and Club OS user not yet backfilled into the read model,
+    /// resuming where an earlier run stopped; kinds already done are skipped (a second
+    /// run reads nothing). Needs the `admin` role and `[read_model] enabled`.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn backfill(&self, ctx: &Context<'_>) -> Result<Backfill> {
+        let r = ctx.data::<Loaders>()?.readers().clone();
+        let Some(model) = &r.read_model else {
+            return Err(err(GatewayError::new(
+                ErrorCode::BadUserInput,
+                "the read model is off: set [read_model] enabled = true",
+            )));
+        };
+        let page = ctx.data::<SyncConfig>()?.clubos_page_size;
+        let run = backfill::run(&r.ghl, &r.clubos, model, page, &backfill::Quiet).boxed();
+        Ok(run.await.map_err(err)?.into())
     }
 }

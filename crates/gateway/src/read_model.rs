@@ -1,0 +1,574 @@
+//! The synced read model, typed: which upstream records it keeps, what each is found by,
+//! and when a stored copy may be served.
+//!
+//! Loaders read it below moka and above the upstreams (see [`crate::loaders`]): a usable
+//! stored copy is served, anything else is read through once and stored. Webhooks, the
+//! Club OS poll and the backfill store what they learn; writes through the gateway mark
+//! what they changed stale, so it is read through before it is served again.
+//!
+//! A stored copy is **usable** when no write has made it stale and either its change
+//! source keeps it fresh (GHL: webhooks are configured, so every change upstream is
+//! announced; Club OS users: the poll runs and is not stalled; Club OS events
+//! or locations yet) or it is younger than `untrusted_max_age_secs`. A kind is **complete** once the backfill has read all of
+//! it, its source keeps it fresh and nothing of it is stale: only then may a lookup that
+//! can find nobody (who holds this email? which contacts come first?) be answered from
+//! the store, since a missing row then means a missing record.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    cache::{email_key, phone_key},
+    phone,
+    store::{NewRecord, ReadSource, RecordKind, RecordRow, Store, StoreError},
+    upstream::{
+        clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser},
+        ghl::LinkField,
+        ghl::models::{GhlAppointment, GhlContact, GhlNote, GhlTask},
+    },
+};
+
+/// `[read_model]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadModelConfig {
+    /// Serve reads from the store's copy of the upstream records (off: every read goes
+    /// through to the upstreams, as caches allow).
+    pub enabled: bool,
+    /// How old a stored copy may be when nothing keeps its kind fresh (no webhooks for
+    /// GHL, no running poll for Club OS) before it is read through again.
+    pub untrusted_max_age_secs: u64,
+    /// Run the backfill when the gateway starts (it resumes where a stopped run left
+    /// off, and reads nothing once done).
+    pub backfill_on_start: bool,
+}
+
+impl Default for ReadModelConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            untrusted_max_age_secs: 300,
+            backfill_on_start: true,
+        }
+    }
+}
+
+/// The cursor source under which the backfill of a kind records that it finished.
+pub fn backfill_source(kind: RecordKind) -> String {
+    format!("backfill:{}", kind.as_str())
+}
+
+/// The position of a finished backfill.
+pub const BACKFILL_DONE: &str = "done";
+
+/// Whether each system's change source keeps its records fresh: GHL when webhooks are
+/// configured (GHL announces every change), Club OS while the poll runs on time (its last
+/// success, or the start, is at most the stall limit ago).
+#[derive(Debug)]
+pub struct Trust {
+    ghl: bool,
+    clubos_stall_after: Option<Duration>,
+    started_ms: i64,
+    clubos_last_ok_ms: AtomicI64,
+}
+
+impl Trust {
+    /// `ghl`: webhooks are configured; `clubos_stall_after`: when the Club OS poll runs,
+    /// how long without a finished poll counts as stalled.
+    pub fn new(ghl: bool, clubos_stall_after: Option<Duration>) -> Self {
+        Self {
+            ghl,
+            clubos_stall_after,
+            started_ms: crate::store::now_ms(),
+            clubos_last_ok_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Records a finished Club OS poll.
+    pub fn clubos_polled(&self) {
+        self.clubos_last_ok_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+    }
+
+    fn ghl(&self) -> bool {
+        self.ghl
+    }
+
+    fn clubos(&self) -> bool {
+        let last = match self.clubos_last_ok_ms.load(Ordering::Relaxed) {
+            0 => self.started_ms,
+            at => at,
+        };
+        self.clubos_stall_after.is_some_and(|limit| {
+            let limit = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+            crate::store::now_ms().saturating_sub(last) <= limit
+        })
+    }
+}
+
+/// A record type the read model keeps.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const KIND: RecordKind;
+    /// Its id in the read model.
+    fn record_id(&self, owner: Option<&str>) -> String;
+    /// The upstream's own updated time.
+    fn upstream_updated(&self) -> Option<String> {
+        None
+    }
+    /// Where it sorts in lists.
+    fn sort_ms(&self) -> i64 {
+        0
+    }
+    /// The values it can be matched by.
+    fn keys(&self, _: &KeyContext) -> Vec<String> {
+        Vec::new()
+    }
+    /// The GHL contact and Club OS user it concerns, given its owner.
+    fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>);
+    /// The copy to store: without what only one answer carries (a search row's cursor).
+    fn stored(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// What keys are derived with.
+#[derive(Debug, Clone)]
+pub struct KeyContext {
+    pub region: phonenumber::country::Id,
+    /// The id of GHL's link custom field, when the location has one.
+    pub link_field: Option<String>,
+}
+
+/// `link:<Club OS user id>`: a contact whose link custom field names that user.
+pub fn link_key(user_id: i64) -> String {
+    format!("link:{user_id}")
+}
+
+fn ms_of(iso: Option<&str>) -> i64 {
+    iso.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+impl Record for GhlContact {
+    const KIND: RecordKind = RecordKind::GhlContact;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.id.clone()
+    }
+    fn upstream_updated(&self) -> Option<String> {
+        self.date_updated.clone()
+    }
+    fn sort_ms(&self) -> i64 {
+        ms_of(self.date_added.as_deref())
+    }
+    fn keys(&self, k: &KeyContext) -> Vec<String> {
+        let email = self
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(email_key);
+        let phone = self
+            .phone
+            .as_deref()
+            .and_then(|p| phone::to_e164(p, k.region))
+            .map(|p| phone_key(&p));
+        let link = k
+            .link_field
+            .as_deref()
+            .and_then(|f| self.custom_field(f))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(link_key);
+        email.into_iter().chain(phone).chain(link).collect()
+    }
+    fn concerns(&self, _: Option<&str>) -> (Option<String>, Option<i64>) {
+        (Some(self.id.clone()), None)
+    }
+    /// Search rows carry a cursor and lack the `name` a read has: neither is kept, so
+    /// that a contact stores the same whichever answer it came from.
+    fn stored(&self) -> Self {
+        Self {
+            search_after: None,
+            name: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl Record for ClubOsUser {
+    const KIND: RecordKind = RecordKind::ClubOsUser;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.user_id.to_string()
+    }
+    fn upstream_updated(&self) -> Option<String> {
+        self.updated_date.clone()
+    }
+    fn sort_ms(&self) -> i64 {
+        -self.user_id
+    }
+    fn keys(&self, k: &KeyContext) -> Vec<String> {
+        let email = self
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(email_key);
+        let phones = self
+            .phones()
+            .filter_map(|p| phone::to_e164(p, k.region))
+            .map(|p| phone_key(&p));
+        email.into_iter().chain(phones).collect()
+    }
+    fn concerns(&self, _: Option<&str>) -> (Option<String>, Option<i64>) {
+        (None, Some(self.user_id))
+    }
+}
+
+impl Record for GhlTask {
+    const KIND: RecordKind = RecordKind::GhlTask;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.id.clone()
+    }
+    fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>) {
+        (owner.map(str::to_owned).or(self.contact_id.clone()), None)
+    }
+}
+
+impl Record for GhlNote {
+    const KIND: RecordKind = RecordKind::GhlNote;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.id.clone()
+    }
+    fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>) {
+        (owner.map(str::to_owned).or(self.contact_id.clone()), None)
+    }
+}
+
+impl Record for GhlAppointment {
+    const KIND: RecordKind = RecordKind::GhlAppointment;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.id.clone()
+    }
+    fn upstream_updated(&self) -> Option<String> {
+        self.date_updated.clone()
+    }
+    fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>) {
+        (owner.map(str::to_owned).or(self.contact_id.clone()), None)
+    }
+}
+
+impl Record for ClubOsEvent {
+    const KIND: RecordKind = RecordKind::ClubOsEvent;
+    /// An event is kept once per attendee whose list it was read for, since each
+    /// attendee's list is stored whole.
+    fn record_id(&self, owner: Option<&str>) -> String {
+        format!("{}:{}", owner.unwrap_or_default(), self.event_id)
+    }
+    fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>) {
+        (None, owner.and_then(|o| o.parse().ok()))
+    }
+}
+
+impl Record for ClubOsLocation {
+    const KIND: RecordKind = RecordKind::ClubOsLocation;
+    fn record_id(&self, _: Option<&str>) -> String {
+        self.location_id.to_string()
+    }
+    fn concerns(&self, _: Option<&str>) -> (Option<String>, Option<i64>) {
+        (None, None)
+    }
+}
+
+/// The owner under which the club's location list is stored as one collection.
+pub const LOCATIONS_OWNER: &str = "club";
+
+/// A stored record with when it was synced.
+#[derive(Debug, Clone)]
+pub struct Synced<T> {
+    pub value: T,
+    pub synced_at_ms: i64,
+}
+
+/// The read model over the store.
+#[derive(Debug, Clone)]
+pub struct ReadModel {
+    store: Store,
+    trust: Arc<Trust>,
+    max_age_ms: i64,
+    link_field: LinkField,
+    region: phonenumber::country::Id,
+}
+
+impl ReadModel {
+    pub fn new(
+        store: Store,
+        cfg: &ReadModelConfig,
+        trust: Arc<Trust>,
+        link_field: LinkField,
+        region: phonenumber::country::Id,
+    ) -> Self {
+        Self {
+            store,
+            trust,
+            max_age_ms: i64::try_from(Duration::from_secs(cfg.untrusted_max_age_secs).as_millis())
+                .unwrap_or(i64::MAX),
+            link_field,
+            region,
+        }
+    }
+
+    /// The store it keeps its rows in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// What keeps each system's records fresh.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Whether a change source keeps `kind` fresh. Club OS events and locations have none
+    /// yet (the poll reads users only), so they are always revalidated by age.
+    fn trusted(&self, kind: RecordKind) -> bool {
+        match kind {
+            RecordKind::ClubOsEvent | RecordKind::ClubOsLocation => false,
+            RecordKind::ClubOsUser => self.trust.clubos(),
+            _ => self.trust.ghl(),
+        }
+    }
+
+    fn usable(&self, kind: RecordKind, synced_at_ms: i64, stale: bool, now_ms: i64) -> bool {
+        !stale && (self.trusted(kind) || now_ms.saturating_sub(synced_at_ms) <= self.max_age_ms)
+    }
+
+    /// Whether lookups that can find nobody may be answered from the store for `kind`
+    /// (see the module's documentation).
+    pub async fn complete(&self, kind: RecordKind) -> Result<bool, StoreError> {
+        Ok(self.listable(kind).await? && !self.store.has_stale_records(kind).await?)
+    }
+
+    /// Whether the store holds every record of `kind` (backfilled, and kept fresh since),
+    /// though some may wait to be read again after a write: enough to list them, reading
+    /// the stale ones through.
+    pub async fn listable(&self, kind: RecordKind) -> Result<bool, StoreError> {
+        if !self.trusted(kind) {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .sync_cursor(&backfill_source(kind))
+            .await?
+            .is_some_and(|c| c.position == BACKFILL_DONE))
+    }
+
+    /// The usable stored records of these ids.
+    pub async fn get<T: Record>(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Synced<T>>, StoreError> {
+        let rows = self.store.records(T::KIND, ids).await?;
+        Ok(self.decode(rows))
+    }
+
+    fn decode<T: Record>(&self, rows: Vec<RecordRow>) -> HashMap<String, Synced<T>> {
+        let now = crate::store::now_ms();
+        rows.into_iter()
+            .filter(|r| self.usable(T::KIND, r.synced_at_ms, r.stale, now))
+            .filter_map(|r| {
+                let value = serde_json::from_str(&r.body).ok()?;
+                Some((
+                    r.id,
+                    Synced {
+                        value,
+                        synced_at_ms: r.synced_at_ms,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The usable collections of these owners, in the order the upstream gave them, each
+    /// with the oldest sync time of what it holds (its own when empty).
+    pub async fn sets<T: Record>(
+        &self,
+        owners: &[String],
+    ) -> Result<HashMap<String, Synced<Vec<T>>>, StoreError> {
+        let now = crate::store::now_ms();
+        let known: Vec<(String, i64)> = self
+            .store
+            .record_sets(T::KIND, owners)
+            .await?
+            .into_iter()
+            .filter(|s| self.usable(T::KIND, s.synced_at_ms, s.stale, now))
+            .map(|s| (s.owner, s.synced_at_ms))
+            .collect();
+        if known.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<String> = known.iter().map(|(o, _)| o.clone()).collect();
+        let mut out: HashMap<String, Synced<Vec<T>>> = known
+            .into_iter()
+            .map(|(o, at)| {
+                (
+                    o,
+                    Synced {
+                        value: Vec::new(),
+                        synced_at_ms: at,
+                    },
+                )
+            })
+            .collect();
+        let mut rows = self.store.records_by_owner(T::KIND, &ids).await?;
+        rows.sort_by_key(|r| std::cmp::Reverse(r.sort_ms));
+        for row in rows {
+            let Some(owner) = row.owner.as_deref() else {
+                continue;
+            };
+            let Some(set) = out.get_mut(owner) else {
+                continue;
+            };
+            if row.stale {
+                out.remove(owner);
+                continue;
+            }
+            if let Ok(v) = serde_json::from_str(&row.body) {
+                set.value.push(v);
+                set.synced_at_ms = set.synced_at_ms.min(row.synced_at_ms);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Who holds each key, when `T`'s kind is complete; `None` otherwise (ask the
+    /// upstream).
+    pub async fn matching<T: Record>(
+        &self,
+        keys: &[String],
+    ) -> Result<Option<HashMap<String, Vec<Synced<T>>>>, StoreError> {
+        if !self.complete(T::KIND).await? {
+            return Ok(None);
+        }
+        let mut out: HashMap<String, Vec<Synced<T>>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut rows = self.store.records_by_key(T::KIND, keys).await?;
+        rows.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        for (key, row) in rows {
+            if let (Some(list), Ok(value)) = (out.get_mut(&key), serde_json::from_str(&row.body)) {
+                list.push(Synced {
+                    value,
+                    synced_at_ms: row.synced_at_ms,
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn new_record<T: Record>(
+        &self,
+        r: &T,
+        owner: Option<&str>,
+        sort_ms: Option<i64>,
+        keys: &KeyContext,
+    ) -> NewRecord {
+        let stored = r.stored();
+        let (ghl_contact_id, clubos_user_id) = stored.concerns(owner);
+        NewRecord {
+            id: stored.record_id(owner),
+            owner: owner.map(str::to_owned),
+            body: serde_json::to_value(&stored).unwrap_or_default(),
+            upstream_updated: stored.upstream_updated(),
+            sort_ms: sort_ms.unwrap_or_else(|| stored.sort_ms()),
+            keys: stored.keys(keys),
+            ghl_contact_id,
+            clubos_user_id,
+        }
+    }
+
+    /// Stores records learned via `source`. GHL contacts need the link field's id (for
+    /// their `link:` keys): while it cannot be resolved they are not stored.
+    pub async fn put<T: Record>(
+        &self,
+        records: &[T],
+        source: ReadSource,
+    ) -> Result<usize, StoreError> {
+        let Some(keys) = self.keys_for(T::KIND).await else {
+            return Ok(0);
+        };
+        let rows: Vec<NewRecord> = records
+            .iter()
+            .map(|r| self.new_record(r, None, None, &keys))
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.store.put_records(T::KIND, &rows, source).await
+    }
+
+    /// Stores the whole collection of `owner`, keeping the upstream's order.
+    pub async fn put_set<T: Record>(
+        &self,
+        owner: &str,
+        records: &[T],
+        source: ReadSource,
+    ) -> Result<usize, StoreError> {
+        let Some(keys) = self.keys_for(T::KIND).await else {
+            return Ok(0);
+        };
+        let rows: Vec<NewRecord> = (0_i64..)
+            .zip(records)
+            .map(|(i, r)| self.new_record(r, Some(owner), Some(-i), &keys))
+            .collect();
+        self.store
+            .put_record_set(T::KIND, owner, &rows, source)
+            .await
+    }
+
+    async fn keys_for(&self, kind: RecordKind) -> Option<KeyContext> {
+        let link_field = match kind {
+            RecordKind::GhlContact => self.link_field.id().await.ok()?.map(str::to_owned),
+            _ => None,
+        };
+        Some(KeyContext {
+            region: self.region,
+            link_field,
+        })
+    }
+
+    /// Removes a record the upstream no longer has (a tombstone in the change log).
+    pub async fn remove(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        source: ReadSource,
+    ) -> Result<bool, StoreError> {
+        self.store.remove_record(kind, id, source).await
+    }
+
+    /// Marks what a write through the gateway changed upstream, so it is read through
+    /// before it is served again.
+    pub async fn wrote_ghl_contact(&self, id: &str) -> Result<(), StoreError> {
+        self.store
+            .mark_record_stale(RecordKind::GhlContact, id)
+            .await?;
+        for kind in [
+            RecordKind::GhlTask,
+            RecordKind::GhlNote,
+            RecordKind::GhlAppointment,
+        ] {
+            self.store.mark_sets_stale(kind, Some(id)).await?;
+        }
+        Ok(())
+    }
+
+    /// As [`ReadModel::wrote_ghl_contact`], for a Club OS user.
+    pub async fn wrote_clubos_user(&self, id: i64) -> Result<(), StoreError> {
+        self.store
+            .mark_record_stale(RecordKind::ClubOsUser, &id.to_string())
+            .await
+    }
+}

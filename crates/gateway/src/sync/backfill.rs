@@ -1,0 +1,206 @@
+//! The backfill: every GHL contact and every Club OS user read once into the read model,
+//! page by page, each page's position stored as it is done, so that a run stopped at
+//! any point (even by SIGKILL) resumes at the page it was on. When a kind is finished
+//! its cursor reads [`BACKFILL_DONE`] and, while its change source keeps it fresh, the
+//! read model answers lookups for it (see [`crate::read_model`]).
+//!
+//! GHL contacts come from `POST /contacts/search` (largest page, `searchAfter` paging),
+//! Club OS users from the v3 search in id order. Tasks, notes, appointments and events,
+//! which GHL and Club OS list per person, are not backfilled: each person's fill on first
+//! read and stay fresh by webhook (GHL) or by age (Club OS events).
+
+use serde_json::Value;
+
+use crate::{
+    clock::iso_ms,
+    error::{GatewayError, System},
+    read_model::{BACKFILL_DONE, ReadModel, backfill_source},
+    store::{ReadSource, RecordKind},
+    upstream::{
+        clubos::{ClubOsClient, SortDir, UserSearch},
+        ghl::{
+            GhlClient,
+            models::{SearchRequest, SearchSort, SortDirection},
+        },
+    },
+    writes::store_err,
+};
+
+/// GHL's largest search page.
+const GHL_PAGE: u32 = 500;
+
+/// What one backfill run did, per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// GHL contacts read (this run).
+    pub ghl_contacts: usize,
+    /// Club OS users read (this run).
+    pub clubos_users: usize,
+    /// Records new or changed in the read model.
+    pub changed: usize,
+    /// Pages read from both upstreams.
+    pub pages: usize,
+}
+
+/// Where a backfill run is, for a progress bar.
+pub trait Progress: Send + Sync {
+    /// `kind` has `done` of about `total` records read.
+    fn advanced(&self, kind: RecordKind, done: usize, total: Option<u64>);
+}
+
+/// No progress shown.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn advanced(&self, _: RecordKind, _: usize, _: Option<u64>) {}
+}
+
+/// Reads everything not yet backfilled; kinds already done are skipped. `clubos_page`
+/// is the Club OS page size. Also starts the Club OS poll's cursor when it has none, so
+/// that changes made while the backfill runs are polled afterwards.
+pub async fn run(
+    ghl: &GhlClient,
+    clubos: &ClubOsClient,
+    model: &ReadModel,
+    clubos_page: u32,
+    progress: &dyn Progress,
+) -> Result<BackfillReport, GatewayError> {
+    let store = model.store();
+    if store
+        .sync_cursor(super::clubos::SOURCE)
+        .await
+        .map_err(store_err)?
+        .is_none_or(|c| c.position.is_empty())
+    {
+        store
+            .advance_sync_cursor(super::clubos::SOURCE, &iso_ms(crate::store::now_ms()))
+            .await
+            .map_err(store_err)?;
+    }
+    let mut report = BackfillReport::default();
+    contacts(ghl, model, progress, &mut report).await?;
+    users(clubos, model, clubos_page, progress, &mut report).await?;
+    Ok(report)
+}
+
+/// Where the backfill of `kind` stands: `None` when done, else the stored position
+/// (empty for a fresh start).
+async fn position(model: &ReadModel, kind: RecordKind) -> Result<Option<String>, GatewayError> {
+    let cursor = model
+        .store()
+        .sync_cursor(&backfill_source(kind))
+        .await
+        .map_err(store_err)?;
+    Ok(match cursor {
+        Some(c) if c.position == BACKFILL_DONE => None,
+        Some(c) => Some(c.position),
+        None => Some(String::new()),
+    })
+}
+
+async fn contacts(
+    ghl: &GhlClient,
+    model: &ReadModel,
+    progress: &dyn Progress,
+    report: &mut BackfillReport,
+) -> Result<(), GatewayError> {
+    let source = backfill_source(RecordKind::GhlContact);
+    let Some(at) = position(model, RecordKind::GhlContact).await? else {
+        return Ok(());
+    };
+    let mut after: Option<Vec<Value>> = serde_json::from_str(&at).ok();
+    loop {
+        let page = ghl
+            .search_contacts(&SearchRequest {
+                page_limit: GHL_PAGE,
+                search_after: after.clone(),
+                sort: vec![SearchSort {
+                    field: "dateAdded".into(),
+                    direction: SortDirection::Asc,
+                }],
+                ..SearchRequest::default()
+            })
+            .await
+            .map_err(|e| GatewayError::upstream(System::Ghl, &e))?;
+        report.pages += 1;
+        report.ghl_contacts += page.contacts.len();
+        report.changed += model
+            .put(&page.contacts, ReadSource::Backfill)
+            .await
+            .map_err(store_err)?;
+        progress.advanced(
+            RecordKind::GhlContact,
+            report.ghl_contacts,
+            Some(page.total),
+        );
+        let last = page.contacts.last().and_then(|c| c.search_after.clone());
+        let more = page.contacts.len() >= GHL_PAGE as usize && last.is_some();
+        let next = if more {
+            serde_json::to_string(&last).unwrap_or_default()
+        } else {
+            BACKFILL_DONE.to_owned()
+        };
+        model
+            .store()
+            .advance_sync_cursor(&source, &next)
+            .await
+            .map_err(store_err)?;
+        if !more {
+            return Ok(());
+        }
+        after = last;
+    }
+}
+
+async fn users(
+    clubos: &ClubOsClient,
+    model: &ReadModel,
+    size: u32,
+    progress: &dyn Progress,
+    report: &mut BackfillReport,
+) -> Result<(), GatewayError> {
+    let source = backfill_source(RecordKind::ClubOsUser);
+    let Some(at) = position(model, RecordKind::ClubOsUser).await? else {
+        return Ok(());
+    };
+    let mut page_no: u32 = at.parse().unwrap_or(0);
+    loop {
+        let page = clubos
+            .search_users(&UserSearch {
+                page: page_no,
+                size,
+                sort_on: Some("userId".into()),
+                sort_dir: Some(SortDir::Asc),
+                ..UserSearch::default()
+            })
+            .await
+            .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+        report.pages += 1;
+        report.clubos_users += page.content.len();
+        report.changed += model
+            .put(&page.content, ReadSource::Backfill)
+            .await
+            .map_err(store_err)?;
+        progress.advanced(
+            RecordKind::ClubOsUser,
+            report.clubos_users,
+            Some(page.total_elements),
+        );
+        let more = !page.content.is_empty() && u64::from(page_no) + 1 < page.total_pages;
+        let next = if more {
+            (page_no + 1).to_string()
+        } else {
+            BACKFILL_DONE.to_owned()
+        };
+        model
+            .store()
+            .advance_sync_cursor(&source, &next)
+            .await
+            .map_err(store_err)?;
+        if !more {
+            return Ok(());
+        }
+        page_no += 1;
+    }
+}

@@ -1,0 +1,334 @@
+//! The synced read model, over HTTP: after a backfill a page of 50 is served with the
+//! caches empty and no upstream call (and answers as the upstreams do); a record not yet
+//! synced is read through once and stored; a webhook refreshes the stored copy before the
+//! next read; a deletion upstream becomes a tombstone; a write through the gateway is
+//! never answered from the copy it made old; `Cache-Control: no-cache` reads through.
+//! Upstream calls are counted at the simulators.
+
+use contactgraph::{
+    demo::Demo,
+    sim::seed::Kind,
+    store::{ChangeKind, RecordKind},
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::gateway::*;
+
+/// A page of 50 with what a member screen shows, `syncedAt` included.
+const PAGE: &str = r#"query($after: String) { contacts(first: 50, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id linkStatus name email phone tags syncedAt
+    membership { status type } homeLocation { name } barcode
+    tasks { id title syncedAt } notes { id body syncedAt }
+    appointments { id source startTime syncedAt } } } } }"#;
+
+const PERSON: &str = r#"query($id: ID!) { contact(id: $id) { id email lastName syncedAt
+  linkStatus tasks { id } notes { id } } }"#;
+
+async fn demo(people: usize) -> Demo {
+    let demo = app()
+        .people(people)
+        .unthrottled()
+        .config(json!({
+            "read_model": {"enabled": true, "backfill_on_start": false},
+            "sync": {"clubos_poll": true},
+        }))
+        .start()
+        .await;
+    polled_once(&demo).await;
+    demo
+}
+
+/// Waits (bounded) for the Club OS poll's first turn, which runs at start, so that
+/// counts taken afterwards are the reads' own.
+async fn polled_once(demo: &Demo) {
+    for _ in 0..200 {
+        let cursor = demo
+            .gateway
+            .readers
+            .store
+            .sync_cursor("clubos_users")
+            .await
+            .unwrap();
+        if cursor.is_some_and(|c| c.last_success_ms.is_some()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the Club OS poll did not run");
+}
+
+async fn backfill(demo: &Demo) -> Value {
+    let body = graphql(
+        demo,
+        "mutation { backfill { ghlContacts clubOsUsers changed pages } }",
+        json!({}),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["backfill"].clone()
+}
+
+fn clear_caches(demo: &Demo) {
+    demo.gateway.readers.caches.invalidate_everything();
+}
+
+async fn read(demo: &Demo, doc: &str, variables: Value) -> Value {
+    let body = graphql(demo, doc, variables).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body
+}
+
+/// The same read past every copy (`Cache-Control: no-cache`).
+async fn read_through(demo: &Demo, doc: &str, variables: Value) -> Value {
+    let key = demo.api_key.clone();
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", demo.url()))
+        .bearer_auth(key)
+        .header("cache-control", "no-cache")
+        .json(&json!({"query": doc, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    body
+}
+
+/// The answer without what differs between two reads of the same records: `syncedAt`
+/// values, and cursors (the read model's own, or GHL's).
+fn without_sync_times(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            for volatile in ["syncedAt", "cursor", "endCursor"] {
+                m.remove(volatile);
+            }
+            for value in m.values_mut() {
+                *value = without_sync_times(value.take());
+            }
+        }
+        Value::Array(a) => {
+            for value in a.iter_mut() {
+                *value = without_sync_times(value.take());
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// A page's people in id order, without what differs between two reads.
+fn by_id(page: &Value) -> Vec<Value> {
+    let mut nodes: Vec<Value> = page["data"]["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| without_sync_times(e["node"].clone()))
+        .collect();
+    nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    nodes
+}
+
+#[tokio::test]
+async fn a_synced_page_of_fifty_costs_no_upstream_call_with_the_caches_empty() {
+    let demo = demo(150).await;
+    let first = backfill(&demo).await;
+    assert!(first["ghlContacts"].as_u64().unwrap() > 100, "{first}");
+    assert!(first["clubOsUsers"].as_u64().unwrap() > 100, "{first}");
+    let again = backfill(&demo).await;
+    assert_eq!(
+        again["pages"], 0,
+        "a finished backfill reads nothing: {again}"
+    );
+
+    // The first read fills each person's tasks, notes and events (no bulk endpoint).
+    let filled = read(&demo, PAGE, json!({})).await;
+    clear_caches(&demo);
+    let before = upstream_calls(&demo).await;
+    let synced = read(&demo, PAGE, json!({})).await;
+    assert_eq!(
+        upstream_calls(&demo).await,
+        before,
+        "a synced page reads no upstream"
+    );
+    let freshness = &synced["extensions"]["freshness"];
+    assert!(
+        freshness["fromReadModel"].as_u64().unwrap() >= 50,
+        "{freshness}"
+    );
+    assert_eq!(freshness["readThrough"], 0, "{freshness}");
+    assert!(freshness["oldestSyncedAt"].is_string(), "{freshness}");
+    let edges = synced["data"]["contacts"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 50);
+    assert!(edges.iter().all(|e| e["node"]["syncedAt"].is_string()));
+
+    // The copy answers as the upstreams do (contacts added in the same millisecond may
+    // come in another order: GHL breaks such ties its own way, the read model by id).
+    let upstream = read_through(&demo, PAGE, json!({})).await;
+    assert_eq!(by_id(&synced), by_id(&upstream));
+    assert_eq!(
+        without_sync_times(filled["data"].clone()),
+        without_sync_times(synced["data"].clone())
+    );
+
+    // The next page continues from the read model's cursor.
+    let after = synced["data"]["contacts"]["pageInfo"]["endCursor"].clone();
+    let next = read(&demo, PAGE, json!({"after": after})).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (one, two) = (ids(&synced), ids(&next));
+    assert!(two.iter().all(|id| !one.contains(id)), "pages overlap");
+    assert_eq!(
+        synced["data"]["contacts"]["totalCount"],
+        upstream["data"]["contacts"]["totalCount"]
+    );
+}
+
+#[tokio::test]
+async fn a_record_not_yet_synced_is_read_through_once_and_stored() {
+    let demo = demo(40).await;
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    let route = "GET /contacts/{contactId}";
+    let gets = || async { stats(demo.sims.ghl.url()).await.count(route) };
+    let at_start = gets().await;
+    let first = read(&demo, PERSON, json!({"id": id})).await;
+    assert_eq!(gets().await, at_start + 1);
+    assert!(
+        first["extensions"]["freshness"]["readThrough"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(first["data"]["contact"]["syncedAt"].is_string(), "{first}");
+
+    clear_caches(&demo);
+    let second = read(&demo, PERSON, json!({"id": id})).await;
+    assert_eq!(gets().await, at_start + 1, "the stored copy is served");
+    assert_eq!(
+        without_sync_times(first["data"].clone()),
+        without_sync_times(second["data"].clone())
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_refreshes_the_stored_copy_before_the_next_read() {
+    let demo = demo(60).await;
+    backfill(&demo).await;
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    let sent = deliveries(&demo.sims.ghl.url()).await.sent;
+    ghl_api(
+        &demo,
+        Method::PUT,
+        &format!("/contacts/{id}"),
+        Some(json!({"lastName": "Adeyemi-Novak"})),
+    )
+    .await;
+    settled(&demo.sims.ghl.url(), sent + 1).await;
+
+    clear_caches(&demo);
+    let gets = stats(demo.sims.ghl.url())
+        .await
+        .count("GET /contacts/{contactId}");
+    let body = read(&demo, PERSON, json!({"id": id})).await;
+    assert_eq!(
+        body["data"]["contact"]["lastName"], "Adeyemi-Novak",
+        "{body}"
+    );
+    assert_eq!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("GET /contacts/{contactId}"),
+        gets,
+        "served from the copy the webhook refreshed"
+    );
+    let changes = demo
+        .gateway
+        .readers
+        .store
+        .changes_after(0, 10_000)
+        .await
+        .unwrap();
+    let logged = changes.iter().rev().find(|c| {
+        c.kind == ChangeKind::RecordChanged
+            && c.record == Some((RecordKind::GhlContact, id.clone()))
+    });
+    let logged = logged.expect("the change is in the change log");
+    assert!(logged.fields.iter().any(|f| f == "lastName"), "{logged:?}");
+}
+
+#[tokio::test]
+async fn a_contact_deleted_upstream_becomes_a_tombstone() {
+    let demo = demo(40).await;
+    backfill(&demo).await;
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    let sent = deliveries(&demo.sims.ghl.url()).await.sent;
+    ghl_api(&demo, Method::DELETE, &format!("/contacts/{id}"), None).await;
+    settled(&demo.sims.ghl.url(), sent + 1).await;
+
+    clear_caches(&demo);
+    let body = read(&demo, PERSON, json!({"id": id})).await;
+    assert!(body["data"]["contact"].is_null(), "{body}");
+    let changes = demo
+        .gateway
+        .readers
+        .store
+        .changes_after(0, 10_000)
+        .await
+        .unwrap();
+    assert!(changes.iter().any(|c| c.kind == ChangeKind::RecordDeleted
+        && c.record == Some((RecordKind::GhlContact, id.clone()))));
+}
+
+#[tokio::test]
+async fn a_write_is_never_answered_from_the_copy_it_made_old() {
+    let demo = demo(40).await;
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    read(&demo, PERSON, json!({"id": id})).await;
+    // No webhook reaches the gateway: only the write itself can tell the read model.
+    demo.sims.ghl_state.set_webhook_url(None);
+
+    let written = graphql(
+        &demo,
+        r#"mutation($id: ID!) { updateContact(id: $id, input: {lastName: "Lindqvist"}) { status } }"#,
+        json!({"id": id}),
+    )
+    .await;
+    assert!(written["errors"].is_null(), "{written}");
+    clear_caches(&demo);
+    let body = read(&demo, PERSON, json!({"id": id})).await;
+    assert_eq!(body["data"]["contact"]["lastName"], "Lindqvist", "{body}");
+}
+
+#[tokio::test]
+async fn no_cache_reads_through_to_the_upstream_and_stores_what_it_read() {
+    let demo = demo(40).await;
+    backfill(&demo).await;
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    read(&demo, PERSON, json!({"id": id})).await;
+    let route = "GET /contacts/{contactId}";
+    let before = stats(demo.sims.ghl.url()).await.count(route);
+    let body = read_through(&demo, PERSON, json!({"id": id})).await;
+    assert_eq!(stats(demo.sims.ghl.url()).await.count(route), before + 1);
+    let freshness = &body["extensions"]["freshness"];
+    assert_eq!(freshness["fromReadModel"], 0, "{freshness}");
+    assert!(
+        freshness["readThrough"].as_u64().unwrap() >= 1,
+        "{freshness}"
+    );
+}
+
+#[tokio::test]
+async fn backfill_says_clearly_when_the_read_model_is_off() {
+    let demo = app().people(10).start().await;
+    let body = graphql(&demo, "mutation { backfill { pages } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+}
