@@ -62,6 +62,50 @@ async fn start_gateway(config: &PathBuf, url: &str) -> Gateway {
     panic!("the gateway did not come up");
 }
 
+/// A configuration for a gateway on a free port over `sims`, with its store in a fresh
+/// SQLite file, followed by `extra` TOML: the directory, the store file, the port and the
+/// configuration file.
+fn write_config(sims: &Sims, name: &str, extra: &str) -> (PathBuf, PathBuf, u16, PathBuf) {
+    let dir =
+        std::env::temp_dir().join(format!("contactgraph-crash-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = dir.join("store.db");
+    let port = free_port();
+    let clubos = ClubOsSimConfig::default();
+    let config = dir.join("contactgraph.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[ghl]
+base_url = "{ghl}"
+location_id = "{location}"
+token = "{token}"
+[clubos]
+base_url = "{clubos_url}"
+v1_base_url = "{clubos_url}"
+api_key = "{api_key}"
+club_id = {club}
+location_id = {club_location}
+[store]
+url = "sqlite://{db}"
+{extra}"#,
+            ghl = sims.ghl.url(),
+            location = seed::GHL_LOCATION_ID,
+            token = tokens::LOCATION,
+            clubos_url = sims.clubos.url(),
+            api_key = clubos.api_key,
+            club = seed::CLUBOS_CLUB_ID,
+            club_location = seed::CLUBOS_LOCATION_IDS[0],
+            db = db.display(),
+        ),
+    )
+    .expect("config written");
+    (dir, db, port, config)
+}
+
 async fn stats(url: String) -> StatsSnapshot {
     Client::new()
         .get(format!("{url}/_sim/stats"))
@@ -101,48 +145,18 @@ async fn a_write_cut_off_by_a_crash_completes_after_restart_without_writing_twic
     let ghl_id = person.ghl_contact_id.clone().expect("ghl id");
     let user = person.clubos_user_ids[0];
 
-    let dir = std::env::temp_dir().join(format!("contactgraph-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let db = dir.join("store.db");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let clubos = ClubOsSimConfig::default();
-    let config = dir.join("contactgraph.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-[ghl]
-base_url = "{ghl}"
-location_id = "{location}"
-token = "{token}"
-[clubos]
-base_url = "{clubos_url}"
-v1_base_url = "{clubos_url}"
-api_key = "{api_key}"
-club_id = {club}
-location_id = {club_location}
-[store]
-url = "sqlite://{db}"
+    let (dir, db, port, config) = write_config(
+        &sims,
+        "write",
+        r#"
 [writes]
 lease_secs = 1
 key_wait_ms = 600000
 relay_poll_ms = 50
 retry_base_ms = 50
 "#,
-            ghl = sims.ghl.url(),
-            location = seed::GHL_LOCATION_ID,
-            token = tokens::LOCATION,
-            clubos_url = sims.clubos.url(),
-            api_key = clubos.api_key,
-            club = seed::CLUBOS_CLUB_ID,
-            club_location = seed::CLUBOS_LOCATION_IDS[0],
-            db = db.display(),
-        ),
-    )
-    .expect("config written");
+    );
+    let url = format!("http://127.0.0.1:{port}");
     let created = Command::new(BIN)
         .args(["key", "--config"])
         .arg(&config)
@@ -271,5 +285,93 @@ retry_base_ms = 50
         Some(&1),
         "the retries wrote nothing"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_killed_halfway_resumes_at_its_page_and_reads_each_page_once() {
+    let sims = Sims::start(SimOptions {
+        people: 300,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("sims");
+    // Slow enough that the gateway is still backfilling when it is killed.
+    Client::new()
+        .post(format!("{}/_sim/faults", sims.clubos.url()))
+        .json(&json!({"latency_ms": 40}))
+        .send()
+        .await
+        .expect("faults");
+    let (dir, db, port, config) = write_config(
+        &sims,
+        "backfill",
+        r#"
+[sync]
+clubos_page_size = 10
+[read_model]
+enabled = true
+"#,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("store");
+    let position = || async {
+        store
+            .sync_cursor("backfill:clubos_user")
+            .await
+            .expect("cursor")
+            .map(|c| c.position)
+    };
+
+    let first = start_gateway(&config, &url).await;
+    let mut reached = None;
+    for _ in 0..400 {
+        if let Some(page) = position().await.and_then(|p| p.parse::<u32>().ok())
+            && page >= 5
+        {
+            reached = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reached = reached.expect("the backfill got past its fifth page");
+    drop(first); // SIGKILL halfway.
+    let stopped = position().await.expect("a stored position");
+    assert_ne!(stopped, "done", "killed before it finished");
+
+    let _second = start_gateway(&config, &url).await;
+    let mut done = false;
+    for _ in 0..1_000 {
+        if position().await.as_deref() == Some("done") {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(done, "the restarted gateway finished the backfill");
+
+    let clubos = stats(sims.clubos.url()).await;
+    let users = contactgraph::sim::World::generate(42, 300)
+        .clubos
+        .users
+        .len();
+    let pages = u64::try_from(users.div_ceil(10)).expect("pages");
+    let searches = clubos.count("GET /users");
+    assert!(
+        searches == pages || searches == pages + 1,
+        "{searches} user pages read for {pages} (killed after page {reached}): \
+         at most the page it was on is read twice"
+    );
+    assert_eq!(
+        store
+            .record_count(contactgraph::store::RecordKind::ClubOsUser)
+            .await
+            .expect("count"),
+        i64::try_from(users).expect("count"),
+        "every user is stored"
+    );
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
