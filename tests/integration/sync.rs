@@ -288,3 +288,77 @@ async fn readiness_watches_the_scheduled_club_os_poll() {
         "healthz stays liveness: {health}"
     );
 }
+
+#[tokio::test]
+async fn with_webhooks_lost_the_ghl_poll_catches_a_change_stores_it_and_carries_it() {
+    let demo = app()
+        .people(120)
+        .unthrottled()
+        .config(json!({
+            "sync": {"propagate": true},
+            "read_model": {"enabled": true, "backfill_on_start": false},
+        }))
+        .start()
+        .await;
+    let (g, u) = linked_person(&demo).await;
+    const GHL_POLL: &str =
+        "mutation { pollGhl { seen propagated unchanged unlinked failed cursor } }";
+    let first = run(&demo, GHL_POLL, "pollGhl").await;
+    assert_eq!(first["seen"], 0, "the first poll records where it starts");
+
+    // GHL's webhook for this change never arrives.
+    demo.sims.ghl_state.set_webhook_url(None);
+    let changed = ghl_api(
+        &demo,
+        Method::PUT,
+        &format!("/contacts/{g}"),
+        Some(json!({"email": "polled.change@example.org"})),
+    )
+    .await;
+    assert_eq!(
+        changed["contact"]["email"], "polled.change@example.org",
+        "{changed}"
+    );
+    let (_, clubos_before) = both_stats(&demo).await;
+    let second = run(&demo, GHL_POLL, "pollGhl").await;
+    assert!(second["seen"].as_u64().unwrap() >= 1, "{second}");
+    assert_eq!(second["propagated"], 1, "{second}");
+    assert_eq!(
+        clubos_user(&demo, u).await["email"],
+        "polled.change@example.org"
+    );
+    let (_, clubos_after) = both_stats(&demo).await;
+    assert_eq!(
+        writes(&clubos_after) - writes(&clubos_before),
+        1,
+        "one Club OS write"
+    );
+
+    // The read model holds the change: with the caches empty the contact is served
+    // from it, without reading GHL.
+    demo.gateway.readers.caches.invalidate_everything();
+    let gets = stats(demo.sims.ghl.url())
+        .await
+        .count("GET /contacts/{contactId}");
+    let body = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { ghl { email } } }",
+        json!({"id": g}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["contact"]["ghl"]["email"], "polled.change@example.org",
+        "{body}"
+    );
+    assert_eq!(
+        stats(demo.sims.ghl.url())
+            .await
+            .count("GET /contacts/{contactId}"),
+        gets
+    );
+
+    // The next poll sees the contact again (the range is inclusive) and writes nothing.
+    let third = run(&demo, GHL_POLL, "pollGhl").await;
+    assert_eq!(third["propagated"], 0, "{third}");
+    assert_eq!(writes(&both_stats(&demo).await.1), writes(&clubos_after));
+}

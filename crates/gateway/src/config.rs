@@ -461,6 +461,7 @@ mod tests {
             sync: SyncConfig {
                 links: false,
                 clubos_poll: false,
+                ghl_poll: false,
                 propagate: false,
                 interval_minutes: 5,
                 clubos_page_size: 200,
@@ -525,7 +526,7 @@ mod tests {
         configuration error: key `server.listen` is invalid (from TOML source string)
         configuration error: key `sync.interval_minutes` must be between 1 and 15
         configuration error: key `sync.interval_minutes` must be between 1 and 15
-        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, propagate, interval_minutes, clubos_page_size, fields
+        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, propagate, interval_minutes, clubos_page_size, fields
         configuration error: key `sync.fields.membership.authority` must be "clubos": GHL cannot write a Club OS membership
         configuration error: unknown key `sync.fields.emial` (from TOML source string); expected one of: first_name, last_name, email, phone, date_of_birth, membership
         "#);

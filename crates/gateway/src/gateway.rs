@@ -89,6 +89,7 @@ pub struct Gateway {
     relay: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<()>>,
     poll: Option<JoinHandle<()>>,
+    ghl_poll: Option<JoinHandle<()>>,
     backfill: Option<JoinHandle<()>>,
 }
 
@@ -107,13 +108,16 @@ impl Gateway {
         let read_model = cfg.read_model.enabled.then(|| {
             let webhooks = !cfg.webhooks.ghl_public_keys.is_empty()
                 || cfg.webhooks.ghl_legacy_rsa_public_key.is_some();
-            let stall_after = cfg.sync.clubos_poll.then(|| {
-                Duration::from_secs(cfg.sync.interval_minutes * 60 * sync::STALL_INTERVALS)
-            });
+            let stall_after =
+                Duration::from_secs(cfg.sync.interval_minutes * 60 * sync::STALL_INTERVALS);
+            let (ghl_poll, clubos_poll) = (
+                cfg.sync.ghl_poll.then_some(stall_after),
+                cfg.sync.clubos_poll.then_some(stall_after),
+            );
             ReadModel::new(
                 store.clone(),
                 &cfg.read_model,
-                Arc::new(Trust::new(webhooks, stall_after)),
+                Arc::new(Trust::new(webhooks, ghl_poll, clubos_poll)),
                 link_field.clone(),
                 cfg.linking.region(),
             )
@@ -164,10 +168,20 @@ impl Gateway {
             webhooks: Arc::new(GhlWebhooks::new(&cfg.webhooks).map_err(StartError::from)?),
             oauth,
             readiness: server::Readiness {
-                clubos_poll_every: cfg
-                    .sync
-                    .clubos_poll
-                    .then(|| Duration::from_secs(cfg.sync.interval_minutes * 60)),
+                polls: [
+                    (cfg.sync.clubos_poll, "clubosPoll", sync::clubos::SOURCE),
+                    (cfg.sync.ghl_poll, "ghlPoll", sync::ghl_poll::SOURCE),
+                ]
+                .into_iter()
+                .filter(|(on, ..)| *on)
+                .map(|(_, check, source)| {
+                    (
+                        check,
+                        source,
+                        Duration::from_secs(cfg.sync.interval_minutes * 60),
+                    )
+                })
+                .collect(),
                 started_ms: crate::store::now_ms(),
             },
             propagation: cfg.sync.propagate.then(|| {
@@ -195,6 +209,10 @@ impl Gateway {
             .sync
             .clubos_poll
             .then(|| sync::clubos::spawn(writer.clone(), cfg.sync.clone(), cfg.linking.region()));
+        let ghl_poll = cfg
+            .sync
+            .ghl_poll
+            .then(|| sync::ghl_poll::spawn(writer.clone(), cfg.sync.clone(), cfg.linking.region()));
         let backfill = readers
             .read_model
             .clone()
@@ -223,6 +241,7 @@ impl Gateway {
             relay,
             sync,
             poll,
+            ghl_poll,
             backfill,
         })
     }
@@ -247,9 +266,15 @@ impl Gateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        for task in [&self.relay, &self.sync, &self.poll, &self.backfill]
-            .into_iter()
-            .flatten()
+        for task in [
+            &self.relay,
+            &self.sync,
+            &self.poll,
+            &self.ghl_poll,
+            &self.backfill,
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }

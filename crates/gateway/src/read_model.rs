@@ -8,7 +8,8 @@
 //!
 //! A stored copy is **usable** when no write has made it stale and either its change
 //! source keeps it fresh (GHL: webhooks are configured, so every change upstream is
-//! announced; Club OS users: the poll runs and is not stalled; Club OS events
+//! announced, or the GHL poll runs and is not stalled; Club OS users: their poll runs and
+//! is not stalled; Club OS events
 //! or locations yet) or it is younger than `untrusted_max_age_secs`. A kind is **complete** once the backfill has read all of
 //! it, its source keeps it fresh and nothing of it is stale: only then may a lookup that
 //! can find nobody (who holds this email? which contacts come first?) be answered from
@@ -70,47 +71,81 @@ pub fn backfill_source(kind: RecordKind) -> String {
 pub const BACKFILL_DONE: &str = "done";
 
 /// Whether each system's change source keeps its records fresh: GHL when webhooks are
-/// configured (GHL announces every change), Club OS while the poll runs on time (its last
-/// success, or the start, is at most the stall limit ago).
+/// configured (GHL announces every change) or while the GHL poll runs on time; Club OS
+/// while its poll runs on time. A poll is on time while its last success (or the start)
+/// is at most its stall limit ago.
 #[derive(Debug)]
 pub struct Trust {
-    ghl: bool,
-    clubos_stall_after: Option<Duration>,
+    ghl_webhooks: bool,
+    ghl_poll: Poll,
+    clubos_poll: Poll,
+}
+
+/// A scheduled poll's health.
+#[derive(Debug)]
+struct Poll {
+    stall_after: Option<Duration>,
     started_ms: i64,
-    clubos_last_ok_ms: AtomicI64,
+    last_ok_ms: AtomicI64,
+}
+
+impl Poll {
+    fn new(stall_after: Option<Duration>) -> Self {
+        Self {
+            stall_after,
+            started_ms: crate::store::now_ms(),
+            last_ok_ms: AtomicI64::new(0),
+        }
+    }
+
+    fn polled(&self) {
+        self.last_ok_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+    }
+
+    fn on_time(&self) -> bool {
+        let last = match self.last_ok_ms.load(Ordering::Relaxed) {
+            0 => self.started_ms,
+            at => at,
+        };
+        self.stall_after.is_some_and(|limit| {
+            let limit = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+            crate::store::now_ms().saturating_sub(last) <= limit
+        })
+    }
 }
 
 impl Trust {
-    /// `ghl`: webhooks are configured; `clubos_stall_after`: when the Club OS poll runs,
-    /// how long without a finished poll counts as stalled.
-    pub fn new(ghl: bool, clubos_stall_after: Option<Duration>) -> Self {
+    /// `ghl_webhooks`: webhook keys are configured; each `*_stall_after`: when that poll
+    /// runs, how long without a finished poll counts as stalled.
+    pub fn new(
+        ghl_webhooks: bool,
+        ghl_stall_after: Option<Duration>,
+        clubos_stall_after: Option<Duration>,
+    ) -> Self {
         Self {
-            ghl,
-            clubos_stall_after,
-            started_ms: crate::store::now_ms(),
-            clubos_last_ok_ms: AtomicI64::new(0),
+            ghl_webhooks,
+            ghl_poll: Poll::new(ghl_stall_after),
+            clubos_poll: Poll::new(clubos_stall_after),
         }
+    }
+
+    /// Records a finished GHL poll.
+    pub fn ghl_polled(&self) {
+        self.ghl_poll.polled();
     }
 
     /// Records a finished Club OS poll.
     pub fn clubos_polled(&self) {
-        self.clubos_last_ok_ms
-            .store(crate::store::now_ms(), Ordering::Relaxed);
+        self.clubos_poll.polled();
     }
 
     fn ghl(&self) -> bool {
-        self.ghl
+        self.ghl_webhooks || self.ghl_poll.on_time()
     }
 
     fn clubos(&self) -> bool {
-        let last = match self.clubos_last_ok_ms.load(Ordering::Relaxed) {
-            0 => self.started_ms,
-            at => at,
-        };
-        self.clubos_stall_after.is_some_and(|limit| {
-            let limit = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
-            crate::store::now_ms().saturating_sub(last) <= limit
-        })
+        self.clubos_poll.on_time()
     }
 }
 

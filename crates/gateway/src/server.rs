@@ -172,8 +172,8 @@ pub struct Surface {
 /// The sync sources `/readyz` watches.
 #[derive(Debug, Clone)]
 pub struct Readiness {
-    /// The Club OS poll's interval, when it runs on a schedule.
-    pub clubos_poll_every: Option<Duration>,
+    /// The scheduled polls: the check's name, the source's cursor name, its interval.
+    pub polls: Vec<(&'static str, &'static str, Duration)>,
     /// When the gateway started, epoch milliseconds (a poll that never ran yet is
     /// stalled only once its intervals have passed since then).
     pub started_ms: i64,
@@ -623,13 +623,8 @@ async fn readyz(State(shared): SharedState) -> (StatusCode, Json<Value>) {
     let Json(mut health) = healthz(State(shared.clone())).await;
     let mut ready = health["status"] == "ok";
     let r = &shared.surface.readiness;
-    if let Some(every) = r.clubos_poll_every {
-        let cursor = shared
-            .surface
-            .readers
-            .store
-            .sync_cursor(sync::clubos::SOURCE)
-            .await;
+    for &(check_name, source, every) in &r.polls {
+        let cursor = shared.surface.readers.store.sync_cursor(source).await;
         let check = match cursor {
             Ok(c) => {
                 let last = c.as_ref().and_then(|c| c.last_success_ms);
@@ -646,7 +641,7 @@ async fn readyz(State(shared): SharedState) -> (StatusCode, Json<Value>) {
                 json!({"status": "unavailable"})
             }
         };
-        health["checks"]["clubosPoll"] = check;
+        health["checks"][check_name] = check;
     }
     health["status"] = json!(if ready { "ok" } else { "not_ready" });
     let status = if ready {

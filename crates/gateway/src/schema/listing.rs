@@ -6,7 +6,7 @@
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use futures_util::future::join_all;
+use futures_util::{FutureExt, future::join_all};
 use serde_json::{Value, json};
 
 use super::{
@@ -230,7 +230,10 @@ pub async fn contacts(
     let plain = query.as_ref().is_none_or(|q| q.trim().is_empty())
         && !filtering_after
         && ghl_filters(&filter)?.is_empty();
-    if plain && let Some(page) = from_read_model(ctx, l, wants, first, after_value.as_ref()).await?
+    if plain
+        && let Some(page) = from_read_model(ctx, l, wants, first, after_value.as_ref())
+            .boxed()
+            .await?
     {
         return Ok(page);
     }
@@ -268,7 +271,9 @@ pub async fn contacts(
             total = Some(page.total);
         }
         let rows = page.contacts.len();
-        let people = link_page(ctx, l, wants, &page.contacts, first, filtering_after).await?;
+        let people = link_page(ctx, l, wants, &page.contacts, first, filtering_after)
+            .boxed()
+            .await?;
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {

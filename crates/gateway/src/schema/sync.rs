@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result, SimpleObject};
-use futures_util::future::join_all;
+use futures_util::{FutureExt, future::join_all};
 use serde_json::json;
 
 use super::listing::{PageInfo, decode, encode, page_size};
 use crate::{
     clock::iso_ms,
     loaders::{self, Loaders},
-    sync::{self, SyncConfig, clubos, mapping},
+    read_model::backfill_source,
+    store::RecordKind,
+    sync::{self, SyncConfig, clubos, ghl_poll, mapping},
     writes::{self, Writer},
 };
 
@@ -50,11 +52,14 @@ pub struct SyncPlan {
 /// One change source.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct SourceStatus {
-    /// The source (`clubos_users`: the Club OS poll).
+    /// The source: `clubos_users` (the Club OS poll), `ghl_contacts` (the GHL poll),
+    /// `backfill:ghl_contact` and `backfill:clubos_user` (the read model's backfill, whose
+    /// cursor reads `done` once finished).
     pub source: String,
-    /// Whether it runs on a schedule (`[sync] clubos_poll`).
+    /// Whether it runs on a schedule (`[sync] clubos_poll`, `[sync] ghl_poll`) or, for a
+    /// backfill, at start with the read model on.
     pub scheduled: bool,
-    /// Whether it carries changes to GHL (`[sync] propagate`).
+    /// Whether it carries changes to the other system (`[sync] propagate`).
     pub propagates: bool,
     /// Where the next run starts (ISO-8601), once a run succeeded.
     pub cursor: Option<String>,
@@ -146,22 +151,37 @@ impl SyncQueries {
     async fn sync_status(&self, ctx: &Context<'_>) -> Result<Vec<SourceStatus>> {
         let l = ctx.data::<Loaders>()?;
         let cfg = ctx.data::<SyncConfig>()?;
-        let stored = l
-            .readers()
-            .store
-            .sync_cursor(clubos::SOURCE)
-            .await
-            .map_err(|e| writes::store_err(e).extend())?;
-        Ok(vec![SourceStatus {
-            source: clubos::SOURCE.to_owned(),
-            scheduled: cfg.clubos_poll,
-            propagates: cfg.propagate,
-            cursor: stored
-                .as_ref()
-                .map(|c| c.position.clone())
-                .filter(|p| !p.is_empty()),
-            last_success_at: stored.as_ref().and_then(|c| c.last_success_ms).map(iso_ms),
-            last_error: stored.and_then(|c| c.last_error),
-        }])
+        let read_model = l.readers().read_model.is_some();
+        let sources = [
+            (clubos::SOURCE.to_owned(), cfg.clubos_poll, cfg.propagate),
+            (ghl_poll::SOURCE.to_owned(), cfg.ghl_poll, cfg.propagate),
+            (backfill_source(RecordKind::GhlContact), read_model, false),
+            (backfill_source(RecordKind::ClubOsUser), read_model, false),
+        ];
+        let store = &l.readers().store;
+        // Boxed: the schema's future is deep enough without this loop's.
+        async move {
+            let mut out = Vec::with_capacity(sources.len());
+            for (source, scheduled, propagates) in sources {
+                let stored = store
+                    .sync_cursor(&source)
+                    .await
+                    .map_err(|e| writes::store_err(e).extend())?;
+                out.push(SourceStatus {
+                    source,
+                    scheduled,
+                    propagates,
+                    cursor: stored
+                        .as_ref()
+                        .map(|c| c.position.clone())
+                        .filter(|p| !p.is_empty()),
+                    last_success_at: stored.as_ref().and_then(|c| c.last_success_ms).map(iso_ms),
+                    last_error: stored.and_then(|c| c.last_error),
+                });
+            }
+            Ok(out)
+        }
+        .boxed()
+        .await
     }
 }

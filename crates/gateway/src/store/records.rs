@@ -65,6 +65,8 @@ pub enum ReadSource {
     Backfill,
     /// The Club OS poll found it changed.
     ClubOsPoll,
+    /// The GHL poll found it changed.
+    GhlPoll,
     /// A reconcile run compared it with the upstream.
     Reconcile,
 }
@@ -74,6 +76,7 @@ stored_text!(ReadSource, "read-model source", {
     Webhook => "webhook",
     Backfill => "backfill",
     ClubOsPoll => "clubos_poll",
+    GhlPoll => "ghl_poll",
     Reconcile => "reconcile",
 });
 
@@ -677,6 +680,7 @@ mod tests {
             ReadSource::Webhook,
             ReadSource::Backfill,
             ReadSource::ClubOsPoll,
+            ReadSource::GhlPoll,
             ReadSource::Reconcile,
         ] {
             assert_eq!(source.as_str().parse::<ReadSource>().unwrap(), source);

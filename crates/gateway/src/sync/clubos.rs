@@ -13,9 +13,8 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 
-use super::{SyncConfig, mapping};
+use super::{PollReport, SyncConfig, later, mapping};
 use crate::{
-    clock::iso_ms,
     error::{GatewayError, System},
     store::ReadSource,
     upstream::clubos::{ClubOsUser, SortDir, UserSearch},
@@ -24,23 +23,6 @@ use crate::{
 
 /// The poll's name in the store's cursors.
 pub const SOURCE: &str = "clubos_users";
-
-/// What one poll did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PollReport {
-    /// Users Club OS reported changed.
-    pub seen: usize,
-    /// Of those, linked users whose GHL contact was written.
-    pub propagated: usize,
-    /// Linked users whose GHL contact already agreed.
-    pub unchanged: usize,
-    /// Users with no stored link (nothing to carry them to).
-    pub unlinked: usize,
-    /// Users whose GHL write failed (recorded in the outbox for the relay).
-    pub failed: usize,
-    /// Where the next poll starts (ISO-8601).
-    pub cursor: String,
-}
 
 /// Polls at once and then every `sync.interval_minutes`, for as long as the task lives.
 pub fn spawn(w: Arc<Writer>, cfg: SyncConfig, region: phonenumber::country::Id) -> JoinHandle<()> {
@@ -64,58 +46,29 @@ pub async fn poll(
     cfg: SyncConfig,
     region: phonenumber::country::Id,
 ) -> Result<PollReport, GatewayError> {
-    let stored = w
-        .store
-        .sync_cursor(SOURCE)
-        .await
-        .map_err(writes::store_err)?;
-    let Some(since) = stored.map(|c| c.position).filter(|p| !p.is_empty()) else {
-        let start = iso_ms(w.clock.now_ms());
-        w.store
-            .advance_sync_cursor(SOURCE, &start)
-            .await
-            .map_err(writes::store_err)?;
+    let polled = || {
         if let Some(rm) = &w.read_model {
             rm.trust().clubos_polled();
         }
-        return Ok(PollReport {
-            cursor: start,
-            ..PollReport::default()
-        });
     };
-    match run(&w, &cfg, region, &since).await {
-        Ok(report) => {
-            w.store
-                .advance_sync_cursor(SOURCE, &report.cursor)
-                .await
-                .map_err(writes::store_err)?;
-            if let Some(rm) = &w.read_model {
-                rm.trust().clubos_polled();
-            }
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = w.store.sync_failed(SOURCE, e.code.as_str()).await;
-            Err(e)
-        }
-    }
+    super::turn(&w, SOURCE, polled, |since| run(&w, &cfg, region, since)).await
 }
 
 async fn run(
     w: &Writer,
     cfg: &SyncConfig,
     region: phonenumber::country::Id,
-    since: &str,
+    since: String,
 ) -> Result<PollReport, GatewayError> {
     let mut search = UserSearch {
-        updated_since: Some(since.to_owned()),
+        updated_since: Some(since.clone()),
         size: cfg.clubos_page_size,
         sort_on: Some("updatedDate".into()),
         sort_dir: Some(SortDir::Asc),
         ..UserSearch::default()
     };
     let mut report = PollReport {
-        cursor: since.to_owned(),
+        cursor: since,
         ..PollReport::default()
     };
     loop {
@@ -202,10 +155,4 @@ async fn carry(
         }
     }
     Ok(())
-}
-
-/// Whether instant `a` is after `b` (both ISO-8601; unreadable ones never are).
-fn later(a: &str, b: &str) -> bool {
-    let at = |v: &str| chrono::DateTime::parse_from_rfc3339(v).ok();
-    matches!((at(a), at(b)), (Some(a), Some(b)) if a > b)
 }

@@ -1,25 +1,100 @@
 //! The sync engine: work the gateway does on its own, beside the requests it serves: the
 //! link sweep ([`links`]), which stores the links linking's rules confirm and queues the
 //! rest as suggestions; the Club OS poll ([`clubos`]), which carries Club OS changes to
-//! GHL; and GHL's webhooks ([`ghl`]), which carry GHL changes to Club OS, both per the
-//! field mapping ([`mapping`]).
+//! GHL; GHL's webhooks ([`ghl`]) and the GHL poll ([`ghl_poll`], for when webhooks are
+//! missed or not configured), which carry GHL changes to Club OS, all per the field
+//! mapping ([`mapping`]); and the backfill ([`backfill`]) of the read model.
 
 pub mod backfill;
 pub mod clubos;
 pub mod ghl;
+pub mod ghl_poll;
 pub mod links;
 pub mod mapping;
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
 use mapping::{FieldMap, Recency};
 
 use crate::{
+    clock::iso_ms,
+    error::GatewayError,
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
-    writes::Writer,
+    writes::{self, Writer},
 };
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Records the source reported changed.
+    pub seen: usize,
+    /// Of those, linked records whose partner in the other system was written.
+    pub propagated: usize,
+    /// Linked records whose partner already agreed.
+    pub unchanged: usize,
+    /// Records with no stored link (nothing to carry them to).
+    pub unlinked: usize,
+    /// Records whose write failed (recorded in the outbox for the relay).
+    pub failed: usize,
+    /// Where the next poll starts (ISO-8601).
+    pub cursor: String,
+}
+
+/// Whether the ISO-8601 instant `a` is after `b` (unreadable instants are not).
+fn later(a: &str, b: &str) -> bool {
+    let at = |v: &str| chrono::DateTime::parse_from_rfc3339(v).ok();
+    matches!((at(a), at(b)), (Some(a), Some(b)) if a > b)
+}
+
+/// One turn of a polling source: the first only records where polling starts (history
+/// is the backfill's and the link sweep's); later ones `run` from the stored cursor,
+/// which moves only once the run finished (a run cut short is done again: values are
+/// compared, not events). `polled` is told of each finished turn; a failure is recorded
+/// on the cursor.
+async fn turn<'a, F, Fut>(
+    w: &Writer,
+    source: &str,
+    polled: impl Fn(),
+    run: F,
+) -> Result<PollReport, GatewayError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<PollReport, GatewayError>> + 'a,
+{
+    let stored = w
+        .store
+        .sync_cursor(source)
+        .await
+        .map_err(writes::store_err)?;
+    let Some(since) = stored.map(|c| c.position).filter(|p| !p.is_empty()) else {
+        let start = iso_ms(w.clock.now_ms());
+        w.store
+            .advance_sync_cursor(source, &start)
+            .await
+            .map_err(writes::store_err)?;
+        polled();
+        return Ok(PollReport {
+            cursor: start,
+            ..PollReport::default()
+        });
+    };
+    match run(since).await {
+        Ok(report) => {
+            w.store
+                .advance_sync_cursor(source, &report.cursor)
+                .await
+                .map_err(writes::store_err)?;
+            polled();
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = w.store.sync_failed(source, e.code.as_str()).await;
+            Err(e)
+        }
+    }
+}
 
 /// How many poll intervals may pass without a successful poll before the source counts
 /// as stalled (readiness fails).
@@ -70,6 +145,11 @@ pub struct SyncConfig {
     /// what changed is dropped from the caches (Club OS sends no webhooks) and, with
     /// `propagate`, carried to the linked GHL contact.
     pub clubos_poll: bool,
+    /// Poll GHL for contacts changed since the last poll (`dateUpdated`), every
+    /// `interval_minutes`: the safety net for missed webhooks, and the change source
+    /// when none are configured. What changed is dropped from the caches, stored in the
+    /// read model and, with `propagate`, carried to the linked Club OS user.
+    pub ghl_poll: bool,
     /// Carry Club OS changes to GHL per `[sync.fields]`, through the outbox, on every poll
     /// (scheduled, or `pollClubOs`). Off by default: `syncPlan` shows what it would write
     /// first.
@@ -87,6 +167,7 @@ impl Default for SyncConfig {
         Self {
             links: false,
             clubos_poll: false,
+            ghl_poll: false,
             propagate: false,
             interval_minutes: 5,
             clubos_page_size: 200,

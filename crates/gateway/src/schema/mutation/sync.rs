@@ -9,28 +9,29 @@ use crate::{
     error::{ErrorCode, GatewayError},
     loaders::Loaders,
     schema::RoleGuard,
-    sync::{SyncConfig, backfill, clubos},
+    sync::{PollReport, SyncConfig, backfill, clubos, ghl_poll},
 };
 
-/// What one Club OS poll did.
+/// What one poll (of Club OS or of GHL) did.
 #[derive(Debug, Clone, SimpleObject)]
-pub struct ClubOsPoll {
-    /// Users Club OS reported changed since the last poll.
+pub struct SyncPoll {
+    /// Records the polled system reported changed since the last poll.
     pub seen: u64,
-    /// Linked users whose GHL contact was written (`[sync] propagate`).
+    /// Linked records whose partner in the other system was written (`[sync]
+    /// propagate`).
     pub propagated: u64,
-    /// Linked users whose GHL contact already agreed.
+    /// Linked records whose partner already agreed.
     pub unchanged: u64,
-    /// Users with no stored link.
+    /// Records with no stored link.
     pub unlinked: u64,
-    /// Users whose GHL write failed (the relay retries it).
+    /// Records whose write failed (the relay retries it).
     pub failed: u64,
     /// Where the next poll starts (ISO-8601).
     pub cursor: String,
 }
 
-impl From<clubos::PollReport> for ClubOsPoll {
-    fn from(r: clubos::PollReport) -> Self {
+impl From<PollReport> for SyncPoll {
+    fn from(r: PollReport) -> Self {
         let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         Self {
             seen: n(r.seen),
@@ -78,11 +79,24 @@ impl SyncMutations {
     /// propagate`, carries their changes to GHL per `[sync.fields]` (see `syncPlan`).
     /// The first poll only records where polling starts. Needs the `admin` role.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
-    async fn poll_club_os(&self, ctx: &Context<'_>) -> Result<ClubOsPoll> {
+    async fn poll_club_os(&self, ctx: &Context<'_>) -> Result<SyncPoll> {
         let region = ctx.data::<Loaders>()?.readers().phone_region;
         let cfg = ctx.data::<SyncConfig>()?.clone();
         // Boxed: the poll's future is deep, and the schema's own is deep enough.
         let poll = clubos::poll(writer(ctx)?.clone(), cfg, region).boxed();
+        Ok(poll.await.map_err(err)?.into())
+    }
+
+    /// Polls GHL now for contacts changed since the last poll (by `dateUpdated`): they
+    /// are stored in the read model and dropped from the caches and, with `[sync]
+    /// propagate`, carried to Club OS per `[sync.fields]`. The safety net for missed
+    /// webhooks. The first poll only records where polling starts. Needs the `admin`
+    /// role.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn poll_ghl(&self, ctx: &Context<'_>) -> Result<SyncPoll> {
+        let region = ctx.data::<Loaders>()?.readers().phone_region;
+        let cfg = ctx.data::<SyncConfig>()?.clone();
+        let poll = ghl_poll::poll(writer(ctx)?.clone(), cfg, region).boxed();
         Ok(poll.await.map_err(err)?.into())
     }
 
