@@ -8,7 +8,7 @@
 use contactgraph::{
     demo::Demo,
     sim::seed::Kind,
-    store::{ChangeKind, RecordKind},
+    store::{ChangeKind, ReadSource, RecordKind},
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -331,4 +331,72 @@ async fn backfill_says_clearly_when_the_read_model_is_off() {
     let demo = app().people(10).start().await;
     let body = graphql(&demo, "mutation { backfill { pages } }", json!({})).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+}
+
+#[tokio::test]
+async fn reconcile_finds_and_repairs_a_missing_an_extra_and_a_differing_record() {
+    let demo = demo(80).await;
+    backfill(&demo).await;
+    // Changes that reach no webhook and no poll.
+    demo.sims.ghl_state.set_webhook_url(None);
+    let missing = ghl_id(&demo, Kind::GhlOnly);
+    let store = &demo.gateway.readers.store;
+    store
+        .remove_record(RecordKind::GhlContact, &missing, ReadSource::Reconcile)
+        .await
+        .unwrap();
+    let extra = ghl_id(&demo, Kind::Linked);
+    ghl_api(&demo, Method::DELETE, &format!("/contacts/{extra}"), None).await;
+    let differing = ghl_id(&demo, Kind::StoredLink);
+    ghl_api(
+        &demo,
+        Method::PUT,
+        &format!("/contacts/{differing}"),
+        Some(json!({"lastName": "Drifted"})),
+    )
+    .await;
+
+    const RECONCILE: &str = "mutation { reconcile { kind compared missing extra differing \
+        missingIds extraIds differingIds } }";
+    let body = read(&demo, RECONCILE, json!({})).await;
+    let ghl = &body["data"]["reconcile"][0];
+    assert_eq!(ghl["kind"], "ghl_contact", "{body}");
+    assert_eq!(ghl["missingIds"], json!([missing]), "{ghl}");
+    assert_eq!(ghl["extraIds"], json!([extra]), "{ghl}");
+    assert_eq!(ghl["differingIds"], json!([differing]), "{ghl}");
+    assert_eq!(body["data"]["reconcile"][1]["differing"], 0, "{body}");
+
+    // Repaired: a second run finds nothing, and the reports are kept.
+    let again = read(&demo, RECONCILE, json!({})).await;
+    for d in again["data"]["reconcile"].as_array().unwrap() {
+        assert_eq!(
+            (
+                d["missing"].as_u64(),
+                d["extra"].as_u64(),
+                d["differing"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{d}"
+        );
+    }
+    let reports = read(
+        &demo,
+        "{ driftReports(last: 4) { kind missing extra differing } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(reports["data"]["driftReports"].as_array().unwrap().len(), 4);
+    clear_caches(&demo);
+    let person = read(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { ghl { lastName } } }",
+        json!({"id": differing}),
+    )
+    .await;
+    assert_eq!(
+        person["data"]["contact"]["ghl"]["lastName"], "Drifted",
+        "{person}"
+    );
+    let gone = read(&demo, PERSON, json!({"id": extra})).await;
+    assert!(gone["data"]["contact"].is_null(), "{gone}");
 }

@@ -496,6 +496,7 @@ mod tests {
                 enabled: false,
                 untrusted_max_age_secs: 300,
                 backfill_on_start: true,
+                reconcile_hours: 24,
             },
         }
         "#);

@@ -91,6 +91,7 @@ pub struct Gateway {
     poll: Option<JoinHandle<()>>,
     ghl_poll: Option<JoinHandle<()>>,
     backfill: Option<JoinHandle<()>>,
+    reconcile: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -227,6 +228,14 @@ impl Gateway {
                     }
                 })
             });
+        let reconcile = readers
+            .read_model
+            .clone()
+            .filter(|_| cfg.read_model.reconcile_hours > 0)
+            .map(|model| {
+                let every = Duration::from_secs(cfg.read_model.reconcile_hours * 3600);
+                sync::reconcile::spawn(readers.clone(), model, cfg.sync.clubos_page_size, every)
+            });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -243,6 +252,7 @@ impl Gateway {
             poll,
             ghl_poll,
             backfill,
+            reconcile,
         })
     }
 
@@ -272,6 +282,7 @@ impl Gateway {
             &self.poll,
             &self.ghl_poll,
             &self.backfill,
+            &self.reconcile,
         ]
         .into_iter()
         .flatten()

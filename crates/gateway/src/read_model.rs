@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{
     cache::{email_key, phone_key},
     phone,
-    store::{NewRecord, ReadSource, RecordKind, RecordRow, Store, StoreError},
+    store::{Drift, NewRecord, ReadSource, RecordKind, RecordRow, Store, StoreError},
     upstream::{
         clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser},
         ghl::LinkField,
@@ -50,6 +50,9 @@ pub struct ReadModelConfig {
     /// Run the backfill when the gateway starts (it resumes where a stopped run left
     /// off, and reads nothing once done).
     pub backfill_on_start: bool,
+    /// Hours between two scheduled reconcile runs (a full comparison with the upstreams
+    /// that repairs drift); 0 runs it only on demand (`reconcile`).
+    pub reconcile_hours: u64,
 }
 
 impl Default for ReadModelConfig {
@@ -58,6 +61,7 @@ impl Default for ReadModelConfig {
             enabled: false,
             untrusted_max_age_secs: 300,
             backfill_on_start: true,
+            reconcile_hours: 24,
         }
     }
 }
@@ -572,6 +576,52 @@ impl ReadModel {
             region: self.region,
             link_field,
         })
+    }
+
+    /// Compares every stored record of `T`'s kind with `upstream` (all of it) and repairs
+    /// the store: records it lacked or held differently are stored, records the upstream
+    /// no longer has are removed (tombstones). Returns what differed.
+    pub async fn reconcile<T: Record>(&self, upstream: &[T]) -> Result<Drift, StoreError> {
+        let stored: HashMap<String, serde_json::Value> = self
+            .store
+            .all_records(T::KIND)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let body = serde_json::from_str(&r.body).unwrap_or_default();
+                (r.id, body)
+            })
+            .collect();
+        let mut drift = Drift {
+            compared: i64::try_from(upstream.len()).unwrap_or(i64::MAX),
+            ..Drift::default()
+        };
+        let mut repair = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for record in upstream {
+            let id = record.record_id(None);
+            let body = serde_json::to_value(record.stored()).unwrap_or_default();
+            match stored.get(&id) {
+                None => drift.missing.push(id.clone()),
+                Some(held) if *held != body => drift.differing.push(id.clone()),
+                Some(_) => {}
+            }
+            if !stored.get(&id).is_some_and(|held| *held == body) {
+                repair.push(record.clone());
+            }
+            seen.insert(id);
+        }
+        drift.extra = stored.into_keys().filter(|id| !seen.contains(id)).collect();
+        for list in [&mut drift.missing, &mut drift.extra, &mut drift.differing] {
+            list.sort();
+        }
+        self.put(&repair, ReadSource::Reconcile).await?;
+        for id in &drift.extra {
+            self.store
+                .remove_record(T::KIND, id, ReadSource::Reconcile)
+                .await?;
+        }
+        Ok(drift)
     }
 
     /// Removes a record the upstream no longer has (a tombstone in the change log).

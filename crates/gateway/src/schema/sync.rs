@@ -12,7 +12,7 @@ use crate::{
     clock::iso_ms,
     loaders::{self, Loaders},
     read_model::backfill_source,
-    store::RecordKind,
+    store::{DriftReport, RecordKind},
     sync::{self, SyncConfig, clubos, ghl_poll, mapping},
     writes::{self, Writer},
 };
@@ -67,6 +67,46 @@ pub struct SourceStatus {
     pub last_success_at: Option<String>,
     /// The error code of the last failed run, cleared by a success.
     pub last_error: Option<String>,
+}
+
+/// What reconcile found for one kind of record (and repaired).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Drift {
+    /// `ghl_contact` or `clubos_user`.
+    pub kind: String,
+    /// When it ran (ISO-8601); for a report just made, now.
+    pub ran_at: String,
+    /// Upstream records compared.
+    pub compared: u64,
+    /// How many the store lacked.
+    pub missing: u64,
+    /// How many it held that the upstream no longer has (deleted without a webhook).
+    pub extra: u64,
+    /// How many it held differently from the upstream.
+    pub differing: u64,
+    /// Up to 20 ids of the missing records.
+    pub missing_ids: Vec<String>,
+    /// Up to 20 ids of the extra records.
+    pub extra_ids: Vec<String>,
+    /// Up to 20 ids of the differing records.
+    pub differing_ids: Vec<String>,
+}
+
+impl From<DriftReport> for Drift {
+    fn from(r: DriftReport) -> Self {
+        let n = |v: i64| u64::try_from(v).unwrap_or_default();
+        Self {
+            kind: r.kind.as_str().to_owned(),
+            ran_at: crate::clock::iso_ms(r.ran_at_ms),
+            compared: n(r.compared),
+            missing: n(r.missing),
+            extra: n(r.extra),
+            differing: n(r.differing),
+            missing_ids: r.examples.missing,
+            extra_ids: r.examples.extra,
+            differing_ids: r.examples.differing,
+        }
+    }
 }
 
 /// Dry runs and status.
@@ -145,6 +185,22 @@ impl SyncQueries {
                 end_cursor: links.last().map(|l| cursor(&l.ghl_contact_id)),
             },
         })
+    }
+
+    /// The latest reconcile runs' drift reports, newest first: per kind, what the read
+    /// model lacked, held extra or held differently (each repaired by that run).
+    async fn drift_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10, desc = "How many reports, 1 to 100.")] last: i32,
+    ) -> Result<Vec<Drift>> {
+        let last = i64::from(last.clamp(1, 100));
+        let store = &ctx.data::<Loaders>()?.readers().store;
+        let reports = store
+            .drift_reports(last)
+            .await
+            .map_err(|e| writes::store_err(e).extend())?;
+        Ok(reports.into_iter().map(Drift::from).collect())
     }
 
     /// Where each change source stands.

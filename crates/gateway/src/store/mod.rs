@@ -13,6 +13,7 @@
 mod api_keys;
 mod changes;
 mod cursors;
+mod drift;
 mod idempotency;
 mod links;
 mod oauth;
@@ -31,6 +32,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 pub use api_keys::StoredKey;
 pub use changes::{Change, ChangeKind, Origin};
 pub use cursors::SyncCursor;
+pub use drift::{Drift, DriftReport, REPORTED_IDS};
 pub use idempotency::Claim;
 pub use links::{Link, LinkSource, NewLink};
 pub use oauth::GhlOAuthTokens;

@@ -283,6 +283,21 @@ impl Store {
             .collect()
     }
 
+    /// Every record of `kind`, for a full comparison (reconcile): ids and bodies.
+    pub async fn all_records(&self, kind: RecordKind) -> Result<Vec<RecordRow>, StoreError> {
+        const OPERATION: &str = "all_records";
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM read_model WHERE kind = $1"
+        )))
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| self.record_from_row(OPERATION, row))
+            .collect()
+    }
+
     /// How many records of `kind` the read model holds.
     pub async fn record_count(&self, kind: RecordKind) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM read_model WHERE kind = $1")

@@ -17,10 +17,10 @@ use crate::{
     read_model::{BACKFILL_DONE, ReadModel, backfill_source},
     store::{ReadSource, RecordKind},
     upstream::{
-        clubos::{ClubOsClient, SortDir, UserSearch},
+        clubos::{ClubOsClient, ClubOsUser, SortDir, UserSearch},
         ghl::{
             GhlClient,
-            models::{SearchRequest, SearchSort, SortDirection},
+            models::{GhlContact, SearchRequest, SearchSort, SortDirection},
         },
     },
     writes::store_err,
@@ -111,46 +111,72 @@ async fn contacts(
     };
     let mut after: Option<Vec<Value>> = serde_json::from_str(&at).ok();
     loop {
-        let page = ghl
-            .search_contacts(&SearchRequest {
-                page_limit: GHL_PAGE,
-                search_after: after.clone(),
-                sort: vec![SearchSort {
-                    field: "dateAdded".into(),
-                    direction: SortDirection::Asc,
-                }],
-                ..SearchRequest::default()
-            })
-            .await
-            .map_err(|e| GatewayError::upstream(System::Ghl, &e))?;
+        let (page, total, next) = ghl_page(ghl, after).await?;
         report.pages += 1;
-        report.ghl_contacts += page.contacts.len();
+        report.ghl_contacts += page.len();
         report.changed += model
-            .put(&page.contacts, ReadSource::Backfill)
+            .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        progress.advanced(
-            RecordKind::GhlContact,
-            report.ghl_contacts,
-            Some(page.total),
-        );
-        let last = page.contacts.last().and_then(|c| c.search_after.clone());
-        let more = page.contacts.len() >= GHL_PAGE as usize && last.is_some();
-        let next = if more {
-            serde_json::to_string(&last).unwrap_or_default()
-        } else {
-            BACKFILL_DONE.to_owned()
+        progress.advanced(RecordKind::GhlContact, report.ghl_contacts, Some(total));
+        let position = match &next {
+            Some(n) => serde_json::to_string(n).unwrap_or_default(),
+            None => BACKFILL_DONE.to_owned(),
         };
         model
             .store()
-            .advance_sync_cursor(&source, &next)
+            .advance_sync_cursor(&source, &position)
             .await
             .map_err(store_err)?;
-        if !more {
+        if next.is_none() {
             return Ok(());
         }
-        after = last;
+        after = next;
     }
+}
+
+/// One page of GHL contacts in `dateAdded` order after `after`: the contacts, GHL's total
+/// and the cursor of the next page (none after the last).
+pub(super) async fn ghl_page(
+    ghl: &GhlClient,
+    after: Option<Vec<Value>>,
+) -> Result<(Vec<GhlContact>, u64, Option<Vec<Value>>), GatewayError> {
+    let page = ghl
+        .search_contacts(&SearchRequest {
+            page_limit: GHL_PAGE,
+            search_after: after,
+            sort: vec![SearchSort {
+                field: "dateAdded".into(),
+                direction: SortDirection::Asc,
+            }],
+            ..SearchRequest::default()
+        })
+        .await
+        .map_err(|e| GatewayError::upstream(System::Ghl, &e))?;
+    let last = page.contacts.last().and_then(|c| c.search_after.clone());
+    let next = last.filter(|_| page.contacts.len() >= GHL_PAGE as usize);
+    Ok((page.contacts, page.total, next))
+}
+
+/// Page `page` of Club OS users in id order: the users, Club OS's total and whether
+/// another page follows.
+pub(super) async fn clubos_page(
+    clubos: &ClubOsClient,
+    page: u32,
+    size: u32,
+) -> Result<(Vec<ClubOsUser>, u64, bool), GatewayError> {
+    let found = clubos
+        .search_users(&UserSearch {
+            page,
+            size,
+            sort_on: Some("userId".into()),
+            sort_dir: Some(SortDir::Asc),
+            ..UserSearch::default()
+        })
+        .await
+        .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+    let more = !found.content.is_empty() && u64::from(page) + 1 < found.total_pages;
+    Ok((found.content, found.total_elements, more))
 }
 
 async fn users(
@@ -166,28 +192,14 @@ async fn users(
     };
     let mut page_no: u32 = at.parse().unwrap_or(0);
     loop {
-        let page = clubos
-            .search_users(&UserSearch {
-                page: page_no,
-                size,
-                sort_on: Some("userId".into()),
-                sort_dir: Some(SortDir::Asc),
-                ..UserSearch::default()
-            })
-            .await
-            .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+        let (page, total, more) = clubos_page(clubos, page_no, size).await?;
         report.pages += 1;
-        report.clubos_users += page.content.len();
+        report.clubos_users += page.len();
         report.changed += model
-            .put(&page.content, ReadSource::Backfill)
+            .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        progress.advanced(
-            RecordKind::ClubOsUser,
-            report.clubos_users,
-            Some(page.total_elements),
-        );
-        let more = !page.content.is_empty() && u64::from(page_no) + 1 < page.total_pages;
+        progress.advanced(RecordKind::ClubOsUser, report.clubos_users, Some(total));
         let next = if more {
             (page_no + 1).to_string()
         } else {

@@ -4,12 +4,14 @@ use async_graphql::{Context, Object, Result, SimpleObject};
 use futures_util::FutureExt;
 
 use super::{err, writer};
+use crate::schema::sync::Drift;
 use crate::{
     auth::Role,
     error::{ErrorCode, GatewayError},
     loaders::Loaders,
     schema::RoleGuard,
-    sync::{PollReport, SyncConfig, backfill, clubos, ghl_poll},
+    sync::{PollReport, SyncConfig, backfill, clubos, ghl_poll, reconcile},
+    writes::store_err,
 };
 
 /// What one poll (of Club OS or of GHL) did.
@@ -69,6 +71,14 @@ impl From<backfill::BackfillReport> for Backfill {
     }
 }
 
+/// The refusal of read-model work while it is off.
+pub(crate) fn read_model_off() -> GatewayError {
+    GatewayError::new(
+        ErrorCode::BadUserInput,
+        "the read model is off: set [read_model] enabled = true",
+    )
+}
+
 /// Running sync now.
 #[derive(Debug, Default)]
 pub struct SyncMutations;
@@ -107,13 +117,30 @@ impl SyncMutations {
     async fn backfill(&self, ctx: &Context<'_>) -> Result<Backfill> {
         let r = ctx.data::<Loaders>()?.readers().clone();
         let Some(model) = &r.read_model else {
-            return Err(err(GatewayError::new(
-                ErrorCode::BadUserInput,
-                "the read model is off: set [read_model] enabled = true",
-            )));
+            return Err(err(read_model_off()));
         };
         let page = ctx.data::<SyncConfig>()?.clubos_page_size;
         let run = backfill::run(&r.ghl, &r.clubos, model, page, &backfill::Quiet).boxed();
         Ok(run.await.map_err(err)?.into())
+    }
+
+    /// Compares every GHL contact and Club OS user with the read model's copy, repairs
+    /// what differs (missing, extra, differing records) and returns the drift reports it
+    /// stored (see `driftReports`). Needs the `admin` role and `[read_model] enabled`.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn reconcile(&self, ctx: &Context<'_>) -> Result<Vec<Drift>> {
+        let r = ctx.data::<Loaders>()?.readers().clone();
+        let Some(model) = &r.read_model else {
+            return Err(err(read_model_off()));
+        };
+        let page = ctx.data::<SyncConfig>()?.clubos_page_size;
+        let run = reconcile::run(&r, model, page).boxed();
+        run.await.map_err(err)?;
+        let stored = model
+            .store()
+            .drift_reports(2)
+            .await
+            .map_err(|e| err(store_err(e)))?;
+        Ok(stored.into_iter().rev().map(Drift::from).collect())
     }
 }
