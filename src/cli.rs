@@ -1,5 +1,5 @@
-//! The command line: `serve`, `schema`, `key` and, with the `sim` feature, `demo` and
-//! `sim`.
+//! The command line: `serve`, `schema`, `key`, `sync` and, with the `sim` feature,
+//! `demo` and `sim`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -15,6 +15,7 @@ use crate::{
     config::Config,
     gateway::{self, Gateway},
     schema, server, shutdown,
+    sync_cmd::{Remote, SyncAction},
 };
 #[cfg(feature = "sim")]
 use crate::{
@@ -55,6 +56,21 @@ enum Command {
     },
     /// Print the GraphQL SDL (what schema.graphql holds).
     Schema,
+    /// Run and watch the sync engine of a running gateway (needs an `admin` key).
+    Sync {
+        /// The gateway's address.
+        #[arg(
+            long,
+            env = "CONTACTGRAPH_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+        /// An `admin` API key (`contactgraph key create --role admin`).
+        #[arg(long, env = "CONTACTGRAPH_KEY", hide_env_values = true)]
+        key: String,
+        #[command(subcommand)]
+        action: SyncAction,
+    },
     /// Manage callers' API keys in the store the configuration names.
     Key {
         /// TOML configuration (for the store's URL).
@@ -131,6 +147,7 @@ pub async fn run() -> ExitCode {
         #[cfg(feature = "sim")]
         Command::Sim { sims } => run_sims(sims.options()).await,
         Command::Key { config, action } => key(config, action).await,
+        Command::Sync { url, key, action } => Remote::new(&url, key).sync(action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

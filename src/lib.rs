@@ -12,7 +12,8 @@
 //! - `crates/sim` (`contactgraph-sim`, re-exported as `sim` with the `sim` feature): the
 //!   GHL and Club OS simulators, for tests, benchmarks and the demo. The gateway never
 //!   depends on it.
-//! - this package: the `contactgraph` binary, its commands ([`cli`]) and, with the `sim`
+//! - this package: the `contactgraph` binary, its commands ([`cli`], [`sync_cmd`], which
+//!   drives a running gateway's sync engine) and, with the `sim`
 //!   feature (on by default), the demo: both simulators and the gateway in one process.
 //!   A production build (`--no-default-features`, as the Docker image does) has no
 //!   simulator in it.
@@ -22,6 +23,7 @@ pub use contactgraph_gateway::*;
 pub mod cli;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod sync_cmd;
 #[cfg(feature = "sim")]
 pub use contactgraph_sim as sim;
 

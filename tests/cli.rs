@@ -252,3 +252,62 @@ fn a_busy_simulator_port_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+/// Runs `contactgraph sync ... <action>` against `url` with `key`: success, stdout, stderr.
+fn sync_command(url: &str, key: &str, action: &str) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["sync", "--url", url, "--key", key, action])
+        .output()
+        .expect("sync runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_drives_a_running_gateway_and_says_what_it_did() {
+    let demo = contactgraph::demo::Demo::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        contactgraph::sim::SimOptions {
+            people: 60,
+            ..contactgraph::sim::SimOptions::default()
+        },
+        serde_json::json!({"read_model": {"enabled": true, "backfill_on_start": false}}),
+    )
+    .await
+    .unwrap();
+    let (url, key) = (demo.url(), demo.api_key.clone());
+    let run = move |action: &'static str| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::task::spawn_blocking(move || sync_command(&url, &key, action))
+    };
+
+    let (ok, out, err) = run("backfill").await.unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("backfill: "), "{out}");
+    assert!(!out.contains("backfill: 0 GHL contacts"), "{out}");
+    let (ok, out, _) = run("status").await.unwrap();
+    assert!(ok);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("backfill:ghl_contact"))
+        .expect("the backfill's cursor is listed");
+    assert!(line.contains("cursor done"), "{line}");
+    let (ok, out, _) = run("reconcile").await.unwrap();
+    assert!(ok);
+    assert!(out.contains("ghl_contact: "), "{out}");
+    assert!(out.contains("0 missing, 0 extra, 0 differing"), "{out}");
+    let (ok, out, _) = run("plan").await.unwrap();
+    assert!(ok);
+    assert!(out.contains("nothing was written"), "{out}");
+
+    let url = demo.url();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || sync_command(&url, "cg_nope", "status"))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("UNAUTHENTICATED"), "{err}");
+    demo.stop().await;
+}
