@@ -400,3 +400,46 @@ async fn reconcile_finds_and_repairs_a_missing_an_extra_and_a_differing_record()
     let gone = read(&demo, PERSON, json!({"id": extra})).await;
     assert!(gone["data"]["contact"].is_null(), "{gone}");
 }
+
+#[tokio::test]
+async fn a_write_counts_a_household_member_the_store_does_not_know_yet() {
+    let demo = demo(120).await;
+    backfill(&demo).await;
+    let person = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::Linked && p.email.is_some())
+        .unwrap();
+    let (id, email) = (
+        person.ghl_contact_id.clone().unwrap(),
+        person.email.clone().unwrap(),
+    );
+    // A second GHL contact with the same email, created upstream a moment ago: no
+    // webhook has told the read model yet.
+    demo.sims.ghl_state.set_webhook_url(None);
+    let allow = json!({"allow_duplicate_contact": true});
+    ghl_api(&demo, Method::POST, "/_sim/config", Some(allow)).await;
+    let created = ghl_api(
+        &demo,
+        Method::POST,
+        "/contacts/",
+        Some(json!({"locationId": contactgraph::sim::seed::GHL_LOCATION_ID, "firstName": "Sam", "email": email})),
+    )
+    .await;
+    assert!(created["contact"]["id"].is_string(), "{created}");
+
+    let (_, clubos_before) = both_stats(&demo).await;
+    let body = graphql(
+        &demo,
+        r#"mutation($id: ID!) { updateContact(id: $id, input: {lastName: "Shared"}) { status } }"#,
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(error_code(&body), Some("AMBIGUOUS"), "{body}");
+    assert_eq!(
+        writes(&both_stats(&demo).await.1),
+        writes(&clubos_before),
+        "nothing written to Club OS"
+    );
+}

@@ -25,6 +25,8 @@ type WriteFn<K, V> = fn(Arc<Readers>, Vec<(K, V)>) -> BoxFuture<'static, ()>;
 pub(super) struct Mirror<K, V> {
     pub read: ReadFn<K, V>,
     pub write: WriteFn<K, V>,
+    /// Whether it answers who holds a value (which a write asks of the upstreams).
+    pub lookup: bool,
 }
 
 fn model(s: &Readers) -> &ReadModel {
@@ -85,6 +87,7 @@ pub(super) fn records<K: StoredKey, T: Record>() -> Mirror<K, Option<T>> {
             }
             .boxed()
         },
+        lookup: false,
     }
 }
 
@@ -116,6 +119,7 @@ pub(super) fn sets<K: StoredKey, T: Record>() -> Mirror<K, Vec<T>> {
             }
             .boxed()
         },
+        lookup: false,
     }
 }
 
@@ -147,6 +151,7 @@ pub(super) fn locations() -> Mirror<(), Vec<ClubOsLocation>> {
             }
             .boxed()
         },
+        lookup: false,
     }
 }
 
@@ -157,6 +162,7 @@ pub(super) fn matches<T: Record>() -> Mirror<MatchKey, Vec<T>> {
     Mirror {
         read: |s, keys| async move { holders(&s, &keys, |k| k.clone()).await }.boxed(),
         write: |s, answered| store_found(s, answered).boxed(),
+        lookup: true,
     }
 }
 
@@ -165,6 +171,7 @@ pub(super) fn link_field_matches() -> Mirror<i64, Vec<GhlContact>> {
     Mirror {
         read: |s, ids| async move { holders(&s, &ids, |id| link_key(*id)).await }.boxed(),
         write: |s, answered| store_found(s, answered).boxed(),
+        lookup: true,
     }
 }
 

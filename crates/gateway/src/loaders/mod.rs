@@ -108,6 +108,9 @@ pub struct RequestMeta {
     stale: Mutex<BTreeSet<&'static str>>,
     /// Skip the read model's copies (still storing what the upstreams answer).
     read_through: bool,
+    /// Ask the upstreams (through moka) who holds an email, a phone or a link-field
+    /// value, never the read model: a write resolves its person this way.
+    upstream_lookups: bool,
     from_read_model: AtomicU64,
     read_through_count: AtomicU64,
     oldest_synced_ms: Mutex<Option<i64>>,
@@ -119,6 +122,17 @@ impl RequestMeta {
     pub fn reading_through() -> Self {
         Self {
             read_through: true,
+            ..Self::default()
+        }
+    }
+
+    /// Loading for a write: records may come from the read model, but who holds an
+    /// email, a phone or a link-field value is asked of the upstreams, so that a record
+    /// created a moment ago and not yet stored still counts (a household member the
+    /// store does not know yet must make the person ambiguous, never a unique match).
+    pub fn for_writes() -> Self {
+        Self {
+            upstream_lookups: true,
             ..Self::default()
         }
     }
@@ -213,7 +227,9 @@ where
             .mirror
             .as_ref()
             .filter(|_| self.readers.read_model.is_some());
-        if let Some(m) = mirror.filter(|_| !self.meta.read_through) {
+        let serve_stored =
+            |m: &&Mirror<K, V>| !(self.meta.read_through || m.lookup && self.meta.upstream_lookups);
+        if let Some(m) = mirror.filter(serve_stored) {
             let stored = (m.read)(self.readers.clone(), missing.clone()).await;
             let oldest = stored.values().map(|(_, at)| *at).min().unwrap_or_default();
             self.meta.served_from_read_model(stored.len(), oldest);
@@ -425,6 +441,11 @@ impl Loaders {
     /// What the loaders read through.
     pub fn readers(&self) -> &Arc<Readers> {
         &self.readers
+    }
+
+    /// A new set for resolving whom a write writes to (see [`RequestMeta::for_writes`]).
+    pub fn for_writes(&self) -> Self {
+        Self::new(self.readers.clone(), Arc::new(RequestMeta::for_writes()))
     }
 
     /// A new set over the same readers, with nothing loaded yet: a read after a write,

@@ -123,7 +123,7 @@ impl ContactCreation {
         }
         let tags = input.checked_tags()?;
         let key = key(ctx, idempotency_key, json!(input))?;
-        let existing = upsert_target(l, &checked).await?;
+        let existing = upsert_target(&l.for_writes(), &checked).await?;
         let location = writer(ctx)?.ghl.location_id();
         let plan = plan::upsert_contact(&checked, tags, location, existing).map_err(err)?;
         run(ctx, plan, key).await

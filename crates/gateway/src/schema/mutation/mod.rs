@@ -211,7 +211,7 @@ fn optional_text(field: &str, v: Option<&str>) -> Result<Option<String>> {
 /// is ambiguous is refused with `AMBIGUOUS` and the candidates, before any upstream
 /// write: a write must never land on a guess.
 async fn person(ctx: &Context<'_>, id: &ID) -> Result<Person> {
-    let l = ctx.data::<Loaders>()?;
+    let l = &ctx.data::<Loaders>()?.for_writes();
     let region = l.readers().phone_region;
     let not_found = || err(GatewayError::new(ErrorCode::NotFound, "no such contact"));
     let p = match ContactRef::parse(id) {
