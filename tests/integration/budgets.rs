@@ -121,3 +121,86 @@ async fn a_club_os_outage_keeps_a_strongly_linked_person_linked() {
         "no GHL-only half write: {update}"
     );
 }
+
+const BUDGET: &str = "{ ghlBudget { windowAllowed backgroundWindowAllowed dailyAllowed
+  backgroundDailyAllowed interactiveUsed backgroundUsed bySource { source used } }
+  syncStatus { source budgetUsed } }";
+
+#[tokio::test]
+async fn background_work_stops_at_its_daily_share_and_reads_go_on() {
+    // 2,000 requests a day, of which background work may take 2 (0.1 %).
+    let demo = app()
+        .people(40)
+        .config(json!({
+            "read_model": {"enabled": true, "backfill_on_start": false},
+            "ghl": {"rate_limit": {"daily": 2000, "headroom": 1.0,
+                                   "background_daily_share": 0.001}},
+        }))
+        .start()
+        .await;
+    let ghl = demo.sims.ghl.url();
+    let before = stats(&ghl).await.total;
+    let filled = graphql(&demo, "mutation { backfill { ghlContacts } }", json!({})).await;
+    assert!(filled["errors"].is_null(), "{filled}");
+    let backfill_calls = stats(&ghl).await.total - before;
+    assert_eq!(backfill_calls, 1, "one search page of 40 contacts");
+
+    let id = demo.world.ghl.contacts[0].id.clone();
+    let before = stats(&ghl).await.total;
+    let read = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { id tasks { id } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert!(read["errors"].is_null(), "{read}");
+    let read_calls = stats(&ghl).await.total - before;
+
+    let budget = graphql(&demo, BUDGET, json!({})).await;
+    let b = &budget["data"]["ghlBudget"];
+    assert_eq!(b["dailyAllowed"], 2000, "{budget}");
+    assert_eq!(b["backgroundDailyAllowed"], 2, "{budget}");
+    assert_eq!(b["windowAllowed"], 100, "{budget}");
+    assert_eq!(b["backgroundWindowAllowed"], 50, "{budget}");
+    assert_eq!(b["backgroundUsed"], backfill_calls, "{budget}");
+    assert_eq!(
+        b["bySource"],
+        json!([{"source": "backfill:ghl_contact", "used": backfill_calls}]),
+        "{budget}"
+    );
+    let status = &budget["data"]["syncStatus"];
+    let row = status
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["source"] == "backfill:ghl_contact"))
+        .expect("backfill row");
+    assert_eq!(row["budgetUsed"], backfill_calls, "{budget}");
+    assert!(
+        b["interactiveUsed"].as_u64().unwrap() >= read_calls,
+        "every interactive call is counted: {budget}"
+    );
+
+    // Reconcile reads every contact again: one more page, then its share is spent.
+    let reconcile = graphql(&demo, "mutation { reconcile { kind } }", json!({})).await;
+    assert!(reconcile["errors"].is_null(), "{reconcile}");
+    let before = stats(&ghl).await.total;
+    let refused = graphql(&demo, "mutation { reconcile { kind } }", json!({})).await;
+    assert_eq!(
+        error_code(&refused),
+        Some("UPSTREAM_RATE_LIMITED"),
+        "{refused}"
+    );
+    assert_eq!(
+        stats(&ghl).await.total - before,
+        0,
+        "nothing is sent past the share"
+    );
+    // Interactive work keeps the rest of the day.
+    let other = demo.world.ghl.contacts[1].id.clone();
+    let read = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { id tasks { id } } }",
+        json!({"id": other}),
+    )
+    .await;
+    assert!(read["errors"].is_null(), "{read}");
+}

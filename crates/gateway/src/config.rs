@@ -168,6 +168,7 @@ impl Config {
             ));
         }
         self.server.cors.check().map_err(ConfigError)?;
+        self.ghl.rate_limit.check().map_err(ConfigError)?;
         self.sync.check().map_err(ConfigError)?;
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
@@ -362,6 +363,8 @@ mod tests {
                     interval_ms: 10000,
                     daily: 200000,
                     headroom: 0.9,
+                    background_share: 0.5,
+                    background_daily_share: 0.5,
                 },
                 link_field: "contact.clubos_member_id",
             },

@@ -1,5 +1,6 @@
 //! The sync engine for operators: what propagation would write (`syncPlan`, a dry run)
-//! and where the Club OS poll stands (`syncStatus`).
+//! where each change source stands (`syncStatus`) and what GHL's budget has left
+//! (`ghlBudget`).
 
 use std::sync::Arc;
 
@@ -67,6 +68,46 @@ pub struct SourceStatus {
     pub last_success_at: Option<String>,
     /// The error code of the last failed run, cleared by a success.
     pub last_error: Option<String>,
+    /// GHL requests this source made in the current budget day (see `ghlBudget`).
+    pub budget_used: i64,
+}
+
+/// GHL requests one source of background work made.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct BudgetUse {
+    /// `backfill:ghl_contact`, `clubos_users`, `ghl_contacts`, `reconcile`, `links` or
+    /// `relay` (the outbox relay's retries).
+    pub source: String,
+    /// Requests in the current budget day.
+    pub used: i64,
+}
+
+/// GHL's request budget for the location and how it is shared: interactive work (reads
+/// through, mutations) goes first; background work (backfill, polls, reconcile, the
+/// link sweep, propagation retries) takes at most its share of each window, only what
+/// interactive work leaves, and stops for the day at its daily share.
+/// (`[ghl.rate_limit]`).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct GhlBudget {
+    /// Requests the gateway sends per window at most (GHL's limit times the headroom).
+    pub window_allowed: i32,
+    /// The window, in milliseconds.
+    pub window_ms: i64,
+    /// Of each window, at most this many for background work.
+    pub background_window_allowed: i32,
+    /// Requests the gateway sends per day at most.
+    pub daily_allowed: i64,
+    /// Background work stops for the day after this many.
+    pub background_daily_allowed: i64,
+    /// Interactive requests in the current budget day (days count from the gateway's
+    /// start).
+    pub interactive_used: i64,
+    /// Background requests in the current budget day, over every source.
+    pub background_used: i64,
+    /// Background requests by source.
+    pub by_source: Vec<BudgetUse>,
+    /// How long GHL has told the gateway to send nothing more, when it has (ms).
+    pub paused_for_ms: Option<i64>,
 }
 
 /// What reconcile found for one kind of record (and repaired).
@@ -206,6 +247,14 @@ impl SyncQueries {
     /// Where each change source stands.
     async fn sync_status(&self, ctx: &Context<'_>) -> Result<Vec<SourceStatus>> {
         let l = ctx.data::<Loaders>()?;
+        let budget = l.readers().ghl.budget();
+        let used = |source: &str| {
+            budget
+                .background_used
+                .iter()
+                .find(|(s, _)| s == source)
+                .map_or(0, |(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
+        };
         let cfg = ctx.data::<SyncConfig>()?;
         let read_model = l.readers().read_model.is_some();
         let sources = [
@@ -224,6 +273,7 @@ impl SyncQueries {
                     .await
                     .map_err(|e| writes::store_err(e).extend())?;
                 out.push(SourceStatus {
+                    budget_used: used(&source),
                     source,
                     scheduled,
                     propagates,
@@ -239,5 +289,33 @@ impl SyncQueries {
         }
         .boxed()
         .await
+    }
+
+    /// GHL's request budget and what the current day used of it, by class and source.
+    async fn ghl_budget(&self, ctx: &Context<'_>) -> Result<GhlBudget> {
+        let ghl = &ctx.data::<Loaders>()?.readers().ghl;
+        let b = ghl.budget();
+        let wide = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(GhlBudget {
+            window_allowed: i32::try_from(b.window_allowed).unwrap_or(i32::MAX),
+            window_ms: i64::try_from(b.window.as_millis()).unwrap_or(i64::MAX),
+            background_window_allowed: i32::try_from(b.background_window_allowed)
+                .unwrap_or(i32::MAX),
+            daily_allowed: i64::from(b.daily_allowed),
+            background_daily_allowed: i64::from(b.background_daily_allowed),
+            interactive_used: wide(b.interactive_used),
+            background_used: wide(b.background_total()),
+            by_source: b
+                .background_used
+                .into_iter()
+                .map(|(source, n)| BudgetUse {
+                    source,
+                    used: wide(n),
+                })
+                .collect(),
+            paused_for_ms: b
+                .paused_for
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        })
     }
 }

@@ -22,6 +22,7 @@ use crate::{
             GhlClient,
             models::{GhlContact, SearchRequest, SearchSort, SortDirection},
         },
+        ratelimit::background,
     },
     writes::store_err,
 };
@@ -59,7 +60,22 @@ impl Progress for Quiet {
 /// Reads everything not yet backfilled; kinds already done are skipped. `clubos_page`
 /// is the Club OS page size. Also starts the Club OS poll's cursor when it has none, so
 /// that changes made while the backfill runs are polled afterwards.
+/// Its GHL calls are background work (see [`crate::upstream::ratelimit`]).
 pub async fn run(
+    ghl: &GhlClient,
+    clubos: &ClubOsClient,
+    model: &ReadModel,
+    clubos_page: u32,
+    progress: &dyn Progress,
+) -> Result<BackfillReport, GatewayError> {
+    background(
+        &backfill_source(RecordKind::GhlContact),
+        fill(ghl, clubos, model, clubos_page, progress),
+    )
+    .await
+}
+
+async fn fill(
     ghl: &GhlClient,
     clubos: &ClubOsClient,
     model: &ReadModel,

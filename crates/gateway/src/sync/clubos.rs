@@ -17,7 +17,10 @@ use super::{PollReport, SyncConfig, later, mapping};
 use crate::{
     error::{GatewayError, System},
     store::ReadSource,
-    upstream::clubos::{ClubOsUser, SortDir, UserSearch},
+    upstream::{
+        clubos::{ClubOsUser, SortDir, UserSearch},
+        ratelimit::background,
+    },
     writes::{self, Overall, Writer, plan},
 };
 
@@ -51,7 +54,8 @@ pub async fn poll(
             rm.trust().clubos_polled();
         }
     };
-    super::turn(&w, SOURCE, polled, |since| run(&w, &cfg, region, since)).await
+    let turn = super::turn(&w, SOURCE, polled, |since| run(&w, &cfg, region, since));
+    background(SOURCE, turn).await
 }
 
 async fn run(

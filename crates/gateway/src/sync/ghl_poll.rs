@@ -23,7 +23,10 @@ use super::{
 use crate::{
     error::{GatewayError, System},
     store::ReadSource,
-    upstream::ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
+    upstream::{
+        ghl::models::{FilterOp, SearchFilter, SearchRequest, SearchSort, SortDirection},
+        ratelimit::background,
+    },
     writes::{self, Writer},
 };
 
@@ -65,7 +68,11 @@ pub async fn poll(
         config: cfg.clone(),
         region,
     });
-    super::turn(&w, SOURCE, polled, |since| run(&w, carrier, since)).await
+    background(
+        SOURCE,
+        super::turn(&w, SOURCE, polled, |since| run(&w, carrier, since)),
+    )
+    .await
 }
 
 async fn run(

@@ -19,6 +19,7 @@ use crate::{
         UpstreamError,
         clubos::{ClubOsUser, UserSearch},
         ghl::models::{GhlContact, SearchRequest, SearchSort, SortDirection},
+        ratelimit::background,
     },
     writes::{self, Overall, Writer, plan},
 };
@@ -67,7 +68,10 @@ pub async fn sweep(
     w: Arc<Writer>,
     region: phonenumber::country::Id,
 ) -> Result<SweepReport, GatewayError> {
-    let w = &*w;
+    background("links", link(&w, region)).await
+}
+
+async fn link(w: &Writer, region: phonenumber::country::Id) -> Result<SweepReport, GatewayError> {
     let ghl_err = |e| GatewayError::upstream(System::Ghl, &e);
     let clubos_err = |e| GatewayError::upstream(System::ClubOs, &e);
     let (contacts, users) =

@@ -16,6 +16,7 @@ use crate::{
     loaders::Readers,
     read_model::ReadModel,
     store::{Drift, RecordKind},
+    upstream::ratelimit::background,
     writes::store_err,
 };
 
@@ -23,8 +24,16 @@ use crate::{
 pub type ReconcileReport = Vec<(RecordKind, Drift)>;
 
 /// Compares and repairs GHL contacts, then Club OS users (`clubos_page` users a page),
-/// storing a drift report for each.
+/// storing a drift report for each. Its GHL calls are background work.
 pub async fn run(
+    r: &Readers,
+    model: &ReadModel,
+    clubos_page_size: u32,
+) -> Result<ReconcileReport, GatewayError> {
+    background("reconcile", compare(r, model, clubos_page_size)).await
+}
+
+async fn compare(
     r: &Readers,
     model: &ReadModel,
     clubos_page_size: u32,

@@ -16,6 +16,7 @@ use super::{
 use crate::{
     error::{ErrorCode, GatewayError},
     store::{Leg, LegState},
+    upstream::ratelimit::background,
 };
 
 /// Legs leased per round.
@@ -42,8 +43,13 @@ pub fn spawn(state: Arc<Writer>) -> JoinHandle<()> {
     })
 }
 
-/// One round: leases and runs the due legs; returns how many it ran.
+/// One round: leases and runs the due legs; returns how many it ran. Its GHL calls are
+/// background work.
 pub async fn tick(s: &Writer) -> Result<usize, crate::store::StoreError> {
+    background("relay", relay(s)).await
+}
+
+async fn relay(s: &Writer) -> Result<usize, crate::store::StoreError> {
     let lease_ms = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
     let legs = s.store.lease_due(s.clock.now_ms(), lease_ms, BATCH).await?;
     let n = legs.len();

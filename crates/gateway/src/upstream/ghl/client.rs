@@ -21,7 +21,10 @@ use super::{
     models::*,
     token::{Bearer, TokenSource},
 };
-use crate::upstream::{RetryPolicy, UpstreamError, ratelimit::LocationLimiter};
+use crate::upstream::{
+    RetryPolicy, UpstreamError,
+    ratelimit::{BudgetUsage, LocationLimiter},
+};
 
 /// `Version` of contacts, tasks, notes, tags, locations.
 pub const VERSION_CONTACTS: &str = "2021-07-28";
@@ -144,6 +147,11 @@ impl GhlClient {
         self.limiter
             .paused_for(&self.location_id)
             .filter(|left| *left > self.retry.deadline())
+    }
+
+    /// GHL's budget for this location and what the current day used of it.
+    pub fn budget(&self) -> BudgetUsage {
+        self.limiter.usage(&self.location_id)
     }
 
     async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T, UpstreamError> {
