@@ -9,6 +9,7 @@
 #[macro_use]
 mod harness;
 
+mod audit;
 mod budgets;
 mod clubos_sim;
 mod contract_ghl;
@@ -25,6 +26,7 @@ mod retried_creates;
 mod secrets;
 mod security;
 mod store;
+mod store_audit;
 mod store_identity;
 mod store_records;
 mod store_writes;

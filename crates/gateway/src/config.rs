@@ -169,6 +169,7 @@ impl Config {
         }
         self.server.cors.check().map_err(ConfigError)?;
         self.ghl.rate_limit.check().map_err(ConfigError)?;
+        self.writes.check().map_err(ConfigError)?;
         self.sync.check().map_err(ConfigError)?;
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
@@ -438,6 +439,7 @@ mod tests {
                 retry_base_ms: 1000,
                 retry_max_ms: 300000,
                 clubos_mirror: None,
+                audit_retention_days: 90,
             },
             webhooks: WebhooksConfig {
                 ghl_public_keys: [],
@@ -519,6 +521,8 @@ mod tests {
             format!("{VALID}\n[sync]\nlink = true"),
             format!("{VALID}\n[sync.fields.membership]\nauthority = \"ghl\"\npropagate = true"),
             format!("{VALID}\n[sync.fields.emial]\nauthority = \"ghl\"\npropagate = true"),
+            format!("{VALID}\n[ghl.rate_limit]\nbackground_share = 0"),
+            format!("{VALID}\n[writes]\naudit_retention_days = 0"),
         ]
         .iter()
         .map(|toml| with(toml).unwrap_err().to_string())
@@ -533,6 +537,8 @@ mod tests {
         configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, propagate, interval_minutes, clubos_page_size, fields
         configuration error: key `sync.fields.membership.authority` must be "clubos": GHL cannot write a Club OS membership
         configuration error: unknown key `sync.fields.emial` (from TOML source string); expected one of: first_name, last_name, email, phone, date_of_birth, membership
+        configuration error: key `ghl.rate_limit.background_share` must be above 0 and at most 1
+        configuration error: key `writes.audit_retention_days` must be at least 1 and cover `writes.idempotency_retention_secs`
         "#);
     }
 

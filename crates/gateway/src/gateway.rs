@@ -190,6 +190,7 @@ impl Gateway {
                     writer: writer.clone(),
                     config: cfg.sync.clone(),
                     region: cfg.linking.region(),
+                    source: crate::webhooks::SOURCE,
                 })
             }),
         };

@@ -54,6 +54,9 @@ pub const LEGACY_SIGNATURE_HEADER: &str = "x-wh-signature";
 /// Where GHL delivers.
 pub const GHL_PATH: &str = "/webhooks/ghl";
 
+/// GHL's webhooks as a change source, in the audit trail.
+pub const SOURCE: &str = "ghl_webhooks";
+
 /// Distinct deliveries remembered for deduplication. Past this many within the window,
 /// the oldest ids would be forgotten early; one location's traffic is far below it.
 const DEDUPE_CAPACITY: u64 = 100_000;

@@ -11,6 +11,7 @@
 //! migrations and the few places where the backends must differ.
 
 mod api_keys;
+mod audit;
 mod changes;
 mod cursors;
 mod drift;
@@ -30,6 +31,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use api_keys::StoredKey;
+pub use audit::{AuditEntry, AuditFilter, AuditedOperation};
 pub use changes::{Change, ChangeKind, Origin};
 pub use cursors::SyncCursor;
 pub use drift::{Drift, DriftReport, REPORTED_IDS};

@@ -7,6 +7,7 @@
 //! ([`Store::lease_due`]). Legs of one operation run in `seq` order: a leg is due only once
 //! every earlier leg of its operation is `done`.
 
+use super::audit::{AuditEntry, insert_entry};
 use std::fmt;
 use std::str::FromStr;
 
@@ -176,6 +177,41 @@ impl Store {
         lease_ms: i64,
         key: Option<(&str, &str, &str, i64)>,
     ) -> Result<(Claim, Vec<Leg>), StoreError> {
+        self.begin(operation_id, legs, now_ms, lease_ms, key, None)
+            .await
+    }
+
+    /// [`Store::begin_operation`], recording `audit` (whose `operation_id` must be
+    /// `operation_id`) with the legs, in the same transaction: an operation is in the
+    /// audit trail exactly when its legs are recorded.
+    pub async fn begin_audited_operation(
+        &self,
+        legs: &[NewLeg],
+        now_ms: i64,
+        lease_ms: i64,
+        key: Option<(&str, &str, &str, i64)>,
+        audit: &AuditEntry,
+    ) -> Result<(Claim, Vec<Leg>), StoreError> {
+        self.begin(
+            &audit.operation_id,
+            legs,
+            now_ms,
+            lease_ms,
+            key,
+            Some(audit),
+        )
+        .await
+    }
+
+    async fn begin(
+        &self,
+        operation_id: &str,
+        legs: &[NewLeg],
+        now_ms: i64,
+        lease_ms: i64,
+        key: Option<(&str, &str, &str, i64)>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(Claim, Vec<Leg>), StoreError> {
         let key = key.map(|(scope, key, fingerprint, retention_ms)| KeyClaim {
             scope,
             key,
@@ -195,6 +231,9 @@ impl Store {
                     }
                 }
                 let recorded = insert_legs(&mut tx, operation_id, legs, now_ms, lease_ms).await?;
+                if let Some(entry) = audit {
+                    insert_entry(&mut tx, entry).await?;
+                }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>((Claim::Claimed, recorded))
             }
@@ -489,6 +528,25 @@ impl Store {
         let sql = format!("SELECT {LEG_COLUMNS} FROM outbox WHERE operation_id = $1 ORDER BY seq");
         let query = sqlx::query(AssertSqlSafe(sql)).bind(operation_id.to_owned());
         self.fetch_legs("operation_legs", query).await
+    }
+
+    /// The legs of the operations `ids`, by operation and then `seq`.
+    pub async fn operations_legs(&self, ids: &[String]) -> Result<Vec<Leg>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {LEG_COLUMNS} FROM outbox WHERE operation_id IN ({}) \
+                 ORDER BY operation_id, seq",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            out.extend(self.fetch_legs("operations_legs", query).await?);
+        }
+        Ok(out)
     }
 
     /// Up to `limit` legs in `state`, oldest (by creation) first: dead letters to show an

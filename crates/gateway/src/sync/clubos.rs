@@ -148,7 +148,12 @@ async fn carry(
         changes.add_tags,
         changes.remove_tags,
     );
-    match writes::execute(w, plan, None).await {
+    let why = writes::Why::sync(
+        SOURCE,
+        "propagateToGhl",
+        cfg.fields.reason("Club OS", &fields),
+    );
+    match writes::execute(w, plan, None, why).await {
         Ok(outcome) if outcome.overall() == Overall::Applied => {
             tracing::info!(user = user.user_id, contact = %contact.id, ?fields, "Club OS change carried to GHL");
             report.propagated += 1;

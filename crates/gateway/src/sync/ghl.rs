@@ -31,6 +31,9 @@ pub struct Propagation {
     pub writer: Arc<Writer>,
     pub config: SyncConfig,
     pub region: phonenumber::country::Id,
+    /// The change source that saw the change (`ghl_webhooks` or the GHL poll's), for the
+    /// audit trail.
+    pub source: &'static str,
 }
 
 impl Propagation {
@@ -62,7 +65,12 @@ impl Propagation {
         }
         let fields: Vec<&str> = changes.fields.iter().map(|f| f.field).collect();
         let plan = plan::propagate_to_clubos(user.user_id, contact.id.clone(), changes.patch);
-        match writes::execute(w, plan, None).await {
+        let why = writes::Why::sync(
+            self.source,
+            "propagateToClubOs",
+            self.config.fields.reason("GHL", &fields),
+        );
+        match writes::execute(w, plan, None, why).await {
             Ok(outcome) if outcome.overall() == Overall::Applied => {
                 tracing::info!(contact = %contact.id, user = user.user_id, ?fields, "GHL change carried to Club OS");
                 Ok(Carried::Written)

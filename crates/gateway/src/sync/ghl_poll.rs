@@ -67,6 +67,7 @@ pub async fn poll(
         writer: w.clone(),
         config: cfg.clone(),
         region,
+        source: SOURCE,
     });
     background(
         SOURCE,

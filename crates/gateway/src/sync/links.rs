@@ -96,7 +96,12 @@ async fn link(w: &Writer, region: phonenumber::country::Id) -> Result<SweepRepor
     };
     for link in matches.links {
         let (ghl, user) = (link.ghl_contact_id.clone(), link.clubos_user_id);
-        match writes::execute(w, plan::confirm(link), None).await {
+        let why = writes::Why::sync(
+            "links",
+            "storeLink",
+            format!("the link sweep confirmed it by {}", link.source.as_str()),
+        );
+        match writes::execute(w, plan::confirm(link), None, why).await {
             Ok(outcome) if outcome.overall() == Overall::Applied => report.linked += 1,
             Ok(_) | Err(_) => {
                 tracing::warn!(ghl, user, "the link sweep could not store a link");

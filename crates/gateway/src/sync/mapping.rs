@@ -30,6 +30,17 @@ pub enum Authority {
     Newest,
 }
 
+impl Authority {
+    /// As configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clubos => "clubos",
+            Self::Ghl => "ghl",
+            Self::Newest => "newest",
+        }
+    }
+}
+
 /// One field's rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +89,32 @@ impl Default for FieldMap {
 }
 
 impl FieldMap {
+    /// The audit trail's reason for a write carrying `fields` from `from`: each field
+    /// with its rule, e.g. `Club OS change, by [sync.fields]: email (newest), tags (clubos)`.
+    pub fn reason(&self, from: &str, fields: &[&str]) -> String {
+        let rules: Vec<String> = fields
+            .iter()
+            .map(|f| match self.rule(f) {
+                Some(r) => format!("{f} ({})", r.authority.as_str()),
+                None => (*f).to_owned(),
+            })
+            .collect();
+        format!("{from} change, by [sync.fields]: {}", rules.join(", "))
+    }
+
+    /// The rule of the field a [`FieldChange`] names (`tags`: the membership's).
+    fn rule(&self, field: &str) -> Option<FieldRule> {
+        Some(match field {
+            "first_name" => self.first_name,
+            "last_name" => self.last_name,
+            "email" => self.email,
+            "phone" => self.phone,
+            "date_of_birth" => self.date_of_birth,
+            "membership" | "tags" => self.membership,
+            _ => return None,
+        })
+    }
+
     /// The one-line problem with the mapping, naming the key.
     pub fn check(&self) -> Result<(), String> {
         if self.membership.authority != Authority::Clubos {

@@ -19,7 +19,7 @@ use crate::{
     cache::Caches,
     clock::Clock,
     error::{ErrorCode, GatewayError, System},
-    store::{Claim, Leg, LegState, NewLeg, Store, StoreError, new_id},
+    store::{AuditEntry, Claim, Leg, LegState, NewLeg, Store, StoreError, new_id},
     upstream::{
         clubos::ClubOsClient,
         ghl::{GhlClient, LinkField},
@@ -68,6 +68,30 @@ pub struct WritesConfig {
     /// When set, `bookAppointment` also books the linked Club OS user into a Club OS
     /// event (absent: appointments live in GHL only).
     pub clubos_mirror: Option<ClubOsMirror>,
+    /// How long the audit trail (`writeAudit`) keeps an operation, with its finished
+    /// outbox legs; at least as long as idempotency keys, whose replays read them.
+    pub audit_retention_days: u64,
+}
+
+impl WritesConfig {
+    /// The one-line problem with these settings, naming the key, when there is one.
+    pub fn check(&self) -> Result<(), String> {
+        if self.audit_retention_days == 0
+            || self.audit_retention_days.saturating_mul(86_400) < self.idempotency_retention_secs
+        {
+            return Err(
+                "key `writes.audit_retention_days` must be at least 1 and cover \
+                        `writes.idempotency_retention_secs`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The audit trail's retention, in milliseconds.
+    pub fn audit_retention_ms(&self) -> i64 {
+        i64::try_from(self.audit_retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX)
+    }
 }
 
 /// How booked appointments are mirrored into Club OS.
@@ -91,6 +115,7 @@ impl Default for WritesConfig {
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
             clubos_mirror: None,
+            audit_retention_days: 90,
         }
     }
 }
@@ -189,6 +214,37 @@ impl Plan {
     }
 }
 
+/// Why a write is made, for the audit trail (see [`crate::store::AuditEntry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Why {
+    /// The mutation's field name, or the sync operation.
+    pub operation: String,
+    /// `caller:<id>` or `sync:<source>`.
+    pub actor: String,
+    /// The rule or request, in words.
+    pub reason: String,
+}
+
+impl Why {
+    /// A mutation `mutation` a caller (`None`: anonymous) sent.
+    pub fn caller(caller: Option<&str>, mutation: &str) -> Self {
+        Self {
+            operation: mutation.to_owned(),
+            actor: format!("caller:{}", caller.unwrap_or("anonymous")),
+            reason: format!("the {mutation} mutation"),
+        }
+    }
+
+    /// Work of the sync source `source`, for `reason`.
+    pub fn sync(source: &str, operation: &str, reason: impl Into<String>) -> Self {
+        Self {
+            operation: operation.to_owned(),
+            actor: format!("sync:{source}"),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// An idempotency key with what it is claimed for.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
@@ -273,11 +329,13 @@ pub fn backoff(cfg: &WritesConfig, attempt: i32) -> Duration {
     Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling.max(1)))
 }
 
-/// Runs a plan: claims the key and records the legs, runs them, and answers.
+/// Runs a plan: claims the key and records the legs (with the audit entry `why` makes,
+/// when there are legs), runs them, and answers.
 pub async fn execute(
     s: &Writer,
     plan: Plan,
     key: Option<Idempotency>,
+    why: Why,
 ) -> Result<Outcome, GatewayError> {
     let cfg = &s.config;
     let operation_id = new_id();
@@ -306,17 +364,26 @@ pub async fn execute(
                 retention_ms,
             )
         });
-        let (claim, legs) = s
-            .store
-            .begin_operation(
-                &operation_id,
-                &new_legs,
-                s.clock.now_ms(),
-                lease_ms,
-                claim_of,
-            )
-            .await
-            .map_err(store_err)?;
+        let now_ms = s.clock.now_ms();
+        let begun = if new_legs.is_empty() {
+            s.store
+                .begin_operation(&operation_id, &new_legs, now_ms, lease_ms, claim_of)
+                .await
+        } else {
+            let entry = AuditEntry {
+                operation_id: operation_id.clone(),
+                at_ms: now_ms,
+                operation: why.operation.clone(),
+                actor: why.actor.clone(),
+                reason: why.reason.clone(),
+                ghl_contact_id: plan.ghl_contact_id.clone(),
+                clubos_user_id: plan.clubos_user_id,
+            };
+            s.store
+                .begin_audited_operation(&new_legs, now_ms, lease_ms, claim_of, &entry)
+                .await
+        };
+        let (claim, legs) = begun.map_err(store_err)?;
         if claim != Claim::InProgress || started.elapsed() > Duration::from_millis(cfg.key_wait_ms)
         {
             break (claim, legs);
@@ -461,6 +528,18 @@ pub async fn execute(
     outcome.ghl_contact_id = outcome.ghl_contact_id.or_else(|| prior.ghl_contact_id());
     outcome.clubos_user_id = outcome.clubos_user_id.or_else(|| prior.clubos_user_id());
     outcome.created_id = prior.created_id().or(outcome.created_id);
+    let learned = (outcome.ghl_contact_id != plan.ghl_contact_id)
+        || (outcome.clubos_user_id != plan.clubos_user_id);
+    if learned && !plan.legs.is_empty() {
+        s.store
+            .audit_about(
+                &outcome.operation_id,
+                outcome.ghl_contact_id.as_deref(),
+                outcome.clubos_user_id,
+            )
+            .await
+            .map_err(store_err)?;
+    }
     for op in &plan.legs {
         invalidate(s, op, &prior).await;
     }

@@ -22,13 +22,28 @@ use crate::{
 /// Legs leased per round.
 const BATCH: i64 = 16;
 
+/// How often the relay purges the audit trail past its retention.
+const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// Runs the relay until the process ends: every `writes.relay_poll_ms`, rounds until
-/// nothing is due. The first round comes one interval after the start.
+/// nothing is due. The first round comes one interval after the start. Once an hour
+/// (and in the first round) it also purges the audit trail past
+/// `writes.audit_retention_days`.
 pub fn spawn(state: Arc<Writer>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll = Duration::from_millis(state.config.relay_poll_ms.max(10));
+        let mut purged: Option<tokio::time::Instant> = None;
         loop {
             tokio::time::sleep(poll).await;
+            if purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                purged = Some(tokio::time::Instant::now());
+                let cutoff = state.clock.now_ms() - state.config.audit_retention_ms();
+                match state.store.purge_audit(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(operations = n, "audit trail purged"),
+                    Err(e) => tracing::warn!(error = %e, "audit purge failed"),
+                }
+            }
             loop {
                 match tick(&state).await {
                     Ok(n) if n > 0 => {}

@@ -302,7 +302,9 @@ fn writer<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Writer>> {
 
 /// Runs a plan and answers with what it did.
 async fn run(ctx: &Context<'_>, plan: Plan, key: Option<Idempotency>) -> Result<WritePayload> {
-    let outcome = writes::execute(writer(ctx)?, plan, key)
+    let caller = ctx.data_opt::<crate::auth::Caller>().map(|c| c.id.as_str());
+    let why = writes::Why::caller(caller, ctx.field().name());
+    let outcome = writes::execute(writer(ctx)?, plan, key, why)
         .await
         .map_err(err)?;
     Ok(WritePayload { outcome })
