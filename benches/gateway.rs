@@ -37,9 +37,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 use anyhow::{Context as _, bail, ensure};
 use axum::body::Bytes;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::{memory_of, ms, percentile};
 use contactgraph::{
     demo::Demo,
     loaders::LoaderConfig,
@@ -367,39 +370,9 @@ where
     Ok((all, start.elapsed()))
 }
 
-/// Nearest-rank percentile of unsorted samples.
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1]
-}
-
-/// A duration in milliseconds.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// `VmHWM` and `VmRSS` of this process, in MiB.
 fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    memory_of("self")
 }
 
 // ---------------------------------------------------------------------------------------
