@@ -48,6 +48,16 @@ async fn change_member(demo: &Demo, user: i64, body: Value) {
     assert_eq!(changed["userId"], user, "{changed}");
 }
 
+/// A GHL contact's tags.
+fn tags_of(contact: &Value) -> Vec<&str> {
+    contact["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn route(stats: &contactgraph::sim::admin::StatsSnapshot, name: &str) -> u64 {
     stats.count(name)
 }
@@ -78,12 +88,7 @@ async fn a_club_os_change_reaches_ghl_at_the_next_poll_and_its_echo_writes_nothi
     assert_eq!(contact["email"], "new.address@example.org", "{contact}");
     assert_eq!(contact["lastName"], "Okafor-Reyes");
     let member = clubos_user(&demo, u).await;
-    let tags: Vec<&str> = contact["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tags = tags_of(&contact);
     let status = member["membershipStatus"]
         .as_str()
         .unwrap()
@@ -361,4 +366,57 @@ async fn with_webhooks_lost_the_ghl_poll_catches_a_change_stores_it_and_carries_
     let third = run(&demo, GHL_POLL, "pollGhl").await;
     assert_eq!(third["propagated"], 0, "{third}");
     assert_eq!(writes(&both_stats(&demo).await.1), writes(&clubos_after));
+}
+
+#[tokio::test]
+async fn a_members_home_club_and_join_date_reach_ghl_as_a_tag_and_a_custom_field() {
+    let demo = demo(120, json!({"propagate": true})).await;
+    let swept = run(&demo, "mutation { syncLinks { linked } }", "syncLinks").await;
+    assert!(swept["linked"].as_u64().unwrap() > 0, "{swept}");
+    // A linked member with a join date.
+    let (g, u, member) = {
+        let mut found = None;
+        for p in demo.world.people.iter().filter(|p| p.kind == Kind::Linked) {
+            let user = clubos_user(&demo, p.clubos_user_ids[0]).await;
+            if user["joinDate"].is_string() {
+                found = Some((
+                    p.ghl_contact_id.clone().unwrap(),
+                    p.clubos_user_ids[0],
+                    user,
+                ));
+                break;
+            }
+        }
+        found.expect("a linked member with a join date")
+    };
+    poll(&demo).await;
+    change_member(&demo, u, json!({"lastName": "Moved-On"})).await;
+    let polled = poll(&demo).await;
+    assert_eq!(polled["propagated"], 1, "{polled}");
+
+    let club = contactgraph::sim::seed::CLUBOS_LOCATION_IDS
+        .iter()
+        .position(|id| *id == member["locationId"].as_i64().unwrap())
+        .map(|i| ["downtown", "northside"][i])
+        .expect("a seeded club");
+    let contact = ghl_contact(&demo, &g).await;
+    let tags = tags_of(&contact);
+    assert!(
+        tags.contains(&format!("clubos-home-{club}").as_str()),
+        "{tags:?}"
+    );
+    let joined = &member["joinDate"].as_str().unwrap()[..10];
+    let field = contact["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == contactgraph::sim::seed::CLUBOS_JOIN_DATE_FIELD_ID)
+        .unwrap_or_else(|| panic!("the join date field: {contact}"));
+    assert_eq!(field["value"], joined, "{contact}");
+
+    // Seen again, the user finds GHL in step: nothing more is written.
+    let (ghl_before, _) = both_stats(&demo).await;
+    let again = poll(&demo).await;
+    assert_eq!(again["propagated"], 0, "{again}");
+    assert_eq!(writes(&both_stats(&demo).await.0), writes(&ghl_before));
 }

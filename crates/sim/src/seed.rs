@@ -20,6 +20,9 @@ pub const GHL_LOCATION_ID: &str = "ve9EPM428h8vShlRW1KT";
 pub const GHL_OTHER_LOCATION_ID: &str = "oTh3rLocat10nXyZ9aQ1";
 /// Custom field mirroring the Club OS user id of a linked contact.
 pub const CLUBOS_LINK_FIELD_ID: &str = "cLuBoSmEmBeRiDfIeLd1";
+/// The custom field sync writes a member's Club OS join date to.
+pub const CLUBOS_JOIN_DATE_FIELD_ID: &str = "cLuBoSjOiNdAtEfIeLd2";
+pub const CLUBOS_JOIN_DATE_FIELD_KEY: &str = "contact.clubos_join_date";
 /// The key of that custom field.
 pub const CLUBOS_LINK_FIELD_KEY: &str = "contact.clubos_member_id";
 /// The seeded calendar.
@@ -186,6 +189,16 @@ impl World {
             location_id: GHL_LOCATION_ID.into(),
             model: "contact".into(),
             placeholder: "Club OS user id".into(),
+        });
+        w.world.ghl.custom_fields.push(g::CustomField {
+            id: CLUBOS_JOIN_DATE_FIELD_ID.into(),
+            name: "Club OS Join Date".into(),
+            field_key: CLUBOS_JOIN_DATE_FIELD_KEY.into(),
+            data_type: "DATE".into(),
+            position: 1,
+            location_id: GHL_LOCATION_ID.into(),
+            model: "contact".into(),
+            placeholder: "YYYY-MM-DD".into(),
         });
         w.world.clubos.locations = CLUBOS_LOCATION_IDS
             .iter()

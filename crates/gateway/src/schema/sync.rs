@@ -190,6 +190,11 @@ impl SyncQueries {
         }))
         .await;
         let region = l.readers().phone_region;
+        let facts = if pairs.is_empty() {
+            mapping::Facts::default()
+        } else {
+            sync::facts(writer, cfg).await.map_err(|e| e.extend())?
+        };
         let mut planned = Vec::new();
         for (link, (c, u)) in links.iter().zip(pairs) {
             let (Some(c), Some(u)) = (c.map_err(|e| e.extend())?, u.map_err(|e| e.extend())?)
@@ -197,7 +202,7 @@ impl SyncQueries {
                 continue;
             };
             let recency = sync::recency(writer, &u, &c);
-            let changes = mapping::ghl_changes(&u, &c, &cfg.fields, region, recency);
+            let changes = mapping::ghl_changes(&u, &c, &cfg.fields, &facts, region, recency);
             if changes.is_empty() {
                 continue;
             }

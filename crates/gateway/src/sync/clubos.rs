@@ -11,9 +11,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::task::JoinHandle;
+use tokio::{sync::OnceCell, task::JoinHandle};
 
-use super::{PollReport, SyncConfig, later, mapping};
+use super::{
+    PollReport, SyncConfig, later,
+    mapping::{self, Facts},
+};
 use crate::{
     error::{GatewayError, System},
     store::ReadSource,
@@ -75,6 +78,7 @@ async fn run(
         cursor: since,
         ..PollReport::default()
     };
+    let facts = OnceCell::new();
     loop {
         let page = w
             .clubos
@@ -95,7 +99,7 @@ async fn run(
             }
             w.caches.invalidate_clubos_user(user.user_id).await;
             if cfg.propagate {
-                carry(w, cfg, region, user, &mut report).await?;
+                carry(w, cfg, &facts, region, user, &mut report).await?;
             }
         }
         if page.content.is_empty() || u64::from(search.page) + 1 >= page.total_pages {
@@ -109,6 +113,7 @@ async fn run(
 async fn carry(
     w: &Writer,
     cfg: &SyncConfig,
+    facts: &OnceCell<Facts>,
     region: phonenumber::country::Id,
     user: &ClubOsUser,
     report: &mut PollReport,
@@ -132,7 +137,8 @@ async fn carry(
         return Ok(());
     };
     let recency = super::recency(w, user, &contact);
-    let changes = mapping::ghl_changes(user, &contact, &cfg.fields, region, recency);
+    let facts = facts.get_or_try_init(|| super::facts(w, cfg)).await?;
+    let changes = mapping::ghl_changes(user, &contact, &cfg.fields, facts, region, recency);
     if changes.is_empty() {
         report.unchanged += 1;
         return Ok(());

@@ -8,13 +8,15 @@
 //! So the echo of a write contactgraph made (the webhook GHL sends, the next poll that
 //! sees the user again) finds nothing to write, and sync cannot loop.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
     phone,
     upstream::{
         clubos::{ClubOsUser, UserPatch},
-        ghl::models::{ContactPatch, GhlContact},
+        ghl::models::{ContactPatch, CustomFieldWrite, GhlContact},
     },
 };
 
@@ -71,6 +73,13 @@ pub struct FieldMap {
     /// `clubos-plan-<plan>` (lowercase, spaces as `-`), so that GHL automations can use
     /// them. Only Club OS can be its authority: GHL cannot change a membership.
     pub membership: FieldRule,
+    /// The member's home club (Club OS location), as the GHL tag `clubos-home-<name>`.
+    /// Only Club OS can be its authority.
+    pub home_club: FieldRule,
+    /// The member's join date (`YYYY-MM-DD`), in the GHL custom field
+    /// `sync.join_date_field` (skipped while the location has no such field). Only Club
+    /// OS can be its authority.
+    pub join_date: FieldRule,
 }
 
 impl Default for FieldMap {
@@ -84,6 +93,8 @@ impl Default for FieldMap {
             phone: FieldRule::new(Authority::Newest, true),
             date_of_birth: FieldRule::new(Authority::Clubos, true),
             membership: FieldRule::new(Authority::Clubos, true),
+            home_club: FieldRule::new(Authority::Clubos, true),
+            join_date: FieldRule::new(Authority::Clubos, true),
         }
     }
 }
@@ -111,26 +122,43 @@ impl FieldMap {
             "phone" => self.phone,
             "date_of_birth" => self.date_of_birth,
             "membership" | "tags" => self.membership,
+            "home_club" => self.home_club,
+            "join_date" => self.join_date,
             _ => return None,
         })
     }
 
     /// The one-line problem with the mapping, naming the key.
     pub fn check(&self) -> Result<(), String> {
-        if self.membership.authority != Authority::Clubos {
-            return Err(
-                "key `sync.fields.membership.authority` must be \"clubos\": \
-                        GHL cannot write a Club OS membership"
-                    .into(),
-            );
+        for (key, rule, what) in [
+            ("membership", self.membership, "a Club OS membership"),
+            ("home_club", self.home_club, "a member's home club"),
+            ("join_date", self.join_date, "a member's join date"),
+        ] {
+            if rule.authority != Authority::Clubos {
+                return Err(format!(
+                    "key `sync.fields.{key}.authority` must be \"clubos\": GHL cannot write {what}"
+                ));
+            }
         }
         Ok(())
     }
 }
 
-/// Tag prefixes of the membership mapping.
+/// Tag prefixes of the membership and home club mappings.
 const STATUS_TAG: &str = "clubos-status-";
 const PLAN_TAG: &str = "clubos-plan-";
+const HOME_TAG: &str = "clubos-home-";
+
+/// What carrying Club OS facts to GHL needs beyond the user: the clubs' names and the
+/// GHL custom field that holds the join date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Club OS location names by id (empty: the home club is left alone).
+    pub clubs: HashMap<i64, String>,
+    /// The id of the join date's GHL custom field, when the location has it.
+    pub join_date_field: Option<String>,
+}
 
 /// One field a write would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +340,7 @@ pub fn ghl_changes(
     user: &ClubOsUser,
     contact: &GhlContact,
     map: &FieldMap,
+    facts: &Facts,
     region: phonenumber::country::Id,
     recency: Recency,
 ) -> GhlChanges {
@@ -336,10 +365,41 @@ pub fn ghl_changes(
         fields,
         ..GhlChanges::default()
     };
-    if wins(&map.membership) {
-        membership_tags(user, contact, &mut out);
+    if wins(&map.join_date) {
+        join_date(user, contact, facts, &mut out);
     }
+    fact_tags(user, contact, map, facts, &wins, &mut out);
     out
+}
+
+/// The join date into its custom field, when the location has one, the user has a
+/// date and the contact holds another.
+fn join_date(user: &ClubOsUser, contact: &GhlContact, facts: &Facts, out: &mut GhlChanges) {
+    let (Some(field), Some(date)) = (&facts.join_date_field, user.join_date.as_deref()) else {
+        return;
+    };
+    let date: String = date.trim().chars().take(10).collect();
+    if date.is_empty() {
+        return;
+    }
+    let held = contact
+        .custom_fields
+        .iter()
+        .find(|f| f.id == *field)
+        .and_then(|f| f.value.as_str())
+        .map(|v| v.chars().take(10).collect::<String>());
+    if held.as_deref() == Some(date.as_str()) {
+        return;
+    }
+    out.patch.custom_fields = Some(vec![CustomFieldWrite {
+        id: field.clone(),
+        field_value: serde_json::Value::String(date.clone()),
+    }]);
+    out.fields.push(FieldChange {
+        field: "join_date",
+        from: held,
+        to: Some(date),
+    });
 }
 
 /// What Club OS would have to change so that `user` agrees with `contact` under `map`:
@@ -370,24 +430,43 @@ pub fn clubos_changes(
     ClubOsChanges { patch, fields }
 }
 
-/// The membership tags a user should carry in GHL, and the changes to get there.
-fn membership_tags(user: &ClubOsUser, contact: &GhlContact, out: &mut GhlChanges) {
+/// The tags that carry Club OS facts (membership status and plan, home club) a user
+/// should have in GHL, and the changes to get there. Only the prefixes of rules that win
+/// are looked at, and the home club's only while the clubs' names are known: other tags
+/// are left alone.
+fn fact_tags(
+    user: &ClubOsUser,
+    contact: &GhlContact,
+    map: &FieldMap,
+    facts: &Facts,
+    wins: &impl Fn(&FieldRule) -> bool,
+    out: &mut GhlChanges,
+) {
     let tag =
         |prefix: &str, v: &str| format!("{prefix}{}", v.trim().to_lowercase().replace(' ', "-"));
-    let wanted: Vec<String> = [
-        user.membership_status
-            .as_deref()
-            .map(|s| tag(STATUS_TAG, s)),
-        user.membership_type.as_deref().map(|t| tag(PLAN_TAG, t)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut prefixes = Vec::new();
+    let mut wanted = Vec::new();
+    if wins(&map.membership) {
+        prefixes.extend([STATUS_TAG, PLAN_TAG]);
+        wanted.extend(
+            user.membership_status
+                .as_deref()
+                .map(|s| tag(STATUS_TAG, s)),
+        );
+        wanted.extend(user.membership_type.as_deref().map(|t| tag(PLAN_TAG, t)));
+    }
+    if wins(&map.home_club) && !facts.clubs.is_empty() {
+        prefixes.push(HOME_TAG);
+        wanted.extend(facts.clubs.get(&user.location_id).map(|n| tag(HOME_TAG, n)));
+    }
+    if prefixes.is_empty() {
+        return;
+    }
     let held: Vec<String> = contact
         .tags
         .iter()
         .map(|t| t.to_lowercase())
-        .filter(|t| t.starts_with(STATUS_TAG) || t.starts_with(PLAN_TAG))
+        .filter(|t| prefixes.iter().any(|p| t.starts_with(p)))
         .collect();
     out.add_tags = wanted
         .iter()
@@ -470,6 +549,7 @@ mod tests {
             &user,
             &contact,
             &FieldMap::default(),
+            &Facts::default(),
             US,
             recency(&user, &contact),
         );
@@ -484,7 +564,14 @@ mod tests {
         user.membership_type = Some("Silver Plus".into());
         let mut map = FieldMap::default();
         map.last_name.authority = Authority::Ghl;
-        let changes = ghl_changes(&user, &contact, &map, US, recency(&user, &contact));
+        let changes = ghl_changes(
+            &user,
+            &contact,
+            &map,
+            &Facts::default(),
+            US,
+            recency(&user, &contact),
+        );
         assert_eq!(changes.patch.email.as_deref(), Some("new@example.com"));
         assert_eq!(
             changes.patch.last_name, None,
@@ -498,7 +585,14 @@ mod tests {
         // `newest`: a GHL record changed after the Club OS one keeps its email.
         let mut later = contact.clone();
         later.date_updated = Some("2026-04-01T10:00:00Z".into());
-        let changes = ghl_changes(&user, &later, &map, US, recency(&user, &later));
+        let changes = ghl_changes(
+            &user,
+            &later,
+            &map,
+            &Facts::default(),
+            US,
+            recency(&user, &later),
+        );
         assert_eq!(changes.patch.email, None);
         // ... and it goes the other way: Club OS takes GHL's email.
         let back = clubos_changes(&later, &user, &map, US, recency(&user, &later));
@@ -523,6 +617,65 @@ mod tests {
             map.check()
                 .unwrap_err()
                 .contains("sync.fields.membership.authority")
+        );
+    }
+
+    #[test]
+    fn the_home_club_and_join_date_reach_ghl_as_a_tag_and_a_custom_field() {
+        use crate::upstream::ghl::models::CustomFieldValue;
+        use serde_json::json;
+
+        let (mut user, contact) = pair();
+        user.location_id = 4500;
+        user.join_date = Some("2024-05-06T00:00:00Z".into());
+        let mut facts = Facts {
+            clubs: HashMap::from([(4500, "Downtown East".to_owned())]),
+            join_date_field: Some("cf-join".into()),
+        };
+        let map = FieldMap::default();
+        let changes = ghl_changes(&user, &contact, &map, &facts, US, recency(&user, &contact));
+        assert_eq!(changes.add_tags, ["clubos-home-downtown-east"]);
+        assert!(changes.remove_tags.is_empty(), "{changes:?}");
+        assert_eq!(
+            changes.patch.custom_fields,
+            Some(vec![CustomFieldWrite {
+                id: "cf-join".into(),
+                field_value: json!("2024-05-06"),
+            }])
+        );
+        let names: Vec<&str> = changes.fields.iter().map(|f| f.field).collect();
+        assert_eq!(names, ["join_date", "tags"]);
+
+        let mut synced = contact.clone();
+        synced.tags.push("clubos-home-downtown-east".into());
+        synced.custom_fields.push(CustomFieldValue {
+            id: "cf-join".into(),
+            value: json!("2024-05-06"),
+        });
+        let again = ghl_changes(&user, &synced, &map, &facts, US, recency(&user, &synced));
+        assert!(again.is_empty(), "{again:?}");
+
+        user.location_id = 4501;
+        facts.clubs.insert(4501, "Northside".into());
+        let moved = ghl_changes(&user, &synced, &map, &facts, US, recency(&user, &synced));
+        assert_eq!(moved.add_tags, ["clubos-home-northside"]);
+        assert_eq!(moved.remove_tags, ["clubos-home-downtown-east"]);
+
+        let unknown = Facts::default();
+        let left = ghl_changes(&user, &synced, &map, &unknown, US, recency(&user, &synced));
+        assert!(
+            left.is_empty(),
+            "without the clubs' names or the field, nothing is blanked: {left:?}"
+        );
+    }
+
+    #[test]
+    fn club_os_facts_cannot_be_ghls() {
+        let mut map = FieldMap::default();
+        map.join_date.authority = Authority::Ghl;
+        assert_eq!(
+            map.check().unwrap_err(),
+            "key `sync.fields.join_date.authority` must be \"clubos\": GHL cannot write a member's join date"
         );
     }
 }

@@ -17,11 +17,11 @@ use std::{future::Future, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use mapping::{FieldMap, Recency};
+use mapping::{Facts, FieldMap, Recency};
 
 use crate::{
     clock::iso_ms,
-    error::GatewayError,
+    error::{GatewayError, System},
     upstream::{clubos::ClubOsUser, ghl::models::GhlContact},
     writes::{self, Writer},
 };
@@ -133,6 +133,38 @@ pub fn recency(w: &Writer, user: &ClubOsUser, contact: &GhlContact) -> Recency {
     Recency::of(clubos, ghl)
 }
 
+/// The Club OS facts propagation needs beyond a user (see [`Facts`]), each read only
+/// when its rule propagates: the clubs' names (Club OS's location list) and the join
+/// date field's id (the location's custom fields).
+pub async fn facts(w: &Writer, cfg: &SyncConfig) -> Result<Facts, GatewayError> {
+    let mut facts = Facts::default();
+    if cfg.fields.home_club.propagate {
+        let clubs = w
+            .clubos
+            .list_locations()
+            .await
+            .map_err(|e| GatewayError::upstream(System::ClubOs, &e))?;
+        facts.clubs = clubs
+            .content
+            .into_iter()
+            .map(|l| (l.location_id, l.name))
+            .collect();
+    }
+    if cfg.fields.join_date.propagate {
+        let name = cfg.join_date_field.as_str();
+        let fields = w
+            .ghl
+            .custom_fields()
+            .await
+            .map_err(|e| GatewayError::upstream(System::Ghl, &e))?;
+        facts.join_date_field = fields
+            .into_iter()
+            .find(|f| f.id == name || f.field_key == name)
+            .map(|f| f.id);
+    }
+    Ok(facts)
+}
+
 /// `[sync]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -159,6 +191,9 @@ pub struct SyncConfig {
     pub interval_minutes: u64,
     /// Users per Club OS page a poll reads.
     pub clubos_page_size: u32,
+    /// The GHL custom field (id or key) that holds a member's Club OS join date
+    /// (`[sync.fields] join_date`).
+    pub join_date_field: String,
     /// Each field's authority and whether it propagates.
     pub fields: FieldMap,
 }
@@ -172,6 +207,7 @@ impl Default for SyncConfig {
             propagate: false,
             interval_minutes: 5,
             clubos_page_size: 200,
+            join_date_field: "contact.clubos_join_date".into(),
             fields: FieldMap::default(),
         }
     }
@@ -185,6 +221,9 @@ impl SyncConfig {
         }
         if !(1..=1000).contains(&self.clubos_page_size) {
             return Err("key `sync.clubos_page_size` must be between 1 and 1000".into());
+        }
+        if self.join_date_field.trim().is_empty() {
+            return Err("key `sync.join_date_field` must not be empty".into());
         }
         self.fields.check()
     }
