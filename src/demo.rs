@@ -198,7 +198,7 @@ pub async fn run(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<()> {
     // and carries Club OS changes to GHL every minute (its writes go to the simulators
     // only).
     let sync = json!({
-        "sync": {"links": true, "clubos_poll": true, "propagate": true, "interval_minutes": 1},
+        "sync": {"links": true, "clubos_poll": true, "propagate": true, "create_in_ghl": true, "interval_minutes": 1},
         "read_model": {"enabled": true},
     });
     let demo = Demo::start_with(listen, opts, sync).await?;

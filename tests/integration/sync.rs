@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::harness::gateway::*;
 
-const POLL: &str = "mutation { pollClubOs { seen propagated unchanged unlinked failed cursor } }";
+const POLL: &str =
+    "mutation { pollClubOs { seen propagated unchanged unlinked created failed cursor } }";
 
 async fn demo(people: usize, sync: Value) -> Demo {
     app()
@@ -419,4 +420,64 @@ async fn a_members_home_club_and_join_date_reach_ghl_as_a_tag_and_a_custom_field
     let again = poll(&demo).await;
     assert_eq!(again["propagated"], 0, "{again}");
     assert_eq!(writes(&both_stats(&demo).await.0), writes(&ghl_before));
+}
+
+#[tokio::test]
+async fn a_club_os_user_nobody_in_ghl_holds_gets_a_linked_contact_and_a_household_member_does_not()
+{
+    let demo = demo(200, json!({"create_in_ghl": true})).await;
+    poll(&demo).await;
+    let only = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::ClubOsOnly)
+        .expect("a Club OS-only person");
+    let u = only.clubos_user_ids[0];
+    // Two Club OS users sharing one GHL contact's email: a household.
+    let shared = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::Ambiguous)
+        .expect("a household");
+    let h = shared.clubos_user_ids[0];
+    change_member(&demo, u, json!({"lastName": "Newcomer"})).await;
+    change_member(&demo, h, json!({"lastName": "Household"})).await;
+    let (ghl_before, _) = both_stats(&demo).await;
+    let polled = poll(&demo).await;
+    assert_eq!(polled["created"], 1, "{polled}");
+    let (ghl_after, _) = both_stats(&demo).await;
+    assert_eq!(
+        route(&ghl_after, "POST /contacts/") - route(&ghl_before, "POST /contacts/"),
+        1,
+        "one contact made, none for the household member"
+    );
+
+    let person = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { linkStatus linkedBy lastName ghl { id lastName email } } }",
+        json!({"id": u.to_string()}),
+    )
+    .await;
+    let p = &person["data"]["contact"];
+    assert_eq!(p["linkStatus"], "LINKED", "{person}");
+    assert_eq!(p["ghl"]["lastName"], "Newcomer", "{person}");
+    let member = clubos_user(&demo, u).await;
+    assert_eq!(p["ghl"]["email"], member["email"], "{person}");
+    let household = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { linkStatus } }",
+        json!({"id": h.to_string()}),
+    )
+    .await;
+    assert_ne!(
+        household["data"]["contact"]["linkStatus"], "LINKED",
+        "{household}"
+    );
+
+    // Seen again (the cursor is inclusive), nothing more is made or written.
+    let again = poll(&demo).await;
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(writes(&both_stats(&demo).await.0), writes(&ghl_after));
 }

@@ -6,6 +6,9 @@
 //! written to GHL through the outbox. The cursor moves only after a run finished, so a
 //! run cut short is done again (harmless: values are compared, not events).
 //!
+//! With `sync.create_in_ghl`, a user with no stored link whom nobody in GHL may already
+//! be gets a GHL contact made from them, linked.
+//!
 //! The first run only records where it starts: history is the link sweep's and the
 //! read model's, not the poll's.
 
@@ -19,9 +22,11 @@ use super::{
 };
 use crate::{
     error::{GatewayError, System},
+    phone,
     store::ReadSource,
     upstream::{
         clubos::{ClubOsUser, SortDir, UserSearch},
+        ghl::models::{ContactPatch, GhlContact, NewContact},
         ratelimit::background,
     },
     writes::{self, Overall, Writer, plan},
@@ -98,7 +103,7 @@ async fn run(
                 report.cursor.clone_from(at);
             }
             w.caches.invalidate_clubos_user(user.user_id).await;
-            if cfg.propagate {
+            if cfg.propagate || cfg.create_in_ghl {
                 carry(w, cfg, &facts, region, user, &mut report).await?;
             }
         }
@@ -124,9 +129,16 @@ async fn carry(
         .await
         .map_err(writes::store_err)?;
     let Some(link) = links.into_iter().next() else {
-        report.unlinked += 1;
+        if cfg.create_in_ghl && create_in_ghl(w, cfg, facts, region, user).await? {
+            report.created += 1;
+        } else {
+            report.unlinked += 1;
+        }
         return Ok(());
     };
+    if !cfg.propagate {
+        return Ok(());
+    }
     let contact = w
         .ghl
         .get_contact(&link.ghl_contact_id)
@@ -170,4 +182,77 @@ async fn carry(
         }
     }
     Ok(())
+}
+
+/// Makes the GHL contact of `user`, who has no stored link, and links the two: only when
+/// the user has a name and an email or phone, and GHL's duplicate lookup finds nobody
+/// holding that email or that phone (so no household member is ever doubled or merged).
+/// Answers whether the contact was made.
+async fn create_in_ghl(
+    w: &Writer,
+    cfg: &SyncConfig,
+    facts: &OnceCell<Facts>,
+    region: phonenumber::country::Id,
+    user: &ClubOsUser,
+) -> Result<bool, GatewayError> {
+    let ghl_err = |e| GatewayError::upstream(System::Ghl, &e);
+    let email = user
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let phone = user.phones().next().and_then(|p| phone::to_e164(p, region));
+    let named = [&user.first_name, &user.last_name]
+        .iter()
+        .any(|n| n.as_deref().is_some_and(|n| !n.trim().is_empty()));
+    if !named || (email.is_none() && phone.is_none()) {
+        return Ok(false);
+    }
+    for (email, phone) in [(email, None), (None, phone.as_deref())] {
+        if (email.is_some() || phone.is_some())
+            && w.ghl
+                .find_duplicate(email, phone)
+                .await
+                .map_err(ghl_err)?
+                .is_some()
+        {
+            return Ok(false);
+        }
+    }
+    let facts = facts.get_or_try_init(|| super::facts(w, cfg)).await?;
+    let made = mapping::ghl_changes(
+        user,
+        &GhlContact::default(),
+        &cfg.fields.for_creation(),
+        facts,
+        region,
+        mapping::Recency::of(user.updated_date.as_deref(), None),
+    );
+    let contact = NewContact {
+        location_id: w.ghl.location_id().to_owned(),
+        company_name: None,
+        fields: ContactPatch {
+            tags: Some(made.add_tags).filter(|t| !t.is_empty()),
+            ..made.patch
+        },
+    };
+    let why = writes::Why::sync(
+        SOURCE,
+        "createInGhl",
+        "a Club OS user with no GHL contact, and nobody in GHL holds their email or phone \
+         ([sync] create_in_ghl)",
+    );
+    match writes::execute(w, plan::create_in_ghl(contact, user.user_id), None, why).await {
+        Ok(outcome) if outcome.overall() != Overall::Failed => {
+            tracing::info!(user = user.user_id, contact = ?outcome.ghl_contact_id, "GHL contact made for a Club OS user");
+            Ok(true)
+        }
+        Ok(_) | Err(_) => {
+            tracing::warn!(
+                user = user.user_id,
+                "no GHL contact could be made for a Club OS user"
+            );
+            Ok(false)
+        }
+    }
 }

@@ -100,6 +100,22 @@ impl Default for FieldMap {
 }
 
 impl FieldMap {
+    /// The rules for a GHL contact made from a Club OS user: every field from Club OS
+    /// (GHL holds nothing yet), each only if it propagates.
+    pub fn for_creation(&self) -> Self {
+        let clubos = |r: FieldRule| FieldRule::new(Authority::Clubos, r.propagate);
+        Self {
+            first_name: clubos(self.first_name),
+            last_name: clubos(self.last_name),
+            email: clubos(self.email),
+            phone: clubos(self.phone),
+            date_of_birth: clubos(self.date_of_birth),
+            membership: clubos(self.membership),
+            home_club: clubos(self.home_club),
+            join_date: clubos(self.join_date),
+        }
+    }
+
     /// The audit trail's reason for a write carrying `fields` from `from`: each field
     /// with its rule, e.g. `Club OS change, by [sync.fields]: email (newest), tags (clubos)`.
     pub fn reason(&self, from: &str, fields: &[&str]) -> String {

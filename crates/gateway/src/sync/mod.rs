@@ -37,6 +37,9 @@ pub struct PollReport {
     pub unchanged: usize,
     /// Records with no stored link (nothing to carry them to).
     pub unlinked: usize,
+    /// Records with no partner in the other system, one made for them and linked
+    /// (`create_in_ghl`).
+    pub created: usize,
     /// Records whose write failed (recorded in the outbox for the relay).
     pub failed: usize,
     /// Where the next poll starts (ISO-8601).
@@ -187,6 +190,14 @@ pub struct SyncConfig {
     /// (scheduled, or `pollClubOs`). Off by default: `syncPlan` shows what it would write
     /// first.
     pub propagate: bool,
+    /// On a Club OS poll, make a GHL contact (names, email, phone, birth date and the
+    /// Club OS facts, as `fields` propagate them) for a user the poll sees with no stored
+    /// link when GHL holds nobody with their email or their phone (GHL's duplicate
+    /// lookup, asked for each), and link the two. Off by default. A user someone in GHL
+    /// may already be (a household member sharing an email) is left to the link sweep
+    /// and its suggestions, never created twice. Creating a Club OS prospect for a new
+    /// GHL contact is not done by sync.
+    pub create_in_ghl: bool,
     /// Minutes between two sweeps, and between two polls, 1 to 15.
     pub interval_minutes: u64,
     /// Users per Club OS page a poll reads.
@@ -205,6 +216,7 @@ impl Default for SyncConfig {
             clubos_poll: false,
             ghl_poll: false,
             propagate: false,
+            create_in_ghl: false,
             interval_minutes: 5,
             clubos_page_size: 200,
             join_date_field: "contact.clubos_join_date".into(),

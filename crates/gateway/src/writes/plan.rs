@@ -13,7 +13,8 @@ use crate::{
     upstream::{
         clubos::{ClubOsAttendee, NewEvent, UserPatch},
         ghl::models::{
-            AppointmentPatch, ContactPatch, NewAppointment, NewTask, NoteWrite, TaskPatch,
+            AppointmentPatch, ContactPatch, NewAppointment, NewContact, NewTask, NoteWrite,
+            TaskPatch,
         },
     },
     writes::input::Checked,
@@ -192,6 +193,25 @@ pub fn confirm(link: NewLink) -> Plan {
             evidence: link.evidence,
             confirmed_by: link.confirmed_by,
         }],
+        ..Plan::default()
+    }
+}
+
+/// A Club OS user the sync engine found with no GHL contact (`sync.create_in_ghl`): the
+/// GHL contact made from them, then the link between the two, as the sync engine's.
+pub fn create_in_ghl(contact: NewContact, clubos_user_id: i64) -> Plan {
+    Plan {
+        legs: vec![
+            LegOp::GhlCreateContact { contact },
+            LegOp::Link {
+                ghl_contact_id: None,
+                clubos_user_id: Some(clubos_user_id),
+                source: LinkSource::Created,
+                evidence: None,
+                confirmed_by: Origin::Sync,
+            },
+        ],
+        clubos_user_id: Some(clubos_user_id),
         ..Plan::default()
     }
 }

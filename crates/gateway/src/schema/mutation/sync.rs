@@ -26,6 +26,9 @@ pub struct SyncPoll {
     pub unchanged: u64,
     /// Records with no stored link.
     pub unlinked: u64,
+    /// Records that had no partner in the other system, one made for them and linked
+    /// (`[sync] create_in_ghl`).
+    pub created: u64,
     /// Records whose write failed (the relay retries it).
     pub failed: u64,
     /// Where the next poll starts (ISO-8601).
@@ -40,6 +43,7 @@ impl From<PollReport> for SyncPoll {
             propagated: n(r.propagated),
             unchanged: n(r.unchanged),
             unlinked: n(r.unlinked),
+            created: n(r.created),
             failed: n(r.failed),
             cursor: r.cursor,
         }
