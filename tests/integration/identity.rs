@@ -333,3 +333,37 @@ async fn a_stored_link_survives_email_and_phone_changing_on_both_sides() {
         assert_eq!(c["clubOs"]["email"], "elsewhere@example.com");
     }
 }
+
+#[tokio::test]
+async fn a_person_with_a_stored_link_is_read_without_any_lookup() {
+    let demo = unthrottled(80).await;
+    sweep(&demo).await;
+    let p = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::Linked)
+        .unwrap();
+    let (g, u) = (p.ghl_contact_id.clone().unwrap(), p.clubos_user_ids[0]);
+    const PERSON: &str = "query($id: ID!) { contact(id: $id) { linkStatus linkedBy
+        tasks { id } notes { id } appointments { id } homeLocation { name } } }";
+    for id in [g.clone(), u.to_string()] {
+        demo.gateway.readers.caches.invalidate_everything();
+        let (ghl_before, clubos_before) = both_stats(&demo).await;
+        let body = graphql(&demo, PERSON, json!({"id": id})).await;
+        assert_eq!(body["data"]["contact"]["linkStatus"], "LINKED", "{body}");
+        assert_eq!(body["data"]["contact"]["linkedBy"], "STORED", "{body}");
+        let (ghl, clubos) = both_stats(&demo).await;
+        let delta = |after: &contactgraph::sim::admin::StatsSnapshot,
+                     before: &contactgraph::sim::admin::StatsSnapshot,
+                     route: &str| after.count(route) - before.count(route);
+        assert_eq!(
+            delta(&ghl, &ghl_before, "POST /contacts/search"),
+            0,
+            "no GHL search: the stored link names the partner ({id})"
+        );
+        assert_eq!(delta(&ghl, &ghl_before, "GET /contacts/{contactId}"), 1);
+        assert_eq!(delta(&clubos, &clubos_before, "GET /users/{userId}"), 1);
+        assert_eq!(delta(&clubos, &clubos_before, "GET /users"), 0, "no lookup");
+    }
+}

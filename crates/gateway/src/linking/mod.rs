@@ -365,16 +365,14 @@ async fn propose_for_clubos(
     region: phonenumber::country::Id,
     u: &ClubOsUser,
 ) -> Result<Proposal<GhlContact>, GatewayError> {
-    let (stored, by_field) = futures_util::join!(
-        loaders::one(&l.link_by_clubos, u.user_id),
-        loaders::one(&l.ghl_by_link_field, u.user_id)
-    );
-    if let Some(id) = stored?
+    // The stored link first: with one, GHL is not searched for the link field.
+    if let Some(id) = loaders::one(&l.link_by_clubos, u.user_id).await?
         && let Some(c) = loaders::one(&l.ghl_contact, id).await?
     {
         return Ok(Proposal::One(c, LinkRule::Stored));
     }
-    let mut kept = not_stored_elsewhere(l, by_field?, u.user_id).await?;
+    let by_field = loaders::one(&l.ghl_by_link_field, u.user_id).await?;
+    let mut kept = not_stored_elsewhere(l, by_field, u.user_id).await?;
     match kept.len() {
         0 => {}
         1 => return Ok(Proposal::One(kept.remove(0), LinkRule::CustomField)),

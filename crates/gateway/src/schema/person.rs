@@ -136,23 +136,43 @@ impl PersonQueries {
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Contact>> {
         let l = ctx.data::<Loaders>()?;
         let wants = Wants::of(ctx.look_ahead());
-        // The stored link is read alongside the record: linking asks for it first.
+        // The stored link is read alongside the record: linking asks for it first, and
+        // with one the partner's records load beside the record itself, so that a linked
+        // person takes one upstream stage. Linking starts once both are in (a loader does
+        // not share keys still in flight).
         match ContactRef::parse(&id) {
             Some(ContactRef::Ghl(gid)) => {
-                let (c, ()) = futures_util::join!(
-                    loaders::one(&l.ghl_contact, gid.clone()),
-                    loaders::warm(&l.link_by_ghl, [gid])
-                );
+                let partner = async {
+                    if let Ok(Some(link)) = loaders::one(&l.link_by_ghl, gid.clone()).await {
+                        let uid = [link.clubos_user_id];
+                        futures_util::join!(
+                            loaders::warm(&l.clubos_user, uid),
+                            prefetch::clubos(l, wants, &uid),
+                            prefetch::ghl(l, wants, std::slice::from_ref(&gid)),
+                            prefetch::locations(l, wants)
+                        );
+                    }
+                };
+                let (c, ()) =
+                    futures_util::join!(loaders::one(&l.ghl_contact, gid.clone()), partner);
                 match c.map_err(|e| e.extend())? {
                     Some(c) => Ok(Some(person_of_ghl(ctx, c, wants).await?)),
                     None => Ok(None),
                 }
             }
             Some(ContactRef::ClubOs(uid)) => {
-                let (u, ()) = futures_util::join!(
-                    loaders::one(&l.clubos_user, uid),
-                    loaders::warm(&l.link_by_clubos, [uid])
-                );
+                let partner = async {
+                    if let Ok(Some(gid)) = loaders::one(&l.link_by_clubos, uid).await {
+                        let (gid, uids) = ([gid], [uid]);
+                        futures_util::join!(
+                            loaders::warm(&l.ghl_contact, gid.clone()),
+                            prefetch::ghl(l, wants, &gid),
+                            prefetch::clubos(l, wants, &uids),
+                            prefetch::locations(l, wants)
+                        );
+                    }
+                };
+                let (u, ()) = futures_util::join!(loaders::one(&l.clubos_user, uid), partner);
                 match u.map_err(|e| e.extend())? {
                     Some(u) => Ok(Some(person_of_clubos(ctx, u, wants).await?)),
                     None => Ok(None),
