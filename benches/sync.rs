@@ -116,10 +116,6 @@ async fn run() -> anyhow::Result<String> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     )?;
-    if std::env::var_os("BENCH_ONLY_FRESHNESS").is_some() {
-        freshness(&mut out).await?;
-        return Ok(out);
-    }
     backfills(&mut out).await?;
     synced_reads(&mut out).await?;
     Ok(out)
