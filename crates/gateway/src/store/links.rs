@@ -10,11 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::changes::{ChangeKind, NewChange, Origin};
-use super::{Store, StoreError, now_ms};
-
-/// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
-/// bind parameters, and small enough to keep each statement cheap to plan.
-const MAX_IDS_PER_QUERY: usize = 500;
+use super::{MAX_IDS_PER_QUERY, Store, StoreError, now_ms, placeholders};
 
 /// Why a link exists, kept so that a manual link can be told apart from a guess that a
 /// later, better match may replace.
@@ -387,10 +383,9 @@ impl Value<'_> {
 /// `SELECT ... WHERE column IN ($1, ..., $n)`: placeholders are numbered, which both
 /// PostgreSQL and SQLite accept.
 fn select_where_in(column: &str, count: usize) -> String {
-    let placeholders: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
     format!(
         "SELECT {COLUMNS} FROM contact_links WHERE {column} IN ({})",
-        placeholders.join(", ")
+        placeholders(1, count)
     )
 }
 

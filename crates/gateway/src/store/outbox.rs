@@ -7,7 +7,6 @@
 //! ([`Store::lease_due`]). Legs of one operation run in `seq` order: a leg is due only once
 //! every earlier leg of its operation is `done`.
 
-use super::audit::{AuditEntry, insert_entry};
 use std::fmt;
 use std::str::FromStr;
 
@@ -15,15 +14,13 @@ use rand::RngExt;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use super::audit::{AuditEntry, insert_entry};
 use super::idempotency::{Claim, KeyClaim, claim_in};
-use super::{Backend, Store, StoreError, is_write_race, now_ms};
+use super::{Backend, MAX_IDS_PER_QUERY, Store, StoreError, is_write_race, now_ms, placeholders};
 
 /// How often a write transaction runs again after losing a race with another writer
 /// (a PostgreSQL serialization failure or deadlock).
 const WRITE_ATTEMPTS: u32 = 8;
-
-/// How many ids go into one `IN (...)` list, as for links.
-const MAX_IDS_PER_QUERY: usize = 500;
 
 /// The columns of a leg, in the order [`Store::leg_from_row`] reads them by name.
 const LEG_COLUMNS: &str = "id, operation_id, seq, system, kind, payload, state, attempts, \
@@ -294,14 +291,12 @@ impl Store {
                     legs.push(leg_from_row(row)?);
                 }
                 for chunk in legs.chunks(MAX_IDS_PER_QUERY) {
-                    let placeholders: Vec<String> =
-                        (3..3 + chunk.len()).map(|n| format!("${n}")).collect();
                     let sql = format!(
                         "UPDATE outbox SET \
                          lapses = lapses + CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END, \
                          state = 'in_flight', next_attempt_at_ms = $1, \
                          updated_at_ms = $2 WHERE id IN ({})",
-                        placeholders.join(", ")
+                        placeholders(3, chunk.len())
                     );
                     let mut update = sqlx::query(AssertSqlSafe(sql))
                         .bind(lease_until_ms)
@@ -533,12 +528,11 @@ impl Store {
     /// The legs of the operations `ids`, by operation and then `seq`.
     pub async fn operations_legs(&self, ids: &[String]) -> Result<Vec<Leg>, StoreError> {
         let mut out = Vec::new();
-        for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
             let sql = format!(
                 "SELECT {LEG_COLUMNS} FROM outbox WHERE operation_id IN ({}) \
                  ORDER BY operation_id, seq",
-                marks.join(", ")
+                placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {

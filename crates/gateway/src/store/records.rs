@@ -14,10 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::changes::{ChangeKind, NewChange, Origin, stored_text};
-use super::{Store, StoreError, now_ms};
-
-/// How many values go into one `IN (...)` list (as for links).
-const MAX_IDS_PER_QUERY: usize = 500;
+use super::{MAX_IDS_PER_QUERY, Store, StoreError, now_ms, placeholders};
 
 /// A type of upstream record the read model keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -662,13 +659,6 @@ fn changed_keys(prior: &str, new: &Value) -> Vec<String> {
 }
 
 /// `$from, ..., $(from + count - 1)`.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The values once each, in first-seen order.
 fn distinct(values: &[String]) -> Vec<&str> {
     let mut seen = HashSet::new();
