@@ -442,8 +442,22 @@ async fn a_club_os_user_nobody_in_ghl_holds_gets_a_linked_contact_and_a_househol
         .find(|p| p.kind == Kind::Ambiguous)
         .expect("a household");
     let h = shared.clubos_user_ids[0];
+    // A person GHL names only by the link field, not yet a stored link.
+    let field_linked = demo
+        .world
+        .people
+        .iter()
+        .find(|p| p.kind == Kind::StoredLink)
+        .expect("a person linked by the custom field");
     change_member(&demo, u, json!({"lastName": "Newcomer"})).await;
     change_member(&demo, h, json!({"lastName": "Household"})).await;
+    change_member(
+        &demo,
+        field_linked.clubos_user_ids[0],
+        json!({"email": "moved.elsewhere@example.org", "lastName": "Fieldlinked",
+               "homePhone": "5125559871", "mobilePhone": "5125559872", "workPhone": "5125559873"}),
+    )
+    .await;
     let (ghl_before, _) = both_stats(&demo).await;
     let polled = poll(&demo).await;
     assert_eq!(polled["created"], 1, "{polled}");

@@ -6,8 +6,8 @@
 //! written to GHL through the outbox. The cursor moves only after a run finished, so a
 //! run cut short is done again (harmless: values are compared, not events).
 //!
-//! With `sync.create_in_ghl`, a user with no stored link whom nobody in GHL may already
-//! be gets a GHL contact made from them, linked.
+//! With `sync.create_in_ghl`, a user with no stored link whom no GHL contact may already
+//! be (by email, phone or link field) gets a GHL contact made from them, linked.
 //!
 //! The first run only records where it starts: history is the link sweep's and the
 //! read model's, not the poll's.
@@ -26,7 +26,9 @@ use crate::{
     store::ReadSource,
     upstream::{
         clubos::{ClubOsUser, SortDir, UserSearch},
-        ghl::models::{ContactPatch, GhlContact, NewContact},
+        ghl::models::{
+            ContactPatch, FilterOp, GhlContact, NewContact, SearchFilter, SearchRequest,
+        },
         ratelimit::background,
     },
     writes::{self, Overall, Writer, plan},
@@ -185,9 +187,10 @@ async fn carry(
 }
 
 /// Makes the GHL contact of `user`, who has no stored link, and links the two: only when
-/// the user has a name and an email or phone, and GHL's duplicate lookup finds nobody
-/// holding that email or that phone (so no household member is ever doubled or merged).
-/// Answers whether the contact was made.
+/// the user has a name and an email or phone, and no GHL contact holds that email, any
+/// of their phones, or their id in the link field (one search, the one linking asks), so
+/// that nobody GHL may already hold, a household member or a person linked only by the
+/// field, is ever doubled or merged. Answers whether the contact was made.
 async fn create_in_ghl(
     w: &Writer,
     cfg: &SyncConfig,
@@ -201,23 +204,44 @@ async fn create_in_ghl(
         .as_deref()
         .map(str::trim)
         .filter(|e| !e.is_empty());
-    let phone = user.phones().next().and_then(|p| phone::to_e164(p, region));
+    let phones: Vec<String> = user
+        .phones()
+        .filter_map(|p| phone::to_e164(p, region))
+        .collect();
     let named = [&user.first_name, &user.last_name]
         .iter()
         .any(|n| n.as_deref().is_some_and(|n| !n.trim().is_empty()));
-    if !named || (email.is_none() && phone.is_none()) {
+    if !named || (email.is_none() && phones.is_empty()) {
         return Ok(false);
     }
-    for (email, phone) in [(email, None), (None, phone.as_deref())] {
-        if (email.is_some() || phone.is_some())
-            && w.ghl
-                .find_duplicate(email, phone)
-                .await
-                .map_err(ghl_err)?
-                .is_some()
-        {
-            return Ok(false);
-        }
+    let link_field = w.link_field.id().await.map_err(ghl_err)?;
+    let holders: Vec<SearchFilter> = email
+        .map(|e| SearchFilter::cond("email", FilterOp::Eq, e.to_lowercase()))
+        .into_iter()
+        .chain(
+            phones
+                .iter()
+                .map(|p| SearchFilter::cond("phone", FilterOp::Eq, p.as_str())),
+        )
+        .chain(link_field.map(|f| {
+            SearchFilter::cond(
+                &format!("customFields.{f}"),
+                FilterOp::Eq,
+                user.user_id.to_string(),
+            )
+        }))
+        .collect();
+    let held = w
+        .ghl
+        .search_contacts(&SearchRequest {
+            page_limit: 1,
+            filters: vec![SearchFilter::any(holders)],
+            ..SearchRequest::default()
+        })
+        .await
+        .map_err(ghl_err)?;
+    if !held.contacts.is_empty() {
+        return Ok(false);
     }
     let facts = facts.get_or_try_init(|| super::facts(w, cfg)).await?;
     let made = mapping::ghl_changes(

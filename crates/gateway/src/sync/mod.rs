@@ -192,8 +192,8 @@ pub struct SyncConfig {
     pub propagate: bool,
     /// On a Club OS poll, make a GHL contact (names, email, phone, birth date and the
     /// Club OS facts, as `fields` propagate them) for a user the poll sees with no stored
-    /// link when GHL holds nobody with their email or their phone (GHL's duplicate
-    /// lookup, asked for each), and link the two. Off by default. A user someone in GHL
+    /// link when no GHL contact holds their email, any of their phones or their id in the
+    /// link field (one contact search), and link the two. Off by default. A user someone in GHL
     /// may already be (a household member sharing an email) is left to the link sweep
     /// and its suggestions, never created twice. Creating a Club OS prospect for a new
     /// GHL contact is not done by sync.
