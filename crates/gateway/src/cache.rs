@@ -101,6 +101,23 @@ struct Entry<V> {
     weight: u32,
 }
 
+/// How long `value` is as JSON, counted without building the text: an entry's weight.
+fn json_len(value: &impl Serialize) -> Option<usize> {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(counter.0)
+}
+
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup<V> {
@@ -122,6 +139,7 @@ where
     name: &'static str,
     inner: Cache<K, Entry<V>>,
     ttl: Duration,
+    keeps_nothing: bool,
     counters: Arc<Counters>,
 }
 
@@ -148,6 +166,7 @@ where
             name,
             inner,
             ttl,
+            keeps_nothing: (ttl + stale).is_zero(),
             counters,
         }
     }
@@ -179,11 +198,14 @@ where
         }
     }
 
-    /// Stores a fresh value.
+    /// Stores a fresh value; nothing when entries live for no time at all (a kind whose
+    /// TTL and stale window are both 0 is not cached).
     pub async fn insert(&self, key: K, value: V) {
-        let weight = serde_json::to_vec(&value).map_or(u32::MAX, |b| {
-            u32::try_from(b.len() + 64).unwrap_or(u32::MAX)
-        });
+        if self.keeps_nothing {
+            return;
+        }
+        let weight =
+            json_len(&value).map_or(u32::MAX, |n| u32::try_from(n + 64).unwrap_or(u32::MAX));
         self.inner
             .insert(
                 key,
@@ -446,6 +468,21 @@ mod tests {
         assert_eq!(c.lookup(&"x".into()).await, Lookup::Missing);
         let n = c.counters();
         assert_eq!((n.hits, n.misses), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_kind_that_keeps_nothing_stores_nothing() {
+        let c = cache(0, 0, 1 << 20);
+        c.insert("k".into(), "v".into()).await;
+        c.inner.run_pending_tasks().await;
+        assert_eq!(c.inner.entry_count(), 0);
+        assert_eq!(c.lookup(&"k".into()).await, Lookup::Missing);
+    }
+
+    #[test]
+    fn an_entry_weighs_its_json_length() {
+        assert_eq!(json_len(&"ab\"c"), Some(7));
+        assert_eq!(json_len(&serde_json::json!({"a": [1, 2]})), Some(11));
     }
 
     #[tokio::test]
