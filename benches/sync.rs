@@ -291,7 +291,11 @@ interval_minutes = 1
     let child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&config)
-        .env("RUST_LOG", if quick() { "info" } else { "warn" })
+        .env(
+            "CONTACTGRAPH_LOG",
+            std::env::var("BENCH_LOG")
+                .unwrap_or_else(|_| (if quick() { "info" } else { "warn" }).into()),
+        )
         .stdout(Stdio::null())
         .stderr(if quick() {
             Stdio::inherit()
