@@ -18,7 +18,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicI64, Ordering},
     },
     time::Duration,
@@ -333,6 +333,23 @@ pub struct Synced<T> {
     pub synced_at_ms: i64,
 }
 
+/// How long a kind found listable or complete is taken to stay so without asking the
+/// store again. Writes through this process forget it at once; the window bounds how long
+/// a write by another process (a CLI run, another replica) may go unnoticed by lookups.
+const COMPLETENESS_MEMO_MS: i64 = 1_000;
+
+/// When each kind was last found listable and complete (epoch milliseconds). Only
+/// positive answers are kept: a negative one sends the read upstream, which costs far
+/// more than asking the store again.
+/// `generation` counts what was forgotten, so that an answer the store gave before a
+/// write made a record stale is not kept after it.
+#[derive(Debug, Default)]
+struct Completeness {
+    generation: u64,
+    listable: HashMap<RecordKind, i64>,
+    complete: HashMap<RecordKind, i64>,
+}
+
 /// The read model over the store.
 #[derive(Debug, Clone)]
 pub struct ReadModel {
@@ -341,6 +358,7 @@ pub struct ReadModel {
     max_age_ms: i64,
     link_field: LinkField,
     region: phonenumber::country::Id,
+    completeness: Arc<Mutex<Completeness>>,
 }
 
 impl ReadModel {
@@ -358,6 +376,7 @@ impl ReadModel {
                 .unwrap_or(i64::MAX),
             link_field,
             region,
+            completeness: Arc::default(),
         }
     }
 
@@ -388,7 +407,51 @@ impl ReadModel {
     /// Whether lookups that can find nobody may be answered from the store for `kind`
     /// (see the module's documentation).
     pub async fn complete(&self, kind: RecordKind) -> Result<bool, StoreError> {
-        Ok(self.listable(kind).await? && !self.store.has_stale_records(kind).await?)
+        if !self.trusted(kind) {
+            return Ok(false);
+        }
+        let Some(generation) = self.remembered(kind, |c| &c.complete) else {
+            return Ok(true);
+        };
+        let complete = self.listable(kind).await? && !self.store.has_stale_records(kind).await?;
+        if complete {
+            self.remember(kind, generation, |c| &mut c.complete);
+        }
+        Ok(complete)
+    }
+
+    /// `None` when `kind` was found so lately; else the generation to remember a new
+    /// answer under.
+    fn remembered(
+        &self,
+        kind: RecordKind,
+        of: fn(&Completeness) -> &HashMap<RecordKind, i64>,
+    ) -> Option<u64> {
+        let memo = self.completeness.lock().expect("completeness lock");
+        let fresh = of(&memo)
+            .get(&kind)
+            .is_some_and(|at| crate::store::now_ms().saturating_sub(*at) < COMPLETENESS_MEMO_MS);
+        (!fresh).then_some(memo.generation)
+    }
+
+    fn remember(
+        &self,
+        kind: RecordKind,
+        generation: u64,
+        of: fn(&mut Completeness) -> &mut HashMap<RecordKind, i64>,
+    ) {
+        let mut memo = self.completeness.lock().expect("completeness lock");
+        if memo.generation == generation {
+            of(&mut memo).insert(kind, crate::store::now_ms());
+        }
+    }
+
+    /// Forgets that `kind` was complete, once a write through this process has made a
+    /// record of it stale.
+    fn forget_complete(&self, kind: RecordKind) {
+        let mut memo = self.completeness.lock().expect("completeness lock");
+        memo.generation += 1;
+        memo.complete.remove(&kind);
     }
 
     /// Whether the store holds every record of `kind` (backfilled, and kept fresh since),
@@ -398,11 +461,18 @@ impl ReadModel {
         if !self.trusted(kind) {
             return Ok(false);
         }
-        Ok(self
+        let Some(generation) = self.remembered(kind, |c| &c.listable) else {
+            return Ok(true);
+        };
+        let listable = self
             .store
             .sync_cursor(&backfill_source(kind))
             .await?
-            .is_some_and(|c| c.position == BACKFILL_DONE))
+            .is_some_and(|c| c.position == BACKFILL_DONE);
+        if listable {
+            self.remember(kind, generation, |c| &mut c.listable);
+        }
+        Ok(listable)
     }
 
     /// The usable stored records of these ids.
@@ -438,10 +508,13 @@ impl ReadModel {
         owners: &[String],
     ) -> Result<HashMap<String, Synced<Vec<T>>>, StoreError> {
         let now = crate::store::now_ms();
-        let known: Vec<(String, i64)> = self
-            .store
-            .record_sets(T::KIND, owners)
-            .await?
+        // Both at once: the records of a set that turns out unusable are read for nothing,
+        // which costs less than a second round trip for every page.
+        let (sets, mut rows) = futures_util::try_join!(
+            self.store.record_sets(T::KIND, owners),
+            self.store.records_by_owner(T::KIND, owners)
+        )?;
+        let known: Vec<(String, i64)> = sets
             .into_iter()
             .filter(|s| self.usable(T::KIND, s.synced_at_ms, s.stale, now))
             .map(|s| (s.owner, s.synced_at_ms))
@@ -449,7 +522,6 @@ impl ReadModel {
         if known.is_empty() {
             return Ok(HashMap::new());
         }
-        let ids: Vec<String> = known.iter().map(|(o, _)| o.clone()).collect();
         let mut out: HashMap<String, Synced<Vec<T>>> = known
             .into_iter()
             .map(|(o, at)| {
@@ -462,7 +534,6 @@ impl ReadModel {
                 )
             })
             .collect();
-        let mut rows = self.store.records_by_owner(T::KIND, &ids).await?;
         rows.sort_by_key(|r| std::cmp::Reverse(r.sort_ms));
         for row in rows {
             let Some(owner) = row.owner.as_deref() else {
@@ -640,6 +711,7 @@ impl ReadModel {
         self.store
             .mark_record_stale(RecordKind::GhlContact, id)
             .await?;
+        self.forget_complete(RecordKind::GhlContact);
         for kind in [
             RecordKind::GhlTask,
             RecordKind::GhlNote,
@@ -654,6 +726,8 @@ impl ReadModel {
     pub async fn wrote_clubos_user(&self, id: i64) -> Result<(), StoreError> {
         self.store
             .mark_record_stale(RecordKind::ClubOsUser, &id.to_string())
-            .await
+            .await?;
+        self.forget_complete(RecordKind::ClubOsUser);
+        Ok(())
     }
 }
