@@ -367,3 +367,48 @@ async fn a_person_with_a_stored_link_is_read_without_any_lookup() {
         assert_eq!(delta(&clubos, &clubos_before, "GET /users"), 0, "no lookup");
     }
 }
+
+#[tokio::test]
+async fn a_page_looks_up_only_the_people_without_a_stored_link() {
+    let demo = unthrottled(80).await;
+    sweep(&demo).await;
+    demo.gateway.readers.caches.invalidate_everything();
+    let (_, clubos_before) = both_stats(&demo).await;
+    const PAGE: &str = "{ contacts(first: 40) { edges { node { linkedBy
+        ghl { email phone } } } } }";
+    let body = graphql(&demo, PAGE, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let (_, clubos) = both_stats(&demo).await;
+    let rows = body["data"]["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let stored = rows
+        .iter()
+        .filter(|e| e["node"]["linkedBy"] == "STORED")
+        .count();
+    // Each row without a stored link may look up its email and its phone in Club OS;
+    // a row with one looks up nothing.
+    let bound: usize = rows
+        .iter()
+        .filter(|e| e["node"]["linkedBy"] != "STORED")
+        .map(|e| {
+            let ghl = &e["node"]["ghl"];
+            usize::from(ghl["email"].is_string()) + usize::from(ghl["phone"].is_string())
+        })
+        .sum();
+    let with_email = rows
+        .iter()
+        .filter(|e| e["node"]["ghl"]["email"].is_string())
+        .count();
+    assert!(
+        stored > 0 && bound < with_email,
+        "the page mixes both kinds"
+    );
+    let lookups = clubos.count("GET /users") - clubos_before.count("GET /users");
+    assert!(
+        lookups as usize <= bound,
+        "{lookups} Club OS lookups for {stored} stored-linked rows of {}; at most {bound}",
+        rows.len()
+    );
+}

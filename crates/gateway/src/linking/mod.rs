@@ -405,14 +405,26 @@ async fn propose_for_clubos(
 }
 
 /// Makes the lookups that linking these contacts starts with, in one batch per kind for
-/// all of them: who holds each email (both systems) and phone (GHL), and which contacts'
-/// link field names the users their link fields name. Linking should wait for it: a
-/// loader does not know keys still in flight, so a lookup that raced it would be fetched
-/// twice. Costs nothing for fresh cache entries.
+/// all of them. Stored links first: a contact with one links by it, so what it needs is
+/// its partner and the partner's own stored link. The others need who holds each email
+/// (both systems) and phone (GHL), and which contacts' link field names the users their
+/// link fields name. Linking should wait for it: a loader does not know keys still in
+/// flight, so a lookup that raced it would be fetched twice. Costs nothing for fresh
+/// cache entries.
 pub async fn warm_for_contacts(l: &Loaders, region: phonenumber::country::Id, cs: &[GhlContact]) {
+    let ids: Vec<String> = cs.iter().map(|c| c.id.clone()).collect();
+    loaders::warm(&l.link_by_ghl, ids).await;
+    let mut partners = Vec::new();
+    let mut unlinked = Vec::new();
+    for c in cs {
+        match loaders::one(&l.link_by_ghl, c.id.clone()).await {
+            Ok(Some(link)) => partners.push(link.clubos_user_id),
+            _ => unlinked.push(c.clone()),
+        }
+    }
     let mut emails = Vec::new();
     let mut phones = Vec::new();
-    for s in cs.iter().flat_map(|c| shared_of_contact(c, region)) {
+    for s in unlinked.iter().flat_map(|c| shared_of_contact(c, region)) {
         match s.rule {
             LinkRule::Email => emails.push(s.key),
             _ => phones.push(s.key),
@@ -420,7 +432,7 @@ pub async fn warm_for_contacts(l: &Loaders, region: phonenumber::country::Id, cs
     }
     let fields = async {
         let mut ids = Vec::new();
-        for c in cs {
+        for c in &unlinked {
             if let Ok(Some(id)) = l.link_field_value(c).await {
                 ids.push(id);
             }
@@ -431,7 +443,9 @@ pub async fn warm_for_contacts(l: &Loaders, region: phonenumber::country::Id, cs
         loaders::warm(&l.ghl_by_email, emails.clone()),
         loaders::warm(&l.clubos_by_email, emails),
         loaders::warm(&l.ghl_by_phone, phones),
-        fields
+        fields,
+        loaders::warm(&l.clubos_user, partners.clone()),
+        loaders::warm(&l.link_by_clubos, partners),
     );
 }
 

@@ -11,7 +11,7 @@ use super::Readers;
 use crate::{
     cache::MatchKey,
     read_model::{LOCATIONS_OWNER, ReadModel, Record, Synced, link_key},
-    store::{ReadSource, StoreError},
+    store::{ReadSource, RecordKind, StoreError},
     upstream::{clubos::ClubOsLocation, ghl::models::GhlContact},
 };
 
@@ -19,6 +19,8 @@ use crate::{
 pub(super) type Served<V> = (V, i64);
 
 type ReadFn<K, V> = fn(Arc<Readers>, Vec<K>) -> BoxFuture<'static, HashMap<K, Served<V>>>;
+/// Which stored record a loader's key names.
+type RecordOf<K> = fn(&K) -> (RecordKind, String);
 type WriteFn<K, V> = fn(Arc<Readers>, Vec<(K, V)>) -> BoxFuture<'static, ()>;
 
 /// A loader's way into the read model.
@@ -27,6 +29,8 @@ pub(super) struct Mirror<K, V> {
     pub write: WriteFn<K, V>,
     /// Whether it answers who holds a value (which a write asks of the upstreams).
     pub lookup: bool,
+    /// For records by id: which record a key names (for `syncedAt`).
+    pub record: Option<RecordOf<K>>,
 }
 
 fn model(s: &Readers) -> &ReadModel {
@@ -88,6 +92,7 @@ pub(super) fn records<K: StoredKey, T: Record>() -> Mirror<K, Option<T>> {
             .boxed()
         },
         lookup: false,
+        record: Some(|id| (T::KIND, id.to_string())),
     }
 }
 
@@ -120,6 +125,7 @@ pub(super) fn sets<K: StoredKey, T: Record>() -> Mirror<K, Vec<T>> {
             .boxed()
         },
         lookup: false,
+        record: None,
     }
 }
 
@@ -152,6 +158,7 @@ pub(super) fn locations() -> Mirror<(), Vec<ClubOsLocation>> {
             .boxed()
         },
         lookup: false,
+        record: None,
     }
 }
 
@@ -163,6 +170,7 @@ pub(super) fn matches<T: Record>() -> Mirror<MatchKey, Vec<T>> {
         read: |s, keys| async move { holders(&s, &keys, |k| k.clone()).await }.boxed(),
         write: |s, answered| store_found(s, answered).boxed(),
         lookup: true,
+        record: None,
     }
 }
 
@@ -172,6 +180,7 @@ pub(super) fn link_field_matches() -> Mirror<i64, Vec<GhlContact>> {
         read: |s, ids| async move { holders(&s, &ids, |id| link_key(*id)).await }.boxed(),
         write: |s, answered| store_found(s, answered).boxed(),
         lookup: true,
+        record: None,
     }
 }
 

@@ -114,6 +114,9 @@ pub struct RequestMeta {
     from_read_model: AtomicU64,
     read_through_count: AtomicU64,
     oldest_synced_ms: Mutex<Option<i64>>,
+    /// When the read model stored the records this request was served from it, so that
+    /// `syncedAt` asks the store only about the others.
+    synced: Mutex<HashMap<(RecordKind, String), i64>>,
 }
 
 impl RequestMeta {
@@ -150,6 +153,18 @@ impl RequestMeta {
             .fetch_add(count as u64, Ordering::Relaxed);
         let mut oldest = self.oldest_synced_ms.lock().expect("meta lock");
         *oldest = Some(oldest.map_or(oldest_synced_ms, |o| o.min(oldest_synced_ms)));
+    }
+
+    /// Records when the read model stored a record this request was served.
+    pub fn served_synced(&self, record: (RecordKind, String), synced_at_ms: i64) {
+        self.synced
+            .lock()
+            .expect("meta lock")
+            .insert(record, synced_at_ms);
+    }
+
+    fn synced_of(&self, record: &(RecordKind, String)) -> Option<i64> {
+        self.synced.lock().expect("meta lock").get(record).copied()
     }
 
     fn read_through_upstream(&self, count: usize) {
@@ -233,6 +248,11 @@ where
             let stored = (m.read)(self.readers.clone(), missing.clone()).await;
             let oldest = stored.values().map(|(_, at)| *at).min().unwrap_or_default();
             self.meta.served_from_read_model(stored.len(), oldest);
+            if let Some(record) = m.record {
+                for (key, (_, at)) in &stored {
+                    self.meta.served_synced(record(key), *at);
+                }
+            }
             for (key, (v, _)) in stored {
                 cache.insert(key.clone(), v.clone()).await;
                 stale.remove(&key);
@@ -432,6 +452,9 @@ impl Loaders {
     /// When the read model last stored a record (epoch milliseconds), if it holds it.
     pub async fn synced_at(&self, record: (RecordKind, String)) -> Option<i64> {
         self.readers.read_model.as_ref()?;
+        if let Some(at) = self.meta.synced_of(&record) {
+            return Some(at);
+        }
         match self.synced.load_one(record).await {
             Ok(at) => at,
             Err(never) => match never {},

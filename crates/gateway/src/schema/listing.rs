@@ -271,9 +271,17 @@ pub async fn contacts(
             total = Some(page.total);
         }
         let rows = page.contacts.len();
-        let people = link_page(ctx, l, wants, &page.contacts, first, filtering_after)
-            .boxed()
-            .await?;
+        let people = link_page(
+            ctx,
+            l,
+            wants,
+            &page.contacts,
+            first,
+            filtering_after,
+            Ahead::WhileLinking,
+        )
+        .boxed()
+        .await?;
         for (row, person) in page.contacts.iter().zip(people) {
             let person = person?;
             if !keep(&person, &filter) {
@@ -318,9 +326,20 @@ async fn finish_page(l: &Loaders, wants: Wants, edges: &[ContactEdge]) {
     prefetch_page(l, wants, &ghl_ids, &clubos_ids).await;
 }
 
-/// Links a page of GHL contacts, loading meanwhile what the query asks of the first
-/// `first` (the rows shown, unless rows are filtered after linking): GHL records in one
-/// batch for the page, Club OS events as each row links, the location list at once.
+/// When a page loads what its rows show besides the contacts themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    /// While the rows link: GHL records in one batch for the page, Club OS events as each
+    /// row links, the location list at once. For pages read from GHL, where linking waits
+    /// on upstream lookups that the loading can overlap.
+    WhileLinking,
+    /// Once every row has linked, in one batch per kind: for pages read from the store,
+    /// where linking costs little and the store answers one query per batch.
+    AfterLinking,
+}
+
+/// Links a page of GHL contacts, loading what the query asks of the first `first` (the
+/// rows shown) as `ahead` says; rows filtered after linking load nothing here.
 async fn link_page(
     ctx: &Context<'_>,
     l: &Loaders,
@@ -328,22 +347,20 @@ async fn link_page(
     contacts: &[GhlContact],
     first: usize,
     filtering_after: bool,
+    ahead: Ahead,
 ) -> Result<Vec<Result<Contact>>> {
     for c in contacts {
         l.ghl_contact
             .feed_one(c.id.clone(), Ok(Some(c.clone())))
             .await;
     }
-    let shown: Vec<String> = if filtering_after {
-        Vec::new()
-    } else {
-        contacts.iter().take(first).map(|c| c.id.clone()).collect()
-    };
+    let wants = wants.unless(filtering_after || ahead == Ahead::AfterLinking);
+    let shown: Vec<String> = contacts.iter().take(first).map(|c| c.id.clone()).collect();
     let region = l.readers().phone_region;
     let linking = async {
         linking::warm_for_contacts(l, region, contacts).await;
         join_all(contacts.iter().cloned().enumerate().map(|(i, c)| {
-            let wants = wants.clubos_side().unless(filtering_after || i >= first);
+            let wants = wants.clubos_side().unless(i >= first);
             person_of_ghl(ctx, c, wants)
         }))
         .await
@@ -416,6 +433,8 @@ async fn from_read_model(
                 .await
                 .map_err(|e| e.extend())?
         } else {
+            l.meta
+                .served_synced((RecordKind::GhlContact, row.id.clone()), row.synced_at_ms);
             serde_json::from_str::<GhlContact>(&row.body).ok()
         };
         if let Some(c) = contact {
@@ -423,7 +442,7 @@ async fn from_read_model(
             contacts.push(c);
         }
     }
-    let people = link_page(ctx, l, wants, &contacts, first, false).await?;
+    let people = link_page(ctx, l, wants, &contacts, first, false, Ahead::AfterLinking).await?;
     let mut edges = Vec::with_capacity(people.len());
     for (cursor, person) in cursors.into_iter().zip(people) {
         edges.push(ContactEdge {
