@@ -224,8 +224,6 @@ impl Target {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch, as the store's timestamps hold them: the
-/// store is shared by replicas, so it keeps real time.
 /// How many ids go into one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
 /// bind parameters, and small enough to keep each statement cheap to plan.
 const MAX_IDS_PER_QUERY: usize = 500;
@@ -238,6 +236,8 @@ fn placeholders(from: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Wall-clock milliseconds since the Unix epoch, as the store's timestamps hold them: the
+/// store is shared by replicas, so it keeps real time.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
