@@ -404,6 +404,59 @@ async fn search_filters_with_or_groups_and_pages_both_ways() {
 }
 
 #[tokio::test]
+async fn a_new_contact_shows_in_search_only_after_the_configured_lag() {
+    let sim = Sim::start().await;
+    let client = sim.client();
+    let by_email = |email: &str| SearchRequest {
+        page_limit: 10,
+        filters: vec![SearchFilter::cond("email", FilterOp::Eq, email)],
+        ..SearchRequest::default()
+    };
+    let config = |lag: u64| {
+        sim.http
+            .post(sim.url("/_sim/config"))
+            .json(&json!({"search_lag_ms": lag}))
+            .send()
+    };
+    assert!(config(600_000).await.expect("config").status().is_success());
+    let made = client
+        .create_contact(&NewContact {
+            location_id: GHL_LOCATION_ID.into(),
+            fields: ContactPatch {
+                first_name: Some("Lagging".into()),
+                email: Some("lagging@example.org".into()),
+                ..ContactPatch::default()
+            },
+            ..NewContact::default()
+        })
+        .await
+        .expect("create");
+    let unseen = client
+        .search_contacts(&by_email("lagging@example.org"))
+        .await
+        .expect("search");
+    assert_eq!(unseen.total, 0, "not indexed yet");
+    let seeded = sim.world.ghl.contacts[0]
+        .email
+        .clone()
+        .expect("seeded email");
+    let old = client
+        .search_contacts(&by_email(&seeded))
+        .await
+        .expect("search");
+    assert_eq!(old.total, 1, "older contacts are found");
+    assert!(config(0).await.expect("config").status().is_success());
+    let seen = client
+        .search_contacts(&by_email("lagging@example.org"))
+        .await
+        .expect("search");
+    assert_eq!(
+        seen.contacts.first().map(|c| c.id.as_str()),
+        Some(made.id.as_str())
+    );
+}
+
+#[tokio::test]
 async fn tasks_of_many_contacts_come_from_one_search() {
     let sim = Sim::start().await;
     let client = sim.client();

@@ -3,7 +3,10 @@
 //! of that write, the next poll seeing the user again) writes nothing; the dry run shows
 //! what propagation would write without writing it. Writes are counted at the simulators.
 
-use contactgraph::{demo::Demo, sim::seed::Kind};
+use contactgraph::{
+    demo::Demo,
+    sim::{SimOptions, ghl::GhlSimConfig, seed::Kind},
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -494,4 +497,59 @@ async fn a_club_os_user_nobody_in_ghl_holds_gets_a_linked_contact_and_a_househol
     let again = poll(&demo).await;
     assert_eq!(again["created"], 0, "{again}");
     assert_eq!(writes(&both_stats(&demo).await.0), writes(&ghl_after));
+}
+
+#[tokio::test]
+async fn a_contact_made_for_a_club_os_user_is_made_once_though_search_has_not_seen_it_yet() {
+    let clock = manual_clock();
+    let demo = app()
+        .sims(SimOptions {
+            people: 120,
+            ghl: GhlSimConfig {
+                allow_duplicate_contact: true,
+                search_lag_ms: 600_000,
+                ..GhlSimConfig::default()
+            },
+            ..SimOptions::default()
+        })
+        .unthrottled()
+        .config(json!({"sync": {"create_in_ghl": true}, "ghl": {"timeout_ms": 400}}))
+        .clock(&clock)
+        .start()
+        .await;
+    poll(&demo).await;
+    let u = demo
+        .world
+        .example(Kind::ClubOsOnly)
+        .expect("a Club OS-only person")
+        .clubos_user_ids[0];
+    change_member(&demo, u, json!({"lastName": "Newcomer"})).await;
+    // GHL makes the contact but its answer never arrives: the link leg waits in the outbox.
+    faults(
+        &demo.sims.ghl.url(),
+        json!({"rules": [{"route": "POST /contacts/", "action": "apply_then_hang", "times": 1}]}),
+    )
+    .await;
+    let first = poll(&demo).await;
+    assert_eq!(first["created"], 1, "{first}");
+    // Polled again at once, GHL's search does not show the new contact yet.
+    poll(&demo).await;
+    settle_relay(&demo, &clock).await;
+    poll(&demo).await;
+    let made = stats(&demo.sims.ghl.url()).await.count("POST /contacts/");
+    assert_eq!(made, 1, "one contact for the user, however often polled");
+    let person = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { linkStatus ghl { lastName } } }",
+        json!({"id": u.to_string()}),
+    )
+    .await;
+    assert_eq!(
+        person["data"]["contact"]["linkStatus"], "LINKED",
+        "{person}"
+    );
+    assert_eq!(
+        person["data"]["contact"]["ghl"]["lastName"], "Newcomer",
+        "{person}"
+    );
 }

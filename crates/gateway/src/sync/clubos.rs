@@ -7,7 +7,8 @@
 //! run cut short is done again (harmless: values are compared, not events).
 //!
 //! With `sync.create_in_ghl`, a user with no stored link whom no GHL contact may already
-//! be (by email, phone or link field) gets a GHL contact made from them, linked.
+//! be (by email, phone or link field) gets a GHL contact made from them, linked, at most
+//! once per user (the operation's idempotency key is the user's id).
 //!
 //! The first run only records where it starts: history is the link sweep's and the
 //! read model's, not the poll's.
@@ -266,7 +267,20 @@ async fn create_in_ghl(
         "a Club OS user with no GHL contact, and nobody in GHL holds their email or phone \
          ([sync] create_in_ghl)",
     );
-    match writes::execute(w, plan::create_in_ghl(contact, user.user_id), None, why).await {
+    // GHL's search lags a create by seconds: a poll done again soon after a create whose
+    // link is not stored yet (its answer lost, the process stopped) would not find the
+    // new contact. The operation is keyed by the user, so it is done once per user for
+    // as long as keys are kept (`writes.idempotency_retention_secs`).
+    let id = user.user_id.to_string();
+    let once = writes::Idempotency::new(SOURCE, "createInGhl", &id, &serde_json::json!(id));
+    match writes::execute(
+        w,
+        plan::create_in_ghl(contact, user.user_id),
+        Some(once),
+        why,
+    )
+    .await
+    {
         Ok(outcome) if outcome.overall() != Overall::Failed => {
             tracing::info!(user = user.user_id, contact = ?outcome.ghl_contact_id, "GHL contact made for a Club OS user");
             Ok(true)

@@ -65,6 +65,10 @@ pub struct GhlSimConfig {
     pub webhook_retry_delay_ms: u64,
     /// Re-sends after 429 before a delivery is given up (GHL: 6).
     pub webhook_max_retries: u32,
+    /// How long a new contact stays out of `POST /contacts/search`, in milliseconds.
+    /// GHL's search index is eventually consistent: writes take a few seconds to show.
+    /// Only creations are modelled; 0 (the default) makes search see every write at once.
+    pub search_lag_ms: u64,
 }
 
 impl Default for GhlSimConfig {
@@ -78,6 +82,7 @@ impl Default for GhlSimConfig {
             webhook_url: None,
             webhook_retry_delay_ms: 600_000,
             webhook_max_retries: 6,
+            search_lag_ms: 0,
         }
     }
 }
@@ -328,6 +333,7 @@ struct ConfigPatch {
     webhook_url: Option<String>,
     webhook_retry_delay_ms: Option<u64>,
     webhook_max_retries: Option<u32>,
+    search_lag_ms: Option<u64>,
 }
 
 async fn set_config(
@@ -353,6 +359,9 @@ async fn set_config(
     }
     if let Some(n) = patch.webhook_max_retries {
         cfg.webhook_max_retries = n;
+    }
+    if let Some(ms) = patch.search_lag_ms {
+        cfg.search_lag_ms = ms;
     }
     Json(cfg.clone())
 }

@@ -394,11 +394,17 @@ pub async fn search(
         )));
     }
     let query = str_of(&map, "query").filter(|q| !q.is_empty());
+    let indexed_until = indexed_until(sim.config().search_lag_ms);
     let store = sim.store();
     let mut rows: Vec<(Vec<Value>, &Contact)> = store
         .contacts
         .values()
         .filter(|c| c.location_id == caller.location_id)
+        .filter(|c| {
+            indexed_until
+                .as_deref()
+                .is_none_or(|until| c.date_added.as_str() <= until)
+        })
         .filter(|c| query.as_deref().is_none_or(|q| matches_query(c, q)))
         .filter(|c| filters.iter().all(|f| eval(f, c)))
         .map(|c| (sort_key(c, &spec), c))
@@ -421,4 +427,13 @@ pub async fn search(
         .map(|(k, c)| c.search_json(Value::Array(k.clone())))
         .collect();
     json_ok(with_trace(json!({"contacts": contacts, "total": total})))
+}
+
+/// The latest `dateAdded` the search index holds with a lag of `lag_ms` (none: no lag).
+/// Both sides are the same ISO format, so they compare as text.
+fn indexed_until(lag_ms: u64) -> Option<String> {
+    (lag_ms > 0).then(|| {
+        let lag = chrono::Duration::milliseconds(i64::try_from(lag_ms).unwrap_or(i64::MAX));
+        crate::seed::iso_ms(chrono::Utc::now() - lag)
+    })
 }
