@@ -68,6 +68,9 @@ impl Default for StoreConfig {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where read-model writes go: on a SQLite file, connections that commit without
+    /// waiting for the disk (`synchronous = NORMAL`); elsewhere `pool` itself.
+    read_model_pool: AnyPool,
     backend: Backend,
 }
 
@@ -293,9 +296,29 @@ impl Store {
             AnyPoolOptions::new()
         };
         let pool = pool_options
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
+        // The read model is a copy of the upstreams: in WAL mode `synchronous = NORMAL`
+        // keeps every commit through a crash of the process and may lose the last ones
+        // only to a power cut, after which they are read again. Its writes then stop
+        // waiting for an fsync each, which a page read through would otherwise queue on.
+        // The outbox, keys, links and cursors keep SQLite's default, `FULL`.
+        let read_model_pool = if backend == Backend::Sqlite && !target.in_memory {
+            AnyPoolOptions::new()
+                .max_connections(2)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await
+                .map_err(connect_error)?
+        } else {
+            pool.clone()
+        };
 
         MIGRATOR
             .run(&pool)
@@ -304,7 +327,11 @@ impl Store {
                 backend: backend.name(),
                 source,
             })?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            read_model_pool,
+            backend,
+        })
     }
 
     /// Which backend this store runs on, `"sqlite"` or `"postgres"`, so that `/readyz` and
@@ -326,9 +353,21 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so that two writers queue on the busy timeout instead of one
     /// failing when it upgrades from reading; PostgreSQL locks rows as it goes.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        Self::begin_on(&self.pool, self.backend).await
+    }
+
+    /// [`Store::begin_write`] for the read model's copies of upstream records.
+    async fn begin_read_model_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        Self::begin_on(&self.read_model_pool, self.backend).await
+    }
+
+    async fn begin_on(
+        pool: &AnyPool,
+        backend: Backend,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => pool.begin().await,
         }
     }
 
@@ -460,5 +499,37 @@ mod tests {
         assert!(Target::sqlite("sqlite::memory:").unwrap().in_memory);
         assert!(Target::sqlite("sqlite://?mode=memory").unwrap().in_memory);
         assert!(Target::sqlite("sqlite://").is_err());
+    }
+
+    #[tokio::test]
+    async fn on_a_sqlite_file_only_the_read_model_commits_without_waiting_for_the_disk() {
+        let dir =
+            std::env::temp_dir().join(format!("contactgraph-sync-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.join("cg.db").display()))
+            .await
+            .unwrap();
+        let synchronous = |pool: &AnyPool| {
+            let pool = pool.clone();
+            async move {
+                let row = sqlx::query("PRAGMA synchronous")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
+            }
+        };
+        assert_eq!(
+            synchronous(&store.pool).await,
+            2,
+            "FULL for the outbox and links"
+        );
+        assert_eq!(
+            synchronous(&store.read_model_pool).await,
+            1,
+            "NORMAL for copies"
+        );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -327,7 +327,7 @@ impl Store {
         source: ReadSource,
     ) -> Result<usize, StoreError> {
         self.retrying_races("put_records", || async move {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_read_model_write().await?;
             let changed = self.upsert(&mut tx, kind, records, source).await?;
             tx.commit().await?;
             Ok(changed)
@@ -346,7 +346,7 @@ impl Store {
         source: ReadSource,
     ) -> Result<usize, StoreError> {
         self.retrying_races("put_record_set", || async move {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_read_model_write().await?;
             let mut changed = self.upsert(&mut tx, kind, records, source).await?;
             let keep: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
             let rows = sqlx::query("SELECT id FROM read_model WHERE kind = $1 AND owner = $2")
@@ -390,7 +390,7 @@ impl Store {
         source: ReadSource,
     ) -> Result<bool, StoreError> {
         self.retrying_races("remove_record", || async move {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_read_model_write().await?;
             let removed = self.delete(&mut tx, kind, id, source).await?;
             tx.commit().await?;
             Ok(removed)
