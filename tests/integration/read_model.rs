@@ -327,6 +327,49 @@ async fn no_cache_reads_through_to_the_upstream_and_stores_what_it_read() {
 }
 
 #[tokio::test]
+async fn metrics_say_where_each_source_stands_and_what_the_read_model_holds() {
+    let demo = demo(30).await;
+    let done = backfill(&demo).await;
+    let metrics = get_text(format!("{}/metrics", demo.url())).await;
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{metrics}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    let polled = value("contactgraph_sync_last_success_seconds{source=\"clubos_users\"}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - 60.0..=now + 1.0).contains(&polled),
+        "{polled} against {now}"
+    );
+    assert_eq!(
+        value("contactgraph_sync_failing{source=\"clubos_users\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("contactgraph_read_model_records{kind=\"ghl_contact\"}"),
+        done["ghlContacts"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("contactgraph_read_model_records{kind=\"clubos_user\"}"),
+        done["clubOsUsers"].as_f64().unwrap()
+    );
+    assert!(value("contactgraph_change_log_sequence") > 0.0, "{metrics}");
+    assert!(
+        value(
+            "contactgraph_ghl_requests_today{class=\"background\",source=\"backfill:ghl_contact\"}"
+        ) > 0.0,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn backfill_says_clearly_when_the_read_model_is_off() {
     let demo = app().people(10).start().await;
     let body = graphql(&demo, "mutation { backfill { pages } }", json!({})).await;

@@ -1,7 +1,7 @@
 //! The gateway's HTTP surface: `POST /graphql`, the GraphiQL playground at `GET /` (its
 //! files under `/playground/`, see [`crate::playground`]),
-//! `GET /healthz` (liveness), `GET /readyz` (readiness), `GET /metrics` (cache, outbox and
-//! webhook counters, Prometheus text format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
+//! `GET /healthz` (liveness), `GET /readyz` (readiness), `GET /metrics` (cache, outbox,
+//! webhook and sync series, Prometheus text format), `POST /webhooks/ghl` (see [`crate::webhooks`]) and, when the gateway uses
 //! GHL OAuth, the app's install endpoints (see [`crate::install`]).
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -587,6 +587,10 @@ async fn metrics(State(shared): SharedState) -> String {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count outbox writes"),
+    }
+    match sync::metrics::prometheus(&s.readers.store, &s.readers.ghl.budget()).await {
+        Ok(text) => out.push_str(&text),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the sync engine's state"),
     }
     out
 }

@@ -188,6 +188,16 @@ impl Store {
         Ok(Some(seq))
     }
 
+    /// The latest change's sequence number (0 before the first change).
+    pub async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM change_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.query_error("last_change_seq", e))?;
+        row.try_get("seq")
+            .map_err(|e| self.query_error("last_change_seq", e))
+    }
+
     /// Up to `limit` changes after `after` (0 for the first), oldest first.
     pub async fn changes_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
         const OPERATION: &str = "changes_after";

@@ -39,6 +39,31 @@ impl Store {
         .transpose()
     }
 
+    /// Every source's stored cursor, by source name.
+    pub async fn sync_cursors(&self) -> Result<Vec<(String, SyncCursor)>, StoreError> {
+        const OPERATION: &str = "sync_cursors";
+        let rows = sqlx::query(
+            "SELECT source, position, last_success_ms, last_error FROM sync_cursors \
+             ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| {
+                let field = |e| self.query_error(OPERATION, e);
+                Ok((
+                    row.try_get("source").map_err(field)?,
+                    SyncCursor {
+                        position: row.try_get("position").map_err(field)?,
+                        last_success_ms: row.try_get("last_success_ms").map_err(field)?,
+                        last_error: row.try_get("last_error").map_err(field)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Records a successful run of `source` that reached `position`.
     pub async fn advance_sync_cursor(
         &self,

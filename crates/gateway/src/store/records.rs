@@ -306,6 +306,23 @@ impl Store {
             .map_err(|e| self.query_error("record_count", e))
     }
 
+    /// How many records of each kind the read model holds, kinds it holds none of left out.
+    pub async fn record_counts(&self) -> Result<Vec<(RecordKind, i64)>, StoreError> {
+        const OPERATION: &str = "record_counts";
+        let rows =
+            sqlx::query("SELECT kind, COUNT(*) AS n FROM read_model GROUP BY kind ORDER BY kind")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| {
+                let field = |e| self.query_error(OPERATION, e);
+                let kind: String = row.try_get("kind").map_err(field)?;
+                Ok((kind.parse()?, row.try_get("n").map_err(field)?))
+            })
+            .collect()
+    }
+
     /// Whether any record of `kind` waits to be read again after a write.
     pub async fn has_stale_records(&self, kind: RecordKind) -> Result<bool, StoreError> {
         let row =

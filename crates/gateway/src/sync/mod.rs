@@ -11,6 +11,7 @@ pub mod ghl;
 pub mod ghl_poll;
 pub mod links;
 pub mod mapping;
+pub mod metrics;
 pub mod reconcile;
 
 use std::{future::Future, time::Duration};
