@@ -1,7 +1,8 @@
 //! `contactgraph sync status|backfill|reconcile|plan`: drives the sync engine of a running
 //! gateway through its GraphQL API with an `admin` key, so the one process that owns the
 //! sync loops does the work, and shows it: a progress bar on long runs (the backfill's
-//! cursors read from `syncStatus` while it runs), a summary at the end.
+//! records read of the upstreams' totals, and its cursors, from `syncStatus` while it
+//! runs), a summary at the end.
 
 use std::time::Duration;
 
@@ -30,8 +31,8 @@ pub struct Remote {
     http: reqwest::Client,
 }
 
-const STATUS: &str =
-    "{ syncStatus { source scheduled propagates cursor lastSuccessAt lastError } }";
+const STATUS: &str = "{ syncStatus { source scheduled propagates cursor lastSuccessAt \
+    lastError recordsRead recordsTotal } }";
 
 impl Remote {
     pub fn new(url: &str, key: String) -> Self {
@@ -107,6 +108,13 @@ impl Remote {
                 done = &mut run => break done?,
                 () = tokio::time::sleep(Duration::from_millis(500)) => {
                     if let Ok(status) = self.run(STATUS, json!({})).await {
+                        if let Some((read, total)) = backfill_counts(&status) {
+                            if bar.length().is_none() {
+                                bar.set_style(counted());
+                            }
+                            bar.set_length(total);
+                            bar.set_position(read.min(total));
+                        }
                         bar.set_message(backfill_positions(&status));
                     }
                 }
@@ -213,6 +221,28 @@ fn spinner(what: &str) -> ProgressBar {
     bar
 }
 
+/// The bar's look once the upstreams' totals are known.
+fn counted() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} {elapsed} [{bar:30}] {pos}/{len} records, {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Records read and to read over the backfill's sources whose totals are known.
+fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
+    let counted: Vec<(u64, u64)> = status["syncStatus"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["recordsRead"].as_u64()?, s["recordsTotal"].as_u64()?)))
+        .collect();
+    (!counted.is_empty()).then(|| {
+        counted
+            .iter()
+            .fold((0, 0), |(r, t), (read, total)| (r + read, t + total))
+    })
+}
+
 /// The backfill's cursors from a `syncStatus` answer, for the progress line.
 fn backfill_positions(status: &Value) -> String {
     status["syncStatus"]
@@ -235,4 +265,21 @@ fn backfill_positions(status: &Value) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_counts_the_backfill_sources_whose_totals_are_known() {
+        let status = json!({"syncStatus": [
+            {"source": "clubos_users", "recordsRead": null, "recordsTotal": null},
+            {"source": "backfill:ghl_contact", "recordsRead": 500, "recordsTotal": 2000},
+            {"source": "backfill:clubos_user", "recordsRead": 200, "recordsTotal": 2100},
+        ]});
+        assert_eq!(backfill_counts(&status), Some((700, 4100)));
+        let unknown = json!({"syncStatus": [{"source": "backfill:ghl_contact"}]});
+        assert_eq!(backfill_counts(&unknown), None);
+    }
 }

@@ -370,6 +370,36 @@ async fn metrics_say_where_each_source_stands_and_what_the_read_model_holds() {
 }
 
 #[tokio::test]
+async fn sync_status_counts_what_the_backfill_read_of_each_upstream() {
+    let demo = demo(30).await;
+    let done = backfill(&demo).await;
+    let status = graphql(
+        &demo,
+        "{ syncStatus { source recordsRead recordsTotal } }",
+        json!({}),
+    )
+    .await;
+    let of = |source: &str| {
+        status["data"]["syncStatus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == source)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {source}: {status}"))
+    };
+    for (source, read) in [
+        ("backfill:ghl_contact", &done["ghlContacts"]),
+        ("backfill:clubos_user", &done["clubOsUsers"]),
+    ] {
+        let s = of(source);
+        assert_eq!(&s["recordsRead"], read, "{status}");
+        assert_eq!(&s["recordsTotal"], read, "read whole: {status}");
+    }
+    assert!(of("clubos_users")["recordsTotal"].is_null(), "{status}");
+}
+
+#[tokio::test]
 async fn backfill_says_clearly_when_the_read_model_is_off() {
     let demo = app().people(10).start().await;
     let body = graphql(&demo, "mutation { backfill { pages } }", json!({})).await;

@@ -222,8 +222,7 @@ impl Gateway {
             .map(|model| {
                 let (r, page) = (readers.clone(), cfg.sync.clubos_page_size);
                 tokio::spawn(async move {
-                    let quiet = sync::backfill::Quiet;
-                    match sync::backfill::run(&r.ghl, &r.clubos, &model, page, &quiet).await {
+                    match sync::backfill::run(&r.ghl, &r.clubos, &model, page).await {
                         Ok(report) => tracing::info!(?report, "backfill finished"),
                         Err(e) => tracing::warn!(code = e.code.as_str(), "backfill stopped"),
                     }

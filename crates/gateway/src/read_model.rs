@@ -359,6 +359,17 @@ pub struct ReadModel {
     link_field: LinkField,
     region: phonenumber::country::Id,
     completeness: Arc<Mutex<Completeness>>,
+    /// Per kind, what this process's latest backfill run has read and the upstream's total.
+    backfill: Arc<Mutex<HashMap<RecordKind, BackfillProgress>>>,
+}
+
+/// How far a backfill run of one kind has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillProgress {
+    /// Records the run has read.
+    pub read: usize,
+    /// How many the upstream said it holds, as of the run's latest page.
+    pub total: u64,
 }
 
 impl ReadModel {
@@ -377,7 +388,25 @@ impl ReadModel {
             link_field,
             region,
             completeness: Arc::default(),
+            backfill: Arc::default(),
         }
+    }
+
+    /// Records how far the running backfill of `kind` has come.
+    pub fn backfill_advanced(&self, kind: RecordKind, progress: BackfillProgress) {
+        self.backfill
+            .lock()
+            .expect("backfill progress lock")
+            .insert(kind, progress);
+    }
+
+    /// How far this process's latest backfill run of `kind` came, if one ran.
+    pub fn backfill_progress(&self, kind: RecordKind) -> Option<BackfillProgress> {
+        self.backfill
+            .lock()
+            .expect("backfill progress lock")
+            .get(&kind)
+            .copied()
     }
 
     /// The store it keeps its rows in.

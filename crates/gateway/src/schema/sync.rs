@@ -70,6 +70,12 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// GHL requests this source made in the current budget day (see `ghlBudget`).
     pub budget_used: i64,
+    /// For a backfill source: the records this process's latest run of it has read so
+    /// far (a run resumed after a restart counts from where it resumed).
+    pub records_read: Option<i64>,
+    /// For a backfill source: how many records the upstream holds, as that run's latest
+    /// page said.
+    pub records_total: Option<i64>,
 }
 
 /// GHL requests one source of background work made.
@@ -262,17 +268,32 @@ impl SyncQueries {
         };
         let cfg = ctx.data::<SyncConfig>()?;
         let read_model = l.readers().read_model.is_some();
+        let model = l.readers().read_model.as_ref();
+        let filled = |kind| {
+            let p = model.and_then(|m| m.backfill_progress(kind));
+            (backfill_source(kind), read_model, false, p)
+        };
         let sources = [
-            (clubos::SOURCE.to_owned(), cfg.clubos_poll, cfg.propagate),
-            (ghl_poll::SOURCE.to_owned(), cfg.ghl_poll, cfg.propagate),
-            (backfill_source(RecordKind::GhlContact), read_model, false),
-            (backfill_source(RecordKind::ClubOsUser), read_model, false),
+            (
+                clubos::SOURCE.to_owned(),
+                cfg.clubos_poll,
+                cfg.propagate,
+                None,
+            ),
+            (
+                ghl_poll::SOURCE.to_owned(),
+                cfg.ghl_poll,
+                cfg.propagate,
+                None,
+            ),
+            filled(RecordKind::GhlContact),
+            filled(RecordKind::ClubOsUser),
         ];
         let store = &l.readers().store;
         // Boxed: the schema's future is deep enough without this loop's.
         async move {
             let mut out = Vec::with_capacity(sources.len());
-            for (source, scheduled, propagates) in sources {
+            for (source, scheduled, propagates, progress) in sources {
                 let stored = store
                     .sync_cursor(&source)
                     .await
@@ -288,6 +309,8 @@ impl SyncQueries {
                         .filter(|p| !p.is_empty()),
                     last_success_at: stored.as_ref().and_then(|c| c.last_success_ms).map(iso_ms),
                     last_error: stored.and_then(|c| c.last_error),
+                    records_read: progress.map(|p| i64::try_from(p.read).unwrap_or(i64::MAX)),
+                    records_total: progress.map(|p| i64::try_from(p.total).unwrap_or(i64::MAX)),
                 });
             }
             Ok(out)

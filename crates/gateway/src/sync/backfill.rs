@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     clock::iso_ms,
     error::{GatewayError, System},
-    read_model::{BACKFILL_DONE, ReadModel, backfill_source},
+    read_model::{BACKFILL_DONE, BackfillProgress, ReadModel, backfill_source},
     store::{ReadSource, RecordKind},
     upstream::{
         clubos::{ClubOsClient, ClubOsUser, SortDir, UserSearch},
@@ -43,20 +43,6 @@ pub struct BackfillReport {
     pub pages: usize,
 }
 
-/// Where a backfill run is, for a progress bar.
-pub trait Progress: Send + Sync {
-    /// `kind` has `done` of about `total` records read.
-    fn advanced(&self, kind: RecordKind, done: usize, total: Option<u64>);
-}
-
-/// No progress shown.
-#[derive(Debug, Default)]
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn advanced(&self, _: RecordKind, _: usize, _: Option<u64>) {}
-}
-
 /// Reads everything not yet backfilled; kinds already done are skipped. `clubos_page`
 /// is the Club OS page size. Also starts the Club OS poll's cursor when it has none, so
 /// that changes made while the backfill runs are polled afterwards.
@@ -66,11 +52,10 @@ pub async fn run(
     clubos: &ClubOsClient,
     model: &ReadModel,
     clubos_page: u32,
-    progress: &dyn Progress,
 ) -> Result<BackfillReport, GatewayError> {
     background(
         &backfill_source(RecordKind::GhlContact),
-        fill(ghl, clubos, model, clubos_page, progress),
+        fill(ghl, clubos, model, clubos_page),
     )
     .await
 }
@@ -80,7 +65,6 @@ async fn fill(
     clubos: &ClubOsClient,
     model: &ReadModel,
     clubos_page: u32,
-    progress: &dyn Progress,
 ) -> Result<BackfillReport, GatewayError> {
     let store = model.store();
     if store
@@ -95,8 +79,8 @@ async fn fill(
             .map_err(store_err)?;
     }
     let mut report = BackfillReport::default();
-    contacts(ghl, model, progress, &mut report).await?;
-    users(clubos, model, clubos_page, progress, &mut report).await?;
+    contacts(ghl, model, &mut report).await?;
+    users(clubos, model, clubos_page, &mut report).await?;
     Ok(report)
 }
 
@@ -118,7 +102,6 @@ async fn position(model: &ReadModel, kind: RecordKind) -> Result<Option<String>,
 async fn contacts(
     ghl: &GhlClient,
     model: &ReadModel,
-    progress: &dyn Progress,
     report: &mut BackfillReport,
 ) -> Result<(), GatewayError> {
     let source = backfill_source(RecordKind::GhlContact);
@@ -134,7 +117,13 @@ async fn contacts(
             .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        progress.advanced(RecordKind::GhlContact, report.ghl_contacts, Some(total));
+        model.backfill_advanced(
+            RecordKind::GhlContact,
+            BackfillProgress {
+                read: report.ghl_contacts,
+                total,
+            },
+        );
         let position = match &next {
             Some(n) => serde_json::to_string(n).unwrap_or_default(),
             None => BACKFILL_DONE.to_owned(),
@@ -199,7 +188,6 @@ async fn users(
     clubos: &ClubOsClient,
     model: &ReadModel,
     size: u32,
-    progress: &dyn Progress,
     report: &mut BackfillReport,
 ) -> Result<(), GatewayError> {
     let source = backfill_source(RecordKind::ClubOsUser);
@@ -215,7 +203,13 @@ async fn users(
             .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        progress.advanced(RecordKind::ClubOsUser, report.clubos_users, Some(total));
+        model.backfill_advanced(
+            RecordKind::ClubOsUser,
+            BackfillProgress {
+                read: report.clubos_users,
+                total,
+            },
+        );
         let next = if more {
             (page_no + 1).to_string()
         } else {

@@ -124,7 +124,7 @@ impl SyncMutations {
             return Err(err(read_model_off()));
         };
         let page = ctx.data::<SyncConfig>()?.clubos_page_size;
-        let run = backfill::run(&r.ghl, &r.clubos, model, page, &backfill::Quiet).boxed();
+        let run = backfill::run(&r.ghl, &r.clubos, model, page).boxed();
         Ok(run.await.map_err(err)?.into())
     }
 
