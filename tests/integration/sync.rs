@@ -500,6 +500,37 @@ async fn a_club_os_user_nobody_in_ghl_holds_gets_a_linked_contact_and_a_househol
 }
 
 #[tokio::test]
+async fn a_refused_create_is_not_sent_again_until_the_user_changes() {
+    let demo = demo(120, json!({"create_in_ghl": true})).await;
+    poll(&demo).await;
+    let u = demo
+        .world
+        .example(Kind::ClubOsOnly)
+        .expect("a Club OS-only person")
+        .clubos_user_ids[0];
+    change_member(&demo, u, json!({"lastName": "Refused"})).await;
+    faults(
+        &demo.sims.ghl.url(),
+        json!({"rules": [{"route": "POST /contacts/", "status": 422, "times": 1}]}),
+    )
+    .await;
+    let refused = poll(&demo).await;
+    assert_eq!(refused["created"], 0, "{refused}");
+    let again = poll(&demo).await;
+    assert_eq!(again["created"], 0, "{again}");
+    let sent = |s: &contactgraph::sim::admin::StatsSnapshot| s.count("POST /contacts/");
+    assert_eq!(
+        sent(&stats(&demo.sims.ghl.url()).await),
+        1,
+        "the same create is not sent twice"
+    );
+    change_member(&demo, u, json!({"lastName": "Corrected"})).await;
+    let fixed = poll(&demo).await;
+    assert_eq!(fixed["created"], 1, "{fixed}");
+    assert_eq!(sent(&stats(&demo.sims.ghl.url()).await), 2);
+}
+
+#[tokio::test]
 async fn a_contact_made_for_a_club_os_user_is_made_once_though_search_has_not_seen_it_yet() {
     let clock = manual_clock();
     let demo = app()

@@ -8,7 +8,8 @@
 //!
 //! With `sync.create_in_ghl`, a user with no stored link whom no GHL contact may already
 //! be (by email, phone or link field) gets a GHL contact made from them, linked, at most
-//! once per user (the operation's idempotency key is the user's id).
+//! once per user and content (the operation's idempotency key is the user's id and a
+//! digest of what is sent).
 //!
 //! The first run only records where it starts: history is the link sweep's and the
 //! read model's, not the poll's.
@@ -269,10 +270,12 @@ async fn create_in_ghl(
     );
     // GHL's search lags a create by seconds: a poll done again soon after a create whose
     // link is not stored yet (its answer lost, the process stopped) would not find the
-    // new contact. The operation is keyed by the user, so it is done once per user for
-    // as long as keys are kept (`writes.idempotency_retention_secs`).
-    let id = user.user_id.to_string();
-    let once = writes::Idempotency::new(SOURCE, "createInGhl", &id, &serde_json::json!(id));
+    // new contact. The operation is keyed by the user and what is sent, so the same
+    // create is done once for as long as keys are kept (`writes.idempotency_retention_secs`),
+    // while a user whose details changed since a refused create is tried again.
+    let input = serde_json::json!({"user": user.user_id, "contact": &contact});
+    let mut once = writes::Idempotency::new(SOURCE, "createInGhl", "", &input);
+    once.key = format!("{}:{}", user.user_id, once.fingerprint);
     match writes::execute(
         w,
         plan::create_in_ghl(contact, user.user_id),
