@@ -228,19 +228,24 @@ fn counted() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// Records read and to read over the backfill's sources whose totals are known.
+/// Records read and to read over the backfill's sources, once every one of them has a
+/// total (Club OS's arrives only after GHL's contacts are read: a bar over GHL's alone
+/// would run to its end and then fall back).
 fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
-    let counted: Vec<(u64, u64)> = status["syncStatus"]
+    status["syncStatus"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|s| Some((s["recordsRead"].as_u64()?, s["recordsTotal"].as_u64()?)))
-        .collect();
-    (!counted.is_empty()).then(|| {
-        counted
-            .iter()
-            .fold((0, 0), |(r, t), (read, total)| (r + read, t + total))
-    })
+        .filter(|s| {
+            s["source"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("backfill:"))
+        })
+        .map(|s| Some((s["recordsRead"].as_u64()?, s["recordsTotal"].as_u64()?)))
+        .try_fold((0, 0), |(r, t), counted| {
+            counted.map(|(read, total)| (r + read, t + total))
+        })
+        .filter(|&(_, total)| total > 0)
 }
 
 /// The backfill's cursors from a `syncStatus` answer, for the progress line.
@@ -279,7 +284,14 @@ mod tests {
             {"source": "backfill:clubos_user", "recordsRead": 200, "recordsTotal": 2100},
         ]});
         assert_eq!(backfill_counts(&status), Some((700, 4100)));
-        let unknown = json!({"syncStatus": [{"source": "backfill:ghl_contact"}]});
-        assert_eq!(backfill_counts(&unknown), None);
+        let half = json!({"syncStatus": [
+            {"source": "backfill:ghl_contact", "recordsRead": 500, "recordsTotal": 2000},
+            {"source": "backfill:clubos_user", "recordsRead": null, "recordsTotal": null},
+        ]});
+        assert_eq!(
+            backfill_counts(&half),
+            None,
+            "no bar until every total is known"
+        );
     }
 }

@@ -226,6 +226,11 @@ async fn a_sync_cursor_moves_on_success_and_keeps_its_place_on_failure(db: TestD
     assert_eq!(again.last_success_ms, ok.last_success_ms);
     assert_eq!(again.last_error.as_deref(), Some("STORE_UNAVAILABLE"));
     assert!(store.sync_cursor("ghl_contacts").await.unwrap().is_none());
+    assert_eq!(
+        store.sync_cursors().await.unwrap(),
+        [("clubos_users".to_owned(), again)],
+        "every stored cursor, listed"
+    );
 }
 
 async fn a_link_the_sweep_confirmed_never_displaces_or_rewrites_another(db: TestDb) {

@@ -114,8 +114,14 @@ async fn records_are_found_by_id_and_key_and_logged_only_when_they_change(db: Te
         "a record is found by its current keys only"
     );
     assert_eq!(store.record_count(kind).await.unwrap(), 2);
+    assert_eq!(store.record_counts().await.unwrap(), [(kind, 2)]);
     let logged = log(&store).await;
     assert_eq!(logged.len(), 3);
+    assert_eq!(
+        store.last_change_seq().await.unwrap(),
+        3,
+        "numbered from 1, no gaps"
+    );
     assert_eq!(logged[2].0, ChangeKind::RecordChanged);
     assert_eq!(logged[2].2, ["dateUpdated", "email"]);
     assert!(!store.has_stale_records(kind).await.unwrap());

@@ -40,7 +40,9 @@ pub enum Origin {
 /// One entry of the change log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// Its place in the log: strictly increasing in commit order, never reused.
+    /// Its place in the log: strictly increasing in commit order, never reused (on a SQLite
+    /// file a power cut may take back the last read-model entries, and their numbers, see
+    /// ARCHITECTURE.md).
     pub seq: i64,
     /// What changed.
     pub kind: ChangeKind,

@@ -429,11 +429,15 @@ pub async fn search(
     json_ok(with_trace(json!({"contacts": contacts, "total": total})))
 }
 
-/// The latest `dateAdded` the search index holds with a lag of `lag_ms` (none: no lag).
+/// The latest `dateAdded` the search index holds with a lag of `lag_ms` (none: no lag;
+/// empty: a lag beyond every date, nothing indexed).
 /// Both sides are the same ISO format, so they compare as text.
 fn indexed_until(lag_ms: u64) -> Option<String> {
     (lag_ms > 0).then(|| {
-        let lag = chrono::Duration::milliseconds(i64::try_from(lag_ms).unwrap_or(i64::MAX));
-        crate::seed::iso_ms(chrono::Utc::now() - lag)
+        let lag = chrono::Duration::try_milliseconds(i64::try_from(lag_ms).unwrap_or(i64::MAX))
+            .unwrap_or(chrono::Duration::MAX);
+        chrono::Utc::now()
+            .checked_sub_signed(lag)
+            .map_or_else(String::new, crate::seed::iso_ms)
     })
 }
