@@ -228,10 +228,8 @@ fn counted() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// Records read and to read over the backfill's sources, once every one of them has a
-/// total (Club OS's arrives only after GHL's contacts are read: a bar over GHL's alone
-/// would run to its end and then fall back).
-fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
+/// The backfill's sources in a `syncStatus` answer.
+fn backfill_sources(status: &Value) -> impl Iterator<Item = &Value> {
     status["syncStatus"]
         .as_array()
         .into_iter()
@@ -241,6 +239,13 @@ fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
                 .as_str()
                 .is_some_and(|n| n.starts_with("backfill:"))
         })
+}
+
+/// Records read and to read over the backfill's sources, once every one of them has a
+/// total (Club OS's arrives only after GHL's contacts are read: a bar over GHL's alone
+/// would run to its end and then fall back).
+fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
+    backfill_sources(status)
         .map(|s| Some((s["recordsRead"].as_u64()?, s["recordsTotal"].as_u64()?)))
         .try_fold((0, 0), |(r, t), counted| {
             counted.map(|(read, total)| (r + read, t + total))
@@ -250,15 +255,7 @@ fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
 
 /// The backfill's cursors from a `syncStatus` answer, for the progress line.
 fn backfill_positions(status: &Value) -> String {
-    status["syncStatus"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| {
-            s["source"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("backfill:"))
-        })
+    backfill_sources(status)
         .map(|s| {
             let at = match s["cursor"].as_str() {
                 Some("done") => "done".to_owned(),

@@ -267,11 +267,10 @@ impl SyncQueries {
                 .map_or(0, |(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
         };
         let cfg = ctx.data::<SyncConfig>()?;
-        let read_model = l.readers().read_model.is_some();
         let model = l.readers().read_model.as_ref();
         let filled = |kind| {
             let p = model.and_then(|m| m.backfill_progress(kind));
-            (backfill_source(kind), read_model, false, p)
+            (backfill_source(kind), model.is_some(), false, p)
         };
         let sources = [
             (

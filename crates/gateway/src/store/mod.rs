@@ -301,9 +301,10 @@ impl Store {
             .map_err(connect_error)?;
         // The read model is a copy of the upstreams: in WAL mode `synchronous = NORMAL`
         // keeps every commit through a crash of the process and may lose the last ones
-        // only to a power cut, after which they are read again. Its writes then stop
-        // waiting for an fsync each, which a page read through would otherwise queue on.
-        // The outbox, keys, links and cursors keep SQLite's default, `FULL`.
+        // (copies and their change-log entries) only to a power cut; a lost copy is read
+        // again when next due. Its writes then stop waiting for an fsync each, which a
+        // page read through would otherwise queue on. The outbox, keys, links, audit and
+        // cursors keep SQLite's default, `FULL`.
         let read_model_pool = if backend == Backend::Sqlite && !target.in_memory {
             AnyPoolOptions::new()
                 .max_connections(2)
