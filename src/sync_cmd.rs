@@ -32,7 +32,7 @@ pub struct Remote {
 }
 
 const STATUS: &str = "{ syncStatus { source scheduled propagates cursor lastSuccessAt \
-    lastError recordsRead recordsTotal } }";
+    lastError recordsStored recordsTotal } }";
 
 impl Remote {
     pub fn new(url: &str, key: String) -> Self {
@@ -241,14 +241,14 @@ fn backfill_sources(status: &Value) -> impl Iterator<Item = &Value> {
         })
 }
 
-/// Records read and to read over the backfill's sources, once every one of them has a
+/// Records stored and held upstream over the backfill's sources, once every one of them has a
 /// total (Club OS's arrives only after GHL's contacts are read: a bar over GHL's alone
 /// would run to its end and then fall back).
 fn backfill_counts(status: &Value) -> Option<(u64, u64)> {
     backfill_sources(status)
-        .map(|s| Some((s["recordsRead"].as_u64()?, s["recordsTotal"].as_u64()?)))
+        .map(|s| Some((s["recordsStored"].as_u64()?, s["recordsTotal"].as_u64()?)))
         .try_fold((0, 0), |(r, t), counted| {
-            counted.map(|(read, total)| (r + read, t + total))
+            counted.map(|(stored, total)| (r + stored.min(total), t + total))
         })
         .filter(|&(_, total)| total > 0)
 }
@@ -276,19 +276,27 @@ mod tests {
     #[test]
     fn the_bar_counts_the_backfill_sources_whose_totals_are_known() {
         let status = json!({"syncStatus": [
-            {"source": "clubos_users", "recordsRead": null, "recordsTotal": null},
-            {"source": "backfill:ghl_contact", "recordsRead": 500, "recordsTotal": 2000},
-            {"source": "backfill:clubos_user", "recordsRead": 200, "recordsTotal": 2100},
+            {"source": "clubos_users", "recordsStored": null, "recordsTotal": null},
+            {"source": "backfill:ghl_contact", "recordsStored": 500, "recordsTotal": 2000},
+            {"source": "backfill:clubos_user", "recordsStored": 200, "recordsTotal": 2100},
         ]});
         assert_eq!(backfill_counts(&status), Some((700, 4100)));
         let half = json!({"syncStatus": [
-            {"source": "backfill:ghl_contact", "recordsRead": 500, "recordsTotal": 2000},
-            {"source": "backfill:clubos_user", "recordsRead": null, "recordsTotal": null},
+            {"source": "backfill:ghl_contact", "recordsStored": 500, "recordsTotal": 2000},
+            {"source": "backfill:clubos_user", "recordsStored": null, "recordsTotal": null},
         ]});
         assert_eq!(
             backfill_counts(&half),
             None,
             "no bar until every total is known"
+        );
+        let over = json!({"syncStatus": [
+            {"source": "backfill:ghl_contact", "recordsStored": 2010, "recordsTotal": 2000},
+        ]});
+        assert_eq!(
+            backfill_counts(&over),
+            Some((2000, 2000)),
+            "records deleted upstream and still held do not run the bar past its end"
         );
     }
 }

@@ -370,16 +370,10 @@ async fn metrics_say_where_each_source_stands_and_what_the_read_model_holds() {
 }
 
 #[tokio::test]
-async fn sync_status_counts_what_the_backfill_read_of_each_upstream() {
+async fn sync_status_counts_what_the_read_model_holds_of_each_upstream() {
     let demo = demo(30).await;
-    let done = backfill(&demo).await;
-    let status = graphql(
-        &demo,
-        "{ syncStatus { source recordsRead recordsTotal } }",
-        json!({}),
-    )
-    .await;
-    let of = |source: &str| {
+    let status_doc = "{ syncStatus { source recordsStored recordsTotal } }";
+    let of = |status: &Value, source: &str| {
         status["data"]["syncStatus"]
             .as_array()
             .unwrap()
@@ -388,15 +382,33 @@ async fn sync_status_counts_what_the_backfill_read_of_each_upstream() {
             .cloned()
             .unwrap_or_else(|| panic!("no {source}: {status}"))
     };
+    // Before any backfill: a record read through is held; no upstream total is known.
+    let id = demo.world.ghl.contacts[0].id.clone();
+    read(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { name } }",
+        json!({"id": id}),
+    )
+    .await;
+    let before = graphql(&demo, status_doc, json!({})).await;
+    let ghl = of(&before, "backfill:ghl_contact");
+    assert!(ghl["recordsStored"].as_i64().unwrap() >= 1, "{before}");
+    assert!(ghl["recordsTotal"].is_null(), "{before}");
+
+    let done = backfill(&demo).await;
+    let after = graphql(&demo, status_doc, json!({})).await;
     for (source, read) in [
         ("backfill:ghl_contact", &done["ghlContacts"]),
         ("backfill:clubos_user", &done["clubOsUsers"]),
     ] {
-        let s = of(source);
-        assert_eq!(&s["recordsRead"], read, "{status}");
-        assert_eq!(&s["recordsTotal"], read, "read whole: {status}");
+        let s = of(&after, source);
+        assert_eq!(&s["recordsStored"], read, "every record held: {after}");
+        assert_eq!(&s["recordsTotal"], read, "read whole: {after}");
     }
-    assert!(of("clubos_users")["recordsTotal"].is_null(), "{status}");
+    assert!(
+        of(&after, "clubos_users")["recordsTotal"].is_null(),
+        "{after}"
+    );
 }
 
 #[tokio::test]

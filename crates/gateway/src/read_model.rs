@@ -359,17 +359,9 @@ pub struct ReadModel {
     link_field: LinkField,
     region: phonenumber::country::Id,
     completeness: Arc<Mutex<Completeness>>,
-    /// Per kind, what this process's latest backfill run has read and the upstream's total.
-    backfill: Arc<Mutex<HashMap<RecordKind, BackfillProgress>>>,
-}
-
-/// How far a backfill run of one kind has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackfillProgress {
-    /// Records the run has read.
-    pub read: usize,
-    /// How many the upstream said it holds, as of the run's latest page.
-    pub total: u64,
+    /// Per kind, how many records the upstream said it holds, as of the latest backfill
+    /// page this process read.
+    upstream_totals: Arc<Mutex<HashMap<RecordKind, u64>>>,
 }
 
 impl ReadModel {
@@ -388,23 +380,24 @@ impl ReadModel {
             link_field,
             region,
             completeness: Arc::default(),
-            backfill: Arc::default(),
+            upstream_totals: Arc::default(),
         }
     }
 
-    /// Records how far the running backfill of `kind` has come.
-    pub fn backfill_advanced(&self, kind: RecordKind, progress: BackfillProgress) {
-        self.backfill
+    /// Records how many records of `kind` the upstream holds, as a backfill page said.
+    pub fn upstream_total_seen(&self, kind: RecordKind, total: u64) {
+        self.upstream_totals
             .lock()
-            .expect("backfill progress lock")
-            .insert(kind, progress);
+            .expect("upstream totals lock")
+            .insert(kind, total);
     }
 
-    /// How far this process's latest backfill run of `kind` came, if one ran.
-    pub fn backfill_progress(&self, kind: RecordKind) -> Option<BackfillProgress> {
-        self.backfill
+    /// How many records of `kind` the upstream holds, as of the latest backfill page this
+    /// process read; `None` before one.
+    pub fn upstream_total(&self, kind: RecordKind) -> Option<u64> {
+        self.upstream_totals
             .lock()
-            .expect("backfill progress lock")
+            .expect("upstream totals lock")
             .get(&kind)
             .copied()
     }

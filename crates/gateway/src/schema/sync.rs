@@ -70,11 +70,12 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// GHL requests this source made in the current budget day (see `ghlBudget`).
     pub budget_used: i64,
-    /// For a backfill source: the records this process's latest run of it has read so
-    /// far (a run resumed after a restart counts from where it resumed).
-    pub records_read: Option<i64>,
-    /// For a backfill source: how many records the upstream holds, as that run's latest
-    /// page said.
+    /// For a backfill source: how many records of its kind the read model holds now,
+    /// whichever run or process stored them (a backfill resumed after a restart counts
+    /// what the earlier run stored too).
+    pub records_stored: Option<i64>,
+    /// For a backfill source: how many records the upstream holds, as the latest
+    /// backfill page this gateway process read said; none before one.
     pub records_total: Option<i64>,
 }
 
@@ -269,8 +270,13 @@ impl SyncQueries {
         let cfg = ctx.data::<SyncConfig>()?;
         let model = l.readers().read_model.as_ref();
         let filled = |kind| {
-            let p = model.and_then(|m| m.backfill_progress(kind));
-            (backfill_source(kind), model.is_some(), false, p)
+            let total = model.and_then(|m| m.upstream_total(kind));
+            (
+                backfill_source(kind),
+                model.is_some(),
+                false,
+                Some((kind, total)),
+            )
         };
         let sources = [
             (
@@ -292,11 +298,23 @@ impl SyncQueries {
         // Boxed: the schema's future is deep enough without this loop's.
         async move {
             let mut out = Vec::with_capacity(sources.len());
-            for (source, scheduled, propagates, progress) in sources {
+            for (source, scheduled, propagates, backfill) in sources {
                 let stored = store
                     .sync_cursor(&source)
                     .await
                     .map_err(|e| writes::store_err(e).extend())?;
+                let (records_stored, records_total) = match backfill {
+                    Some((kind, total)) => (
+                        Some(
+                            store
+                                .record_count(kind)
+                                .await
+                                .map_err(|e| writes::store_err(e).extend())?,
+                        ),
+                        total.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                    ),
+                    None => (None, None),
+                };
                 out.push(SourceStatus {
                     budget_used: used(&source),
                     source,
@@ -308,8 +326,8 @@ impl SyncQueries {
                         .filter(|p| !p.is_empty()),
                     last_success_at: stored.as_ref().and_then(|c| c.last_success_ms).map(iso_ms),
                     last_error: stored.and_then(|c| c.last_error),
-                    records_read: progress.map(|p| i64::try_from(p.read).unwrap_or(i64::MAX)),
-                    records_total: progress.map(|p| i64::try_from(p.total).unwrap_or(i64::MAX)),
+                    records_stored,
+                    records_total,
                 });
             }
             Ok(out)

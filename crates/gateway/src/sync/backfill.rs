@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     clock::iso_ms,
     error::{GatewayError, System},
-    read_model::{BACKFILL_DONE, BackfillProgress, ReadModel, backfill_source},
+    read_model::{BACKFILL_DONE, ReadModel, backfill_source},
     store::{ReadSource, RecordKind},
     upstream::{
         clubos::{ClubOsClient, ClubOsUser, SortDir, UserSearch},
@@ -117,13 +117,7 @@ async fn contacts(
             .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        model.backfill_advanced(
-            RecordKind::GhlContact,
-            BackfillProgress {
-                read: report.ghl_contacts,
-                total,
-            },
-        );
+        model.upstream_total_seen(RecordKind::GhlContact, total);
         let position = match &next {
             Some(n) => serde_json::to_string(n).unwrap_or_default(),
             None => BACKFILL_DONE.to_owned(),
@@ -203,13 +197,7 @@ async fn users(
             .put(&page, ReadSource::Backfill)
             .await
             .map_err(store_err)?;
-        model.backfill_advanced(
-            RecordKind::ClubOsUser,
-            BackfillProgress {
-                read: report.clubos_users,
-                total,
-            },
-        );
+        model.upstream_total_seen(RecordKind::ClubOsUser, total);
         let next = if more {
             (page_no + 1).to_string()
         } else {
