@@ -194,11 +194,11 @@ impl Demo {
 
 /// `contactgraph demo`.
 pub async fn run(listen: SocketAddr, opts: SimOptions) -> anyhow::Result<()> {
-    // The demo serves reads from the read model (backfilled at start), runs the link sweep
-    // and carries Club OS changes to GHL every minute (its writes go to the simulators
-    // only).
+    // The demo serves reads from the read model (backfilled at start), runs the link sweep,
+    // carries Club OS changes to GHL and reads Club OS events every minute (its writes go
+    // to the simulators only).
     let sync = json!({
-        "sync": {"links": true, "clubos_poll": true, "propagate": true, "create_in_ghl": true, "interval_minutes": 1},
+        "sync": {"links": true, "clubos_poll": true, "clubos_events_poll": true, "propagate": true, "create_in_ghl": true, "interval_minutes": 1},
         "read_model": {"enabled": true},
     });
     let demo = Demo::start_with(listen, opts, sync).await?;

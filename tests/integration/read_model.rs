@@ -528,3 +528,132 @@ async fn a_write_counts_a_household_member_the_store_does_not_know_yet() {
         "nothing written to Club OS"
     );
 }
+
+/// A member's Club OS events as `contact(id:)` shows them: (id, start) pairs.
+async fn club_os_events(demo: &Demo, ghl_id: &str) -> Vec<(String, String)> {
+    let body = read(
+        demo,
+        "query($id: ID!) { contact(id: $id) { appointments { id source startTime } } }",
+        json!({"id": ghl_id}),
+    )
+    .await;
+    body["data"]["contact"]["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["source"] == "CLUB_OS")
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["startTime"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_events_poll_brings_a_booking_made_at_club_os_into_the_read_model() {
+    let demo = demo(30).await;
+    let (_, ghl, user) = linked(&demo);
+    let before = club_os_events(&demo, &ghl).await;
+
+    // Booked at Club OS, two days ahead: inside the poll's window.
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let booked = clubos_api(
+        &demo,
+        Method::POST,
+        "/events",
+        Some(json!({
+            "eventTypeId": 2,
+            "startTime": start.to_rfc3339(),
+            "endTime": (start + chrono::Duration::hours(1)).to_rfc3339(),
+            "subject": "Personal training",
+            "attendee": [{"attendeeId": user}],
+        })),
+    )
+    .await;
+    assert!(booked["eventId"].is_i64(), "{booked}");
+    assert_eq!(club_os_events(&demo, &ghl).await, before, "not polled yet");
+
+    let calls = stats(demo.sims.clubos.url()).await.count("GET /events");
+    let polled = read(
+        &demo,
+        "mutation { pollClubOsEvents { seen members changed cursor } }",
+        json!({}),
+    )
+    .await;
+    let report = &polled["data"]["pollClubOsEvents"];
+    assert_eq!(report["seen"], 1, "one event in the window: {polled}");
+    assert_eq!(report["members"], 1, "one member's stored list: {polled}");
+    assert_eq!(report["changed"], 1, "{polled}");
+
+    let after = club_os_events(&demo, &ghl).await;
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    assert!(
+        before.iter().all(|e| after.contains(e)),
+        "events outside the window are kept: {after:?}"
+    );
+    assert_eq!(
+        stats(demo.sims.clubos.url()).await.count("GET /events") - calls,
+        1,
+        "the poll read one page of the window; the read came from the read model"
+    );
+    let cursor = demo
+        .gateway
+        .readers
+        .store
+        .sync_cursor("clubos_events")
+        .await
+        .unwrap()
+        .expect("the poll's cursor");
+    assert_eq!(Value::from(cursor.position), report["cursor"]);
+}
+
+#[tokio::test]
+async fn the_events_poll_drops_a_stored_event_club_os_no_longer_lists_in_its_window() {
+    let demo = demo(30).await;
+    let (_, ghl, user) = linked(&demo);
+    let before = club_os_events(&demo, &ghl).await;
+    // The stored list holds an event tomorrow that Club OS does not list (cancelled
+    // there, say): what the member's list held once.
+    let model = demo.gateway.readers.read_model.as_ref().unwrap();
+    let mut held: Vec<contactgraph::upstream::clubos::ClubOsEvent> = model
+        .sets(&[user.to_string()])
+        .await
+        .unwrap()
+        .remove(&user.to_string())
+        .expect("the member's list is stored")
+        .value;
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let mut gone = held.first().cloned().expect("the member has an event");
+    gone.event_id = 990_000_001;
+    gone.start_time = tomorrow.to_rfc3339();
+    gone.end_time = (tomorrow + chrono::Duration::hours(1)).to_rfc3339();
+    held.push(gone);
+    model
+        .put_set(&user.to_string(), &held, ReadSource::ReadThrough)
+        .await
+        .unwrap();
+    clear_caches(&demo);
+    assert_eq!(club_os_events(&demo, &ghl).await.len(), before.len() + 1);
+
+    let polled = read(
+        &demo,
+        "mutation { pollClubOsEvents { seen members changed } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        polled["data"]["pollClubOsEvents"],
+        json!({"seen": 0, "members": 1, "changed": 1}),
+        "{polled}"
+    );
+    assert_eq!(club_os_events(&demo, &ghl).await, before);
+}
+
+#[tokio::test]
+async fn the_events_poll_needs_the_read_model() {
+    let demo = app().people(5).start().await;
+    let body = graphql(&demo, "mutation { pollClubOsEvents { seen } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+}

@@ -1,7 +1,8 @@
 //! The read model's rows in the store, on every backend: records stored, found by id, by
 //! owner and by match key, paged newest first; unchanged records logged once, changes
 //! logged with their fields, deletions as tombstones; collections replaced whole; stale
-//! marks; and an older upstream version never overwriting a newer one.
+//! marks; an older upstream version never overwriting a newer one; and the owners of
+//! records that take place within a time window.
 
 use contactgraph::store::{ChangeKind, NewRecord, ReadSource, RecordKind, Store};
 use serde_json::json;
@@ -17,6 +18,7 @@ on_backends!(
         a_collection_is_replaced_whole_and_what_left_it_is_a_tombstone,
         pages_run_newest_first_and_continue_after_a_position,
         a_stale_mark_and_an_older_version_are_told_apart,
+        owners_of_records_in_a_time_window_are_found,
     ]
 );
 
@@ -30,6 +32,7 @@ fn contact(id: &str, email: &str, updated: &str, sort_ms: i64) -> NewRecord {
         keys: vec![format!("email:{email}")],
         ghl_contact_id: Some(id.to_owned()),
         clubos_user_id: None,
+        starts_ms: None,
     }
 }
 
@@ -43,6 +46,7 @@ fn note(id: &str, owner: &str, body: &str) -> NewRecord {
         keys: Vec::new(),
         ghl_contact_id: Some(owner.to_owned()),
         clubos_user_id: None,
+        starts_ms: None,
     }
 }
 
@@ -238,5 +242,55 @@ async fn a_stale_mark_and_an_older_version_are_told_apart(db: TestDb) {
     assert!(
         !store.has_stale_records(kind).await.unwrap(),
         "reading it again clears the mark"
+    );
+}
+
+fn event(owner: &str, id: i64, starts_ms: i64) -> NewRecord {
+    NewRecord {
+        id: format!("{owner}:{id}"),
+        owner: Some(owner.to_owned()),
+        body: json!({"eventId": id}),
+        upstream_updated: None,
+        sort_ms: 0,
+        keys: Vec::new(),
+        ghl_contact_id: None,
+        clubos_user_id: owner.parse().ok(),
+        starts_ms: Some(starts_ms),
+    }
+}
+
+async fn owners_of_records_in_a_time_window_are_found(db: TestDb) {
+    let store = db.connect().await;
+    let kind = RecordKind::ClubOsEvent;
+    for (owner, events) in [
+        ("1", vec![event("1", 10, 1_000), event("1", 11, 5_000)]),
+        ("2", vec![event("2", 20, 2_000)]),
+        ("3", vec![event("3", 30, 3_000)]),
+    ] {
+        store
+            .put_record_set(kind, owner, &events, ReadSource::ReadThrough)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .owners_starting_within(kind, 2_000, 5_000)
+            .await
+            .unwrap(),
+        vec!["2".to_owned(), "3".to_owned()],
+        "from inclusive, until exclusive"
+    );
+    assert_eq!(
+        store.owners_starting_within(kind, 0, 10_000).await.unwrap(),
+        vec!["1".to_owned(), "2".to_owned(), "3".to_owned()],
+        "each owner once"
+    );
+    assert!(
+        store
+            .owners_starting_within(RecordKind::GhlNote, 0, 10_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "by kind"
     );
 }

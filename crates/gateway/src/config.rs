@@ -171,6 +171,12 @@ impl Config {
         self.ghl.rate_limit.check().map_err(ConfigError)?;
         self.writes.check().map_err(ConfigError)?;
         self.sync.check().map_err(ConfigError)?;
+        if self.sync.clubos_events_poll && !self.read_model.enabled {
+            return Err(ConfigError(
+                "key `sync.clubos_events_poll` needs `read_model.enabled` (it keeps the read model's copies)"
+                    .into(),
+            ));
+        }
         GhlWebhooks::new(&self.webhooks).map_err(|e| ConfigError(e.to_string()))?;
         Authenticator::new(&self.auth).map_err(|e| ConfigError(e.to_string()))?;
         self.check_ghl_auth()
@@ -467,6 +473,9 @@ mod tests {
                 links: false,
                 clubos_poll: false,
                 ghl_poll: false,
+                clubos_events_poll: false,
+                events_days_back: 1,
+                events_days_ahead: 30,
                 propagate: false,
                 create_in_ghl: false,
                 interval_minutes: 5,
@@ -533,6 +542,8 @@ mod tests {
             format!("{VALID}\n[sync.fields.emial]\nauthority = \"ghl\"\npropagate = true"),
             format!("{VALID}\n[ghl.rate_limit]\nbackground_share = 0"),
             format!("{VALID}\n[writes]\naudit_retention_days = 0"),
+            format!("{VALID}\n[sync]\nevents_days_ahead = 0"),
+            format!("{VALID}\n[sync]\nclubos_events_poll = true"),
         ]
         .iter()
         .map(|toml| with(toml).unwrap_err().to_string())
@@ -544,11 +555,13 @@ mod tests {
         configuration error: key `server.listen` is invalid (from TOML source string)
         configuration error: key `sync.interval_minutes` must be between 1 and 15
         configuration error: key `sync.interval_minutes` must be between 1 and 15
-        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, propagate, create_in_ghl, interval_minutes, clubos_page_size, join_date_field, fields
+        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, clubos_events_poll, events_days_back, events_days_ahead, propagate, create_in_ghl, interval_minutes, clubos_page_size, join_date_field, fields
         configuration error: key `sync.fields.membership.authority` must be "clubos": GHL cannot write a Club OS membership
         configuration error: unknown key `sync.fields.emial` (from TOML source string); expected one of: first_name, last_name, email, phone, date_of_birth, membership, home_club, join_date
         configuration error: key `ghl.rate_limit.background_share` must be above 0 and at most 1
         configuration error: key `writes.audit_retention_days` must be at least 1 and cover `writes.idempotency_retention_secs`
+        configuration error: key `sync.events_days_ahead` must be between 1 and 365
+        configuration error: key `sync.clubos_events_poll` needs `read_model.enabled` (it keeps the read model's copies)
         "#);
     }
 

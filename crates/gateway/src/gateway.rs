@@ -90,6 +90,7 @@ pub struct Gateway {
     sync: Option<JoinHandle<()>>,
     poll: Option<JoinHandle<()>>,
     ghl_poll: Option<JoinHandle<()>>,
+    events_poll: Option<JoinHandle<()>>,
     backfill: Option<JoinHandle<()>>,
     reconcile: Option<JoinHandle<()>>,
 }
@@ -172,6 +173,11 @@ impl Gateway {
                 polls: [
                     (cfg.sync.clubos_poll, "clubosPoll", sync::clubos::SOURCE),
                     (cfg.sync.ghl_poll, "ghlPoll", sync::ghl_poll::SOURCE),
+                    (
+                        cfg.sync.clubos_events_poll,
+                        "clubosEventsPoll",
+                        sync::clubos_events::SOURCE,
+                    ),
                 ]
                 .into_iter()
                 .filter(|(on, ..)| *on)
@@ -215,6 +221,10 @@ impl Gateway {
             .sync
             .ghl_poll
             .then(|| sync::ghl_poll::spawn(writer.clone(), cfg.sync.clone(), cfg.linking.region()));
+        let events_poll = cfg
+            .sync
+            .clubos_events_poll
+            .then(|| sync::clubos_events::spawn(writer.clone(), cfg.sync.clone()));
         let backfill = readers
             .read_model
             .clone()
@@ -251,6 +261,7 @@ impl Gateway {
             sync,
             poll,
             ghl_poll,
+            events_poll,
             backfill,
             reconcile,
         })
@@ -281,6 +292,7 @@ impl Gateway {
             &self.sync,
             &self.poll,
             &self.ghl_poll,
+            &self.events_poll,
             &self.backfill,
             &self.reconcile,
         ]

@@ -166,6 +166,10 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn sort_ms(&self) -> i64 {
         0
     }
+    /// When it takes place, epoch milliseconds (for polls over a time window).
+    fn starts_ms(&self) -> Option<i64> {
+        None
+    }
     /// The values it can be matched by.
     fn keys(&self, _: &KeyContext) -> Vec<String> {
         Vec::new()
@@ -308,6 +312,11 @@ impl Record for ClubOsEvent {
     fn record_id(&self, owner: Option<&str>) -> String {
         format!("{}:{}", owner.unwrap_or_default(), self.event_id)
     }
+    fn starts_ms(&self) -> Option<i64> {
+        chrono::DateTime::parse_from_rfc3339(&self.start_time)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
     fn concerns(&self, owner: Option<&str>) -> (Option<String>, Option<i64>) {
         (None, owner.and_then(|o| o.parse().ok()))
     }
@@ -413,7 +422,8 @@ impl ReadModel {
     }
 
     /// Whether a change source keeps `kind` fresh. Club OS events and locations have none
-    /// yet (the poll reads users only), so they are always revalidated by age.
+    /// that covers them whole (the events poll reads a time window only), so they are
+    /// always revalidated by age.
     fn trusted(&self, kind: RecordKind) -> bool {
         match kind {
             RecordKind::ClubOsEvent | RecordKind::ClubOsLocation => false,
@@ -615,6 +625,7 @@ impl ReadModel {
             body: serde_json::to_value(&stored).unwrap_or_default(),
             upstream_updated: stored.upstream_updated(),
             sort_ms: sort_ms.unwrap_or_else(|| stored.sort_ms()),
+            starts_ms: stored.starts_ms(),
             keys: stored.keys(keys),
             ghl_contact_id,
             clubos_user_id,

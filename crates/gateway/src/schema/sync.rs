@@ -14,7 +14,7 @@ use crate::{
     loaders::{self, Loaders},
     read_model::backfill_source,
     store::{DriftReport, RecordKind},
-    sync::{self, SyncConfig, clubos, ghl_poll, mapping},
+    sync::{self, SyncConfig, clubos, clubos_events, ghl_poll, mapping},
     writes::{self, Writer},
 };
 
@@ -54,6 +54,8 @@ pub struct SyncPlan {
 #[derive(Debug, Clone, SimpleObject)]
 pub struct SourceStatus {
     /// The source: `clubos_users` (the Club OS poll), `ghl_contacts` (the GHL poll),
+    /// `clubos_events` (the Club OS events poll, whose cursor is when it last read its
+    /// window),
     /// `backfill:ghl_contact` and `backfill:clubos_user` (the read model's backfill, whose
     /// cursor reads `done` once finished).
     pub source: String,
@@ -289,6 +291,12 @@ impl SyncQueries {
                 ghl_poll::SOURCE.to_owned(),
                 cfg.ghl_poll,
                 cfg.propagate,
+                None,
+            ),
+            (
+                clubos_events::SOURCE.to_owned(),
+                cfg.clubos_events_poll,
+                false,
                 None,
             ),
             filled(RecordKind::GhlContact),

@@ -103,6 +103,8 @@ pub struct NewRecord {
     pub upstream_updated: Option<String>,
     /// Where the record sorts in lists (a contact's `dateAdded`, epoch milliseconds).
     pub sort_ms: i64,
+    /// When it takes place (a Club OS event's start, epoch milliseconds), if it does.
+    pub starts_ms: Option<i64>,
     /// The values it can be matched by.
     pub keys: Vec<String>,
     /// The GHL contact and Club OS user it concerns, for the change log.
@@ -323,6 +325,32 @@ impl Store {
             .collect()
     }
 
+    /// The owners of records of `kind` that take place in `[from_ms, until_ms)`.
+    pub async fn owners_starting_within(
+        &self,
+        kind: RecordKind,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        const OPERATION: &str = "owners_starting_within";
+        let rows = sqlx::query(
+            "SELECT DISTINCT owner FROM read_model WHERE kind = $1 AND starts_ms >= $2 \
+             AND starts_ms < $3 AND owner IS NOT NULL ORDER BY owner",
+        )
+        .bind(kind.as_str())
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_error(OPERATION, e))?;
+        rows.iter()
+            .map(|row| {
+                row.try_get("owner")
+                    .map_err(|e| self.query_error(OPERATION, e))
+            })
+            .collect()
+    }
+
     /// Whether any record of `kind` waits to be read again after a write.
     pub async fn has_stale_records(&self, kind: RecordKind) -> Result<bool, StoreError> {
         let row =
@@ -512,11 +540,12 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO read_model (kind, id, owner, body, upstream_updated, sort_ms, \
-                 synced_at_ms, source, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+                 synced_at_ms, source, stale, starts_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
                  ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, \
                  body = excluded.body, upstream_updated = excluded.upstream_updated, \
                  sort_ms = excluded.sort_ms, synced_at_ms = excluded.synced_at_ms, \
-                 source = excluded.source, stale = 0",
+                 source = excluded.source, stale = 0, starts_ms = excluded.starts_ms",
             )
             .bind(kind.as_str())
             .bind(record.id.clone())
@@ -526,6 +555,7 @@ impl Store {
             .bind(record.sort_ms)
             .bind(now)
             .bind(source.as_str())
+            .bind(record.starts_ms)
             .execute(&mut *conn)
             .await?;
             sqlx::query("DELETE FROM read_model_keys WHERE kind = $1 AND id = $2")

@@ -1,12 +1,14 @@
 //! The sync engine: work the gateway does on its own, beside the requests it serves: the
 //! link sweep ([`links`]), which stores the links linking's rules confirm and queues the
 //! rest as suggestions; the Club OS poll ([`clubos`]), which carries Club OS changes to
-//! GHL; GHL's webhooks ([`ghl`]) and the GHL poll ([`ghl_poll`], for when webhooks are
+//! GHL; the Club OS events poll ([`clubos_events`]), which keeps the read model's
+//! events fresh over a window around now; GHL's webhooks ([`ghl`]) and the GHL poll ([`ghl_poll`], for when webhooks are
 //! missed or not configured), which carry GHL changes to Club OS, all per the field
 //! mapping ([`mapping`]); and the backfill ([`backfill`]) of the read model.
 
 pub mod backfill;
 pub mod clubos;
+pub mod clubos_events;
 pub mod ghl;
 pub mod ghl_poll;
 pub mod links;
@@ -187,6 +189,16 @@ pub struct SyncConfig {
     /// when none are configured. What changed is dropped from the caches, stored in the
     /// read model and, with `propagate`, carried to the linked Club OS user.
     pub ghl_poll: bool,
+    /// Poll Club OS every `interval_minutes` for the events that start within
+    /// `events_days_back` days before now and `events_days_ahead` after (Club OS has no
+    /// updated-since filter for events), and bring the read model's per-member lists in
+    /// line: bookings, moves and cancellations in the window reach the gateway within one
+    /// interval. Needs `[read_model] enabled`.
+    pub clubos_events_poll: bool,
+    /// Days before now the events poll's window starts, 0 to 90.
+    pub events_days_back: u32,
+    /// Days after now the events poll's window ends, 1 to 365.
+    pub events_days_ahead: u32,
     /// Carry Club OS changes to GHL per `[sync.fields]`, through the outbox, on every poll
     /// (scheduled, or `pollClubOs`). Off by default: `syncPlan` shows what it would write
     /// first.
@@ -216,6 +228,9 @@ impl Default for SyncConfig {
             links: false,
             clubos_poll: false,
             ghl_poll: false,
+            clubos_events_poll: false,
+            events_days_back: 1,
+            events_days_ahead: 30,
             propagate: false,
             create_in_ghl: false,
             interval_minutes: 5,
@@ -234,6 +249,12 @@ impl SyncConfig {
         }
         if !(1..=1000).contains(&self.clubos_page_size) {
             return Err("key `sync.clubos_page_size` must be between 1 and 1000".into());
+        }
+        if self.events_days_back > 90 {
+            return Err("key `sync.events_days_back` must be between 0 and 90".into());
+        }
+        if !(1..=365).contains(&self.events_days_ahead) {
+            return Err("key `sync.events_days_ahead` must be between 1 and 365".into());
         }
         if self.join_date_field.trim().is_empty() {
             return Err("key `sync.join_date_field` must not be empty".into());

@@ -10,7 +10,7 @@ use crate::{
     error::{ErrorCode, GatewayError},
     loaders::Loaders,
     schema::RoleGuard,
-    sync::{PollReport, SyncConfig, backfill, clubos, ghl_poll, reconcile},
+    sync::{PollReport, SyncConfig, backfill, clubos, clubos_events, ghl_poll, reconcile},
     writes::store_err,
 };
 
@@ -45,6 +45,32 @@ impl From<PollReport> for SyncPoll {
             unlinked: n(r.unlinked),
             created: n(r.created),
             failed: n(r.failed),
+            cursor: r.cursor,
+        }
+    }
+}
+
+/// What one Club OS events poll did.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct EventPoll {
+    /// Events Club OS lists starting in the window (`[sync] events_days_back` before now
+    /// to `events_days_ahead` after).
+    pub seen: u64,
+    /// Members whose stored event lists were brought in line with the window.
+    pub members: u64,
+    /// Stored events new, changed or removed.
+    pub changed: u64,
+    /// When this poll read the window (ISO-8601).
+    pub cursor: String,
+}
+
+impl From<clubos_events::EventPollReport> for EventPoll {
+    fn from(r: clubos_events::EventPollReport) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Self {
+            seen: n(r.seen),
+            members: n(r.members),
+            changed: n(r.changed),
             cursor: r.cursor,
         }
     }
@@ -111,6 +137,20 @@ impl SyncMutations {
         let region = ctx.data::<Loaders>()?.readers().phone_region;
         let cfg = ctx.data::<SyncConfig>()?.clone();
         let poll = ghl_poll::poll(writer(ctx)?.clone(), cfg, region).boxed();
+        Ok(poll.await.map_err(err)?.into())
+    }
+
+    /// Polls Club OS now for the events starting in the window around now and brings the
+    /// read model's per-member event lists in line with it (see `[sync]
+    /// clubos_events_poll`). Needs the `admin` role and `[read_model] enabled`.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn poll_club_os_events(&self, ctx: &Context<'_>) -> Result<EventPoll> {
+        let w = writer(ctx)?;
+        if w.read_model.is_none() {
+            return Err(err(read_model_off()));
+        }
+        let cfg = ctx.data::<SyncConfig>()?;
+        let poll = clubos_events::poll(w, cfg).boxed();
         Ok(poll.await.map_err(err)?.into())
     }
 
