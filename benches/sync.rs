@@ -67,6 +67,12 @@ fn sizes() -> Vec<usize> {
     }
 }
 
+/// With `BENCH_ONLY=backfill` or `BENCH_ONLY=synced`, only that half runs (for profiling
+/// one of them).
+fn runs(part: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only == part)
+}
+
 fn synced_people() -> usize {
     if quick() { QUICK_PEOPLE } else { SYNCED_PEOPLE }
 }
@@ -116,8 +122,12 @@ async fn run() -> anyhow::Result<String> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     )?;
-    backfills(&mut out).await?;
-    synced_reads(&mut out).await?;
+    if runs("backfill") {
+        backfills(&mut out).await?;
+    }
+    if runs("synced") {
+        synced_reads(&mut out).await?;
+    }
     Ok(out)
 }
 
