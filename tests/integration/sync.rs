@@ -584,3 +584,76 @@ async fn a_contact_made_for_a_club_os_user_is_made_once_though_search_has_not_se
         "{person}"
     );
 }
+
+/// Makes a contact at the GHL simulator itself (not through the gateway).
+async fn new_lead(demo: &Demo, first: &str, email: &str) -> String {
+    let made = ghl_api(
+        demo,
+        Method::POST,
+        "/contacts/",
+        Some(json!({
+            "locationId": contactgraph::sim::seed::GHL_LOCATION_ID,
+            "firstName": first,
+            "lastName": "Lead",
+            "email": email,
+        })),
+    )
+    .await;
+    made["contact"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{made}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_new_ghl_contact_nobody_in_club_os_holds_gets_a_linked_prospect_once() {
+    let demo = demo(120, json!({"create_in_clubos": true})).await;
+    const GHL_POLL: &str = "mutation { pollGhl { seen unlinked created failed } }";
+    run(&demo, GHL_POLL, "pollGhl").await;
+    demo.sims.ghl_state.set_webhook_url(None);
+    let fresh = new_lead(&demo, "Nova", "nova.lead@example.org").await;
+    // Someone Club OS already holds by this email (a member GHL does not have yet):
+    // maybe the same person, so no prospect is made for them.
+    let member = demo
+        .world
+        .example(Kind::ClubOsOnly)
+        .expect("a Club OS-only person");
+    let known = new_lead(&demo, "Known", member.email.as_deref().expect("an email")).await;
+
+    let polled = run(&demo, GHL_POLL, "pollGhl").await;
+    assert_eq!(polled["created"], 1, "{polled}");
+    assert_eq!(polled["failed"], 0, "{polled}");
+    let made = clubos_api(
+        &demo,
+        Method::GET,
+        "/users?email=nova.lead%40example.org",
+        None,
+    )
+    .await;
+    let users = made["content"].as_array().expect("a page of users");
+    assert_eq!(users.len(), 1, "{made}");
+    assert_eq!(users[0]["lastName"], "Lead", "{made}");
+    let creates = |s: &contactgraph::sim::admin::StatsSnapshot| s.count("POST /users");
+    assert_eq!(creates(&stats(demo.sims.clubos.url()).await), 1);
+    let linked = async |id: String| {
+        graphql(
+            &demo,
+            "query($id: ID!) { contact(id: $id) { linkStatus } }",
+            json!({"id": id}),
+        )
+        .await["data"]["contact"]["linkStatus"]
+            .clone()
+    };
+    assert_eq!(linked(fresh.clone()).await, "LINKED");
+    assert_eq!(
+        linked(known).await,
+        "LINKED",
+        "the contact Club OS holds links to that member by email, no second record"
+    );
+    assert!(polled["unlinked"].as_u64().unwrap() >= 1, "{polled}");
+
+    // Seen again (the poll's range is inclusive): nothing made twice.
+    let again = run(&demo, GHL_POLL, "pollGhl").await;
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(creates(&stats(demo.sims.clubos.url()).await), 1);
+}

@@ -478,6 +478,7 @@ mod tests {
                 events_days_ahead: 30,
                 propagate: false,
                 create_in_ghl: false,
+                create_in_clubos: false,
                 interval_minutes: 5,
                 clubos_page_size: 200,
                 join_date_field: "contact.clubos_join_date",
@@ -555,7 +556,7 @@ mod tests {
         configuration error: key `server.listen` is invalid (from TOML source string)
         configuration error: key `sync.interval_minutes` must be between 1 and 15
         configuration error: key `sync.interval_minutes` must be between 1 and 15
-        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, clubos_events_poll, events_days_back, events_days_ahead, propagate, create_in_ghl, interval_minutes, clubos_page_size, join_date_field, fields
+        configuration error: unknown key `sync.link` (from TOML source string); expected one of: links, clubos_poll, ghl_poll, clubos_events_poll, events_days_back, events_days_ahead, propagate, create_in_ghl, create_in_clubos, interval_minutes, clubos_page_size, join_date_field, fields
         configuration error: key `sync.fields.membership.authority` must be "clubos": GHL cannot write a Club OS membership
         configuration error: unknown key `sync.fields.emial` (from TOML source string); expected one of: first_name, last_name, email, phone, date_of_birth, membership, home_club, join_date
         configuration error: key `ghl.rate_limit.background_share` must be above 0 and at most 1

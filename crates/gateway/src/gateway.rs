@@ -191,7 +191,7 @@ impl Gateway {
                 .collect(),
                 started_ms: crate::store::now_ms(),
             },
-            propagation: cfg.sync.propagate.then(|| {
+            propagation: (cfg.sync.propagate || cfg.sync.create_in_clubos).then(|| {
                 Arc::new(Propagation {
                     writer: writer.clone(),
                     config: cfg.sync.clone(),

@@ -249,7 +249,7 @@ async fn create_in_ghl(
     let made = mapping::ghl_changes(
         user,
         &GhlContact::default(),
-        &cfg.fields.for_creation(),
+        &cfg.fields.for_creation_in_ghl(),
         facts,
         region,
         mapping::Recency::of(user.updated_date.as_deref(), None),

@@ -63,7 +63,7 @@ pub async fn poll(
             rm.trust().ghl_polled();
         }
     };
-    let carrier = cfg.propagate.then(|| Propagation {
+    let carrier = (cfg.propagate || cfg.create_in_clubos).then(|| Propagation {
         writer: w.clone(),
         config: cfg.clone(),
         region,
@@ -122,7 +122,9 @@ async fn run(
                     Carried::Written => report.propagated += 1,
                     Carried::Unchanged => report.unchanged += 1,
                     Carried::Unlinked => report.unlinked += 1,
+                    Carried::Created => report.created += 1,
                     Carried::Failed => report.failed += 1,
+                    Carried::Held => {}
                 }
             }
         }

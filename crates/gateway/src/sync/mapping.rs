@@ -102,7 +102,7 @@ impl Default for FieldMap {
 impl FieldMap {
     /// The rules for a GHL contact made from a Club OS user: every field from Club OS
     /// (GHL holds nothing yet), each only if it propagates.
-    pub fn for_creation(&self) -> Self {
+    pub fn for_creation_in_ghl(&self) -> Self {
         let clubos = |r: FieldRule| FieldRule::new(Authority::Clubos, r.propagate);
         Self {
             first_name: clubos(self.first_name),
@@ -113,6 +113,21 @@ impl FieldMap {
             membership: clubos(self.membership),
             home_club: clubos(self.home_club),
             join_date: clubos(self.join_date),
+        }
+    }
+
+    /// The rules for a Club OS prospect made from a GHL contact: every field GHL can give
+    /// from GHL (Club OS holds nothing yet), each only if it propagates. The Club OS
+    /// facts stay Club OS's: a prospect has none yet.
+    pub fn for_creation_in_clubos(&self) -> Self {
+        let ghl = |r: FieldRule| FieldRule::new(Authority::Ghl, r.propagate);
+        Self {
+            first_name: ghl(self.first_name),
+            last_name: ghl(self.last_name),
+            email: ghl(self.email),
+            phone: ghl(self.phone),
+            date_of_birth: ghl(self.date_of_birth),
+            ..*self
         }
     }
 

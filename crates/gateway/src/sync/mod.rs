@@ -208,9 +208,14 @@ pub struct SyncConfig {
     /// link when no GHL contact holds their email, any of their phones or their id in the
     /// link field (one contact search), and link the two. Off by default. A user someone in GHL
     /// may already be (a household member sharing an email) is left to the link sweep
-    /// and its suggestions, never created twice. Creating a Club OS prospect for a new
-    /// GHL contact is not done by sync.
+    /// and its suggestions, never created twice.
     pub create_in_ghl: bool,
+    /// The reverse: on a GHL webhook or GHL poll, make a Club OS prospect (names, email,
+    /// phone, birth date, as `fields` propagate them) for a contact with no stored link
+    /// when its link field names nobody and no Club OS user holds its email or phone,
+    /// and link the two. Off by default (every new lead in GHL would become a Club OS
+    /// prospect).
+    pub create_in_clubos: bool,
     /// Minutes between two sweeps, and between two polls, 1 to 15.
     pub interval_minutes: u64,
     /// Users per Club OS page a poll reads.
@@ -233,6 +238,7 @@ impl Default for SyncConfig {
             events_days_ahead: 30,
             propagate: false,
             create_in_ghl: false,
+            create_in_clubos: false,
             interval_minutes: 5,
             clubos_page_size: 200,
             join_date_field: "contact.clubos_join_date".into(),

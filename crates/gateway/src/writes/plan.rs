@@ -11,7 +11,7 @@ use crate::{
     error::{GatewayError, System},
     store::{LinkSource, NewLink, Origin},
     upstream::{
-        clubos::{ClubOsAttendee, NewEvent, UserPatch},
+        clubos::{ClubOsAttendee, NewEvent, NewUser, UserPatch},
         ghl::models::{
             AppointmentPatch, ContactPatch, NewAppointment, NewContact, NewTask, NoteWrite,
             TaskPatch,
@@ -212,6 +212,26 @@ pub fn create_in_ghl(contact: NewContact, clubos_user_id: i64) -> Plan {
             },
         ],
         clubos_user_id: Some(clubos_user_id),
+        ..Plan::default()
+    }
+}
+
+/// A GHL contact the sync engine found with no Club OS user (`sync.create_in_clubos`):
+/// the Club OS prospect made from it, then the link between the two, as the sync
+/// engine's.
+pub fn create_in_clubos(user: NewUser, ghl_contact_id: String) -> Plan {
+    Plan {
+        legs: vec![
+            LegOp::ClubOsCreateUser { user },
+            LegOp::Link {
+                ghl_contact_id: Some(ghl_contact_id.clone()),
+                clubos_user_id: None,
+                source: LinkSource::Created,
+                evidence: None,
+                confirmed_by: Origin::Sync,
+            },
+        ],
+        ghl_contact_id: Some(ghl_contact_id),
         ..Plan::default()
     }
 }

@@ -27,7 +27,7 @@ pub struct SyncPoll {
     /// Records with no stored link.
     pub unlinked: u64,
     /// Records that had no partner in the other system, one made for them and linked
-    /// (`[sync] create_in_ghl`).
+    /// (`[sync] create_in_ghl` for the Club OS poll, `create_in_clubos` for the GHL poll).
     pub created: u64,
     /// Records whose write failed (the relay retries it).
     pub failed: u64,
