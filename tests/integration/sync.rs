@@ -657,3 +657,53 @@ async fn a_new_ghl_contact_nobody_in_club_os_holds_gets_a_linked_prospect_once()
     assert_eq!(again["created"], 0, "{again}");
     assert_eq!(creates(&stats(demo.sims.clubos.url()).await), 1);
 }
+
+#[tokio::test]
+async fn no_prospect_is_made_for_a_contact_whose_own_club_os_create_is_still_owed() {
+    let clock = manual_clock();
+    let demo = app()
+        .people(60)
+        .unthrottled()
+        .config(json!({"sync": {"create_in_clubos": true}}))
+        .clock(&clock)
+        .start()
+        .await;
+    const GHL_POLL: &str = "mutation { pollGhl { seen unlinked created failed } }";
+    run(&demo, GHL_POLL, "pollGhl").await;
+    demo.sims.ghl_state.set_webhook_url(None);
+    // `createContact` makes the GHL contact; Club OS is down for its prospect, which
+    // waits in the outbox for the relay.
+    faults(
+        &demo.sims.clubos.url(),
+        json!({"rules": [{"route": "POST /users", "status": 503, "times": 1}]}),
+    )
+    .await;
+    let made = graphql(
+        &demo,
+        r#"mutation { createContact(input: {firstName: "Ola", lastName: "Owed",
+            email: "ola.owed@example.org"}) { status } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(made["data"]["createContact"]["status"], "PENDING", "{made}");
+
+    // The poll sees the new contact with no link yet: the owed create is left to finish.
+    let polled = run(&demo, GHL_POLL, "pollGhl").await;
+    assert!(polled["seen"].as_u64().unwrap() >= 1, "{polled}");
+    assert_eq!(polled["created"], 0, "{polled}");
+    settle_relay(&demo, &clock).await;
+    let again = run(&demo, GHL_POLL, "pollGhl").await;
+    assert_eq!(again["created"], 0, "{again}");
+    let users = clubos_api(
+        &demo,
+        Method::GET,
+        "/users?email=ola.owed%40example.org",
+        None,
+    )
+    .await;
+    assert_eq!(
+        users["content"].as_array().map(Vec::len),
+        Some(1),
+        "one Club OS user for the person: {users}"
+    );
+}

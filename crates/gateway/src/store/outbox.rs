@@ -556,6 +556,19 @@ impl Store {
         self.fetch_legs("legs_in_state", query).await
     }
 
+    /// Whether any leg of `kind` (e.g. `create_user`) is still owed: pending or in flight.
+    pub async fn owes_leg_of_kind(&self, kind: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM outbox WHERE kind = $1 \
+             AND state IN ('pending', 'in_flight') LIMIT 1",
+        )
+        .bind(kind.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.query_error("owes_leg_of_kind", e))?;
+        Ok(row.is_some())
+    }
+
     /// How many legs are in each state, every state listed (zero when none), in the order of
     /// [`LegState::ALL`], so a metric can be set for each.
     pub async fn leg_counts(&self) -> Result<Vec<(LegState, i64)>, StoreError> {

@@ -106,8 +106,9 @@ impl Propagation {
 impl Propagation {
     /// Makes the Club OS prospect of the contact `ghl_id`, which has no stored link, and
     /// links the two: only when the contact has both names and an email or phone, its
-    /// link field names nobody, and no Club OS user holds its email or phone (so that
-    /// nobody Club OS may already hold, a household member included, is doubled).
+    /// link field names nobody, no Club OS user holds its email or phone (so that
+    /// nobody Club OS may already hold, a household member included, is doubled), and
+    /// no write of the gateway's that makes a Club OS user is still owed.
     async fn create_in_clubos(&self, ghl_id: &str) -> Result<Carried, GatewayError> {
         let w = &self.writer;
         let contact = w
@@ -132,7 +133,17 @@ impl Propagation {
         {
             return Ok(Carried::Unlinked);
         }
-        if self.held_in_clubos(&user).await? {
+        // A write of the gateway's that makes a Club OS user (`createContact`, say) may
+        // be this very person, its GHL contact made and its Club OS user not yet: Club
+        // OS's search cannot show them, so nothing is made while such a write is owed.
+        // Its link, once stored (and mirrored into the link field, which GHL announces),
+        // settles the contact.
+        if w.store
+            .owes_leg_of_kind("create_user")
+            .await
+            .map_err(writes::store_err)?
+            || self.held_in_clubos(&user).await?
+        {
             return Ok(Carried::Unlinked);
         }
         let why = writes::Why::sync(
