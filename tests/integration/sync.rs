@@ -707,3 +707,37 @@ async fn no_prospect_is_made_for_a_contact_whose_own_club_os_create_is_still_owe
         "one Club OS user for the person: {users}"
     );
 }
+
+#[tokio::test]
+async fn a_new_ghl_contacts_webhook_makes_its_linked_prospect_and_the_echo_makes_none() {
+    let demo = demo(60, json!({"create_in_clubos": true})).await;
+    let ghl = demo.sims.ghl.url();
+    let sent = deliveries(&ghl).await.sent;
+    let lead = new_lead(&demo, "Wren", "wren.lead@example.org").await;
+    settled(&ghl, sent + 1).await;
+    // The link's mirror into GHL's link field comes back as a webhook too.
+    settled(&ghl, deliveries(&ghl).await.sent).await;
+    let users = clubos_api(
+        &demo,
+        Method::GET,
+        "/users?email=wren.lead%40example.org",
+        None,
+    )
+    .await;
+    assert_eq!(
+        users["content"].as_array().map(Vec::len),
+        Some(1),
+        "{users}"
+    );
+    assert_eq!(stats(demo.sims.clubos.url()).await.count("POST /users"), 1);
+    let person = graphql(
+        &demo,
+        "query($id: ID!) { contact(id: $id) { linkStatus } }",
+        json!({"id": lead}),
+    )
+    .await;
+    assert_eq!(
+        person["data"]["contact"]["linkStatus"], "LINKED",
+        "{person}"
+    );
+}
