@@ -503,11 +503,7 @@ async fn a_club_os_user_nobody_in_ghl_holds_gets_a_linked_contact_and_a_househol
 async fn a_refused_create_is_not_sent_again_until_the_user_changes() {
     let demo = demo(120, json!({"create_in_ghl": true})).await;
     poll(&demo).await;
-    let u = demo
-        .world
-        .example(Kind::ClubOsOnly)
-        .expect("a Club OS-only person")
-        .clubos_user_ids[0];
+    let u = example(&demo, Kind::ClubOsOnly).clubos_user_ids[0];
     change_member(&demo, u, json!({"lastName": "Refused"})).await;
     faults(
         &demo.sims.ghl.url(),
@@ -549,11 +545,7 @@ async fn a_contact_made_for_a_club_os_user_is_made_once_though_search_has_not_se
         .start()
         .await;
     poll(&demo).await;
-    let u = demo
-        .world
-        .example(Kind::ClubOsOnly)
-        .expect("a Club OS-only person")
-        .clubos_user_ids[0];
+    let u = example(&demo, Kind::ClubOsOnly).clubos_user_ids[0];
     change_member(&demo, u, json!({"lastName": "Newcomer"})).await;
     // GHL makes the contact but its answer never arrives: the link leg waits in the outbox.
     faults(
@@ -614,10 +606,7 @@ async fn a_new_ghl_contact_nobody_in_club_os_holds_gets_a_linked_prospect_once()
     let fresh = new_lead(&demo, "Nova", "nova.lead@example.org").await;
     // Someone Club OS already holds by this email (a member GHL does not have yet):
     // maybe the same person, so no prospect is made for them.
-    let member = demo
-        .world
-        .example(Kind::ClubOsOnly)
-        .expect("a Club OS-only person");
+    let member = example(&demo, Kind::ClubOsOnly);
     let known = new_lead(&demo, "Known", member.email.as_deref().expect("an email")).await;
 
     let polled = run(&demo, GHL_POLL, "pollGhl").await;

@@ -26,6 +26,7 @@ use super::SyncConfig;
 use crate::{
     clock::iso_ms,
     error::{GatewayError, System},
+    read_model::Record,
     store::{ReadSource, RecordKind},
     upstream::clubos::{ClubOsEvent, EventSearch, SortDir},
     writes::{self, Writer},
@@ -112,10 +113,7 @@ async fn run(w: &Writer, cfg: &SyncConfig) -> Result<EventPollReport, GatewayErr
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let inside = |e: &ClubOsEvent| {
-        chrono::DateTime::parse_from_rfc3339(&e.start_time)
-            .is_ok_and(|t| (from..until).contains(&t.timestamp_millis()))
-    };
+    let inside = |e: &ClubOsEvent| e.starts_ms().is_some_and(|t| (from..until).contains(&t));
     for chunk in owners.chunks(OWNERS_PER_READ) {
         let held = model
             .sets::<ClubOsEvent>(chunk)
@@ -125,11 +123,7 @@ async fn run(w: &Writer, cfg: &SyncConfig) -> Result<EventPollReport, GatewayErr
             let mut events: Vec<ClubOsEvent> =
                 set.value.into_iter().filter(|e| !inside(e)).collect();
             events.extend(listed.get(&owner).into_iter().flatten().cloned());
-            events.sort_by(|a, b| {
-                chrono_key(&a.start_time)
-                    .cmp(&chrono_key(&b.start_time))
-                    .then(a.event_id.cmp(&b.event_id))
-            });
+            events.sort_by_key(|e| (e.starts_ms(), e.event_id));
             let changed = model
                 .put_set(&owner, &events, ReadSource::ClubOsPoll)
                 .await
@@ -186,9 +180,4 @@ async fn window(
         }
         search.page += 1;
     }
-}
-
-/// An event's start as a sortable instant (unreadable ones first).
-fn chrono_key(start: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(start).map_or(i64::MIN, |t| t.timestamp_millis())
 }
