@@ -188,6 +188,9 @@ where
     /// Like [`EntityCache::lookup`], but a fresh entry counts as a hit and anything
     /// else is not counted (the loader that then fetches counts the miss).
     pub async fn peek(&self, key: &K) -> Lookup<V> {
+        if self.keeps_nothing {
+            return Lookup::Missing;
+        }
         match self.inner.get(key).await {
             Some(e) if e.stored_at.elapsed() < self.ttl => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
