@@ -57,7 +57,8 @@ use crate::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoaderConfig {
-    /// How long a loader gathers keys before it fetches them, in microseconds.
+    /// How long a loader gathers keys before it fetches them from an upstream, in
+    /// microseconds (batches read from the store do not wait).
     pub batch_delay_us: u64,
     /// One-key-per-call fetches (notes, appointments, Club OS users) run at once per batch.
     pub fanout: usize,
@@ -88,7 +89,7 @@ pub struct Readers {
     pub phone_region: phonenumber::country::Id,
     /// One-key-per-call fetches a loader runs at once.
     pub fanout: usize,
-    /// How long a loader waits to gather keys into one batch.
+    /// How long a loader waits to gather keys into one batch for an upstream.
     pub batch_delay: Duration,
     /// The store's copy of the upstream records, when reads are served from it.
     pub read_model: Option<ReadModel>,
@@ -202,6 +203,20 @@ where
     mirror: Option<Mirror<K, V>>,
 }
 
+impl<K, V> CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Whether this request's batches are answered from the read model first.
+    fn serves_stored(&self) -> bool {
+        self.readers.read_model.is_some()
+            && self.mirror.as_ref().is_some_and(|m| {
+                !(self.meta.read_through || m.lookup && self.meta.upstream_lookups)
+            })
+    }
+}
+
 fn may_serve_stale(e: &GatewayError) -> bool {
     matches!(
         e.code,
@@ -242,9 +257,7 @@ where
             .mirror
             .as_ref()
             .filter(|_| self.readers.read_model.is_some());
-        let serve_stored =
-            |m: &&Mirror<K, V>| !(self.meta.read_through || m.lookup && self.meta.upstream_lookups);
-        if let Some(m) = mirror.filter(serve_stored) {
+        if let Some(m) = mirror.filter(|_| self.serves_stored()) {
             let stored = (m.read)(self.readers.clone(), missing.clone()).await;
             let oldest = stored.values().map(|(_, at)| *at).min().unwrap_or_default();
             self.meta.served_from_read_model(stored.len(), oldest);
@@ -434,8 +447,18 @@ impl Loaders {
                 fetch_clubos_by_phone,
                 Some(mirror::matches()),
             ),
-            link_by_ghl: make(ctx, |c| &c.links_by_ghl, fetch_links_by_ghl, None),
-            link_by_clubos: make(ctx, |c| &c.links_by_clubos, fetch_links_by_clubos, None),
+            link_by_ghl: make(
+                (&readers, &meta, Duration::ZERO),
+                |c| &c.links_by_ghl,
+                fetch_links_by_ghl,
+                None,
+            ),
+            link_by_clubos: make(
+                (&readers, &meta, Duration::ZERO),
+                |c| &c.links_by_clubos,
+                fetch_links_by_clubos,
+                None,
+            ),
             synced: DataLoader::with_cache(
                 SyncedLoader {
                     readers: readers.clone(),
@@ -443,7 +466,7 @@ impl Loaders {
                 tokio::spawn,
                 HashMapCache::default(),
             )
-            .delay(delay),
+            .delay(Duration::ZERO),
             meta,
             readers,
         }
@@ -485,6 +508,10 @@ impl Loaders {
     }
 }
 
+/// A loader that waits `delay` to gather keys before an upstream fetch, and not at all
+/// when its batches are read from the store: a store query per pass over the request's
+/// resolvers costs less than the wait. Keys asked for in one pass share a batch either
+/// way, since the batch starts only once the request yields.
 fn make<K, V>(
     (readers, meta, delay): (&Arc<Readers>, &Arc<RequestMeta>, Duration),
     cache: fn(&Caches) -> &EntityCache<K, V>,
@@ -495,18 +522,19 @@ where
     K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
     V: Clone + Send + Sync + Serialize + 'static,
 {
-    DataLoader::with_cache(
-        CachedLoader {
-            readers: readers.clone(),
-            meta: meta.clone(),
-            cache,
-            fetch,
-            mirror,
-        },
-        tokio::spawn,
-        HashMapCache::default(),
-    )
-    .delay(delay)
+    let loader = CachedLoader {
+        readers: readers.clone(),
+        meta: meta.clone(),
+        cache,
+        fetch,
+        mirror,
+    };
+    let delay = if loader.serves_stored() {
+        Duration::ZERO
+    } else {
+        delay
+    };
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(delay)
 }
 
 /// Loads one key; a key the loader dropped reads as not found. A fresh cache entry is
