@@ -304,10 +304,13 @@ impl Store {
         // (copies and their change-log entries) only to a power cut; a lost copy is read
         // again when next due. Its writes then stop waiting for an fsync each, which a
         // page read through would otherwise queue on. The outbox, keys, links, audit and
-        // cursors keep SQLite's default, `FULL`.
+        // cursors keep SQLite's default, `FULL`. SQLite has one writer at a time, so the
+        // pool holds one connection: the copies of one request queue for it in order,
+        // where two connections would make the second wait out SQLite's busy sleeps
+        // (1, 2, 5, 10 ms...).
         let read_model_pool = if backend == Backend::Sqlite && !target.in_memory {
             AnyPoolOptions::new()
-                .max_connections(2)
+                .max_connections(1)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
