@@ -138,8 +138,9 @@ impl PersonQueries {
         let wants = Wants::of(ctx.look_ahead());
         // The stored link is read alongside the record: linking asks for it first, and
         // with one the partner's records load beside the record itself, so that a linked
-        // person takes one upstream stage. Linking starts once both are in (a loader does
-        // not share keys still in flight).
+        // person takes one upstream stage; so does the partner's own stored link, which
+        // linking reads back. Linking starts once both are in (a loader does not share
+        // keys still in flight).
         match ContactRef::parse(&id) {
             Some(ContactRef::Ghl(gid)) => {
                 let partner = async {
@@ -147,6 +148,7 @@ impl PersonQueries {
                         let uid = [link.clubos_user_id];
                         futures_util::join!(
                             loaders::warm(&l.clubos_user, uid),
+                            loaders::warm(&l.link_by_clubos, uid),
                             prefetch::clubos(l, wants, &uid),
                             prefetch::ghl(l, wants, std::slice::from_ref(&gid)),
                             prefetch::locations(l, wants)
@@ -166,6 +168,7 @@ impl PersonQueries {
                         let (gid, uids) = ([gid], [uid]);
                         futures_util::join!(
                             loaders::warm(&l.ghl_contact, gid.clone()),
+                            loaders::warm(&l.link_by_ghl, gid.clone()),
                             prefetch::ghl(l, wants, &gid),
                             prefetch::clubos(l, wants, &uids),
                             prefetch::locations(l, wants)
