@@ -371,6 +371,9 @@ pub struct ReadModel {
     /// Per kind, how many records the upstream said it holds, as of the latest backfill
     /// page this process read.
     upstream_totals: Arc<Mutex<HashMap<RecordKind, u64>>>,
+    /// How many read-through copies are still being stored (see
+    /// [`ReadModel::store_behind`]).
+    behind: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl ReadModel {
@@ -390,7 +393,28 @@ impl ReadModel {
             region,
             completeness: Arc::default(),
             upstream_totals: Arc::default(),
+            behind: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Stores what a read read through without making the read wait for it: the store has
+    /// one writer, which every loader of a read-through request would queue on. Until it
+    /// has landed, reads of the read model wait for it ([`ReadModel::settled`]), so that
+    /// a read after a read-through is served what it stored.
+    pub fn store_behind(&self, write: impl Future<Output = ()> + Send + 'static) {
+        self.behind.send_modify(|n| *n += 1);
+        let behind = self.behind.clone();
+        tokio::spawn(async move {
+            write.await;
+            behind.send_modify(|n| *n -= 1);
+        });
+    }
+
+    /// Waits until every copy handed to [`ReadModel::store_behind`] has been stored.
+    pub async fn settled(&self) {
+        let mut pending = self.behind.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 
     /// Records how many records of `kind` the upstream holds, as a backfill page said.
@@ -512,6 +536,7 @@ impl ReadModel {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Synced<T>>, StoreError> {
+        self.settled().await;
         let rows = self.store.records(T::KIND, ids).await?;
         Ok(self.decode(rows))
     }
@@ -539,6 +564,7 @@ impl ReadModel {
         &self,
         owners: &[String],
     ) -> Result<HashMap<String, Synced<Vec<T>>>, StoreError> {
+        self.settled().await;
         let now = crate::store::now_ms();
         // Both at once: the records of a set that turns out unusable are read for nothing,
         // which costs less than a second round trip for every page.
@@ -595,6 +621,7 @@ impl ReadModel {
         if !self.complete(T::KIND).await? {
             return Ok(None);
         }
+        self.settled().await;
         let mut out: HashMap<String, Vec<Synced<T>>> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         let mut rows = self.store.records_by_key(T::KIND, keys).await?;

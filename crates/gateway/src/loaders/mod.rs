@@ -277,13 +277,19 @@ where
             }
         }
         let mut fetched = (self.fetch)(self.readers.clone(), missing.clone()).await;
-        if let Some(m) = mirror {
+        if let (Some(m), Some(rm)) = (mirror, &self.readers.read_model) {
             let answered: Vec<(K, V)> = fetched
                 .iter()
                 .filter_map(|(k, v)| v.as_ref().ok().map(|v| (k.clone(), v.clone())))
                 .collect();
             self.meta.read_through_upstream(answered.len());
-            (m.write)(self.readers.clone(), answered).await;
+            if let Some(record) = m.record {
+                let now = crate::store::now_ms();
+                for (key, _) in &answered {
+                    self.meta.served_synced(record(key), now);
+                }
+            }
+            rm.store_behind((m.write)(self.readers.clone(), answered));
         }
         for key in missing {
             let result = fetched
@@ -326,6 +332,7 @@ impl Loader<(RecordKind, String)> for SyncedLoader {
         let Some(rm) = &self.readers.read_model else {
             return Ok(HashMap::new());
         };
+        rm.settled().await;
         let mut by_kind: HashMap<RecordKind, Vec<String>> = HashMap::new();
         for (kind, id) in keys {
             by_kind.entry(*kind).or_default().push(id.clone());

@@ -401,6 +401,7 @@ async fn from_read_model(
     if !rm.listable(RecordKind::GhlContact).await.unwrap_or(false) {
         return Ok(None);
     }
+    rm.settled().await;
     let limit = i64::try_from(first + 1)?;
     let (rows, total) = match futures_util::try_join!(
         store.record_page(
