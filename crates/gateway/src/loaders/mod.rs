@@ -389,6 +389,14 @@ impl Loaders {
     pub fn new(readers: Arc<Readers>, meta: Arc<RequestMeta>) -> Self {
         let delay = readers.batch_delay;
         let ctx = (&readers, &meta, delay);
+        // Stored links are read from the store, but without the read model linking then
+        // asks the upstreams: links answered at once would spread those lookups over more
+        // batches than the page needs.
+        let links_delay = if readers.read_model.is_some() {
+            Duration::ZERO
+        } else {
+            delay
+        };
         Self {
             ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search, None),
             clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page, None),
@@ -455,13 +463,13 @@ impl Loaders {
                 Some(mirror::matches()),
             ),
             link_by_ghl: make(
-                (&readers, &meta, Duration::ZERO),
+                (&readers, &meta, links_delay),
                 |c| &c.links_by_ghl,
                 fetch_links_by_ghl,
                 None,
             ),
             link_by_clubos: make(
-                (&readers, &meta, Duration::ZERO),
+                (&readers, &meta, links_delay),
                 |c| &c.links_by_clubos,
                 fetch_links_by_clubos,
                 None,
