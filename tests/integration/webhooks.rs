@@ -17,6 +17,7 @@ use contactgraph::{
         SimOptions, SimServer, Sims, World, admin::StatsSnapshot, ghl::tokens,
         seed::GHL_LOCATION_ID,
     },
+    store::RecordKind,
 };
 use ed25519_dalek::{
     Signer, SigningKey, Verifier, VerifyingKey,
@@ -531,4 +532,31 @@ async fn the_simulator_signs_each_change_and_retries_only_after_a_429() {
     assert_eq!((s.refused, s.retried), (1, 2), "a 500 is final: {s:?}");
     assert_eq!(receiver.got.lock().expect("got").len(), 4);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_is_answered_only_once_its_re_read_is_stored() {
+    let key = test_key(3);
+    let demo = start(json!({
+        "webhooks": {"ghl_public_keys": [pem(&key)]},
+        "read_model": {"enabled": true, "backfill_on_start": false},
+    }))
+    .await;
+    let id = person(&demo);
+    update_at_ghl(&demo, &id, json!({"lastName": "Okonkwo-Lind"})).await;
+
+    let event = contact_event("ContactUpdate", &id, "wh-stored", TimeDelta::zero());
+    let (status, _) = deliver(&demo, &[ed25519_header(&key, &event)], event).await;
+    assert_eq!(status, StatusCode::OK);
+    // GHL does not deliver an accepted event again: once answered, the re-read copy must
+    // be in the store (read here past the read model, whose reads wait for copies).
+    let stored = demo
+        .gateway
+        .readers
+        .store
+        .records(RecordKind::GhlContact, std::slice::from_ref(&id))
+        .await
+        .expect("store");
+    let body: Value = serde_json::from_str(&stored.first().expect("stored copy").body).unwrap();
+    assert_eq!(body["lastName"], "Okonkwo-Lind", "{body}");
 }

@@ -231,8 +231,14 @@ impl Effect {
     /// Re-reads what the event names from GHL (payloads are partial) and stores it in the
     /// read model; a contact GHL no longer has becomes a tombstone. When the event does
     /// not say whose records changed, every collection of its kind is marked to be read
-    /// through instead.
+    /// through instead. Returns once the copy is stored: GHL does not deliver an accepted
+    /// event again, so it is answered only when a crash can no longer lose it.
     pub async fn refresh(&self, readers: &Arc<Readers>, read_model: &ReadModel) {
+        self.reread(readers, read_model).await;
+        read_model.settled().await;
+    }
+
+    async fn reread(&self, readers: &Arc<Readers>, read_model: &ReadModel) {
         let l = Loaders::new(readers.clone(), Arc::new(RequestMeta::reading_through()));
         let (kind, owner) = match self {
             Self::Contact(id) => {
