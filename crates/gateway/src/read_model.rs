@@ -766,8 +766,10 @@ impl ReadModel {
     }
 
     /// Marks what a write through the gateway changed upstream, so it is read through
-    /// before it is served again.
+    /// before it is served again. Copies read before the write and still being stored
+    /// land first: stored after the mark, they would clear it and serve the old record.
     pub async fn wrote_ghl_contact(&self, id: &str) -> Result<(), StoreError> {
+        self.settled().await;
         self.store
             .mark_record_stale(RecordKind::GhlContact, id)
             .await?;
@@ -784,6 +786,7 @@ impl ReadModel {
 
     /// As [`ReadModel::wrote_ghl_contact`], for a Club OS user.
     pub async fn wrote_clubos_user(&self, id: i64) -> Result<(), StoreError> {
+        self.settled().await;
         self.store
             .mark_record_stale(RecordKind::ClubOsUser, &id.to_string())
             .await?;

@@ -264,6 +264,10 @@ impl Effect {
                 .map(drop),
         };
         let unread = owner.is_none() || reread.is_err();
+        if unread {
+            // A copy read before the event, stored after the mark, would clear it.
+            read_model.settled().await;
+        }
         if unread
             && let Err(e) = read_model
                 .store()

@@ -253,10 +253,7 @@ where
         if missing.is_empty() {
             return Ok(out);
         }
-        let mirror = self
-            .mirror
-            .as_ref()
-            .filter(|_| self.readers.read_model.is_some());
+        let mirror = self.mirror.as_ref();
         if let Some(m) = mirror.filter(|_| self.serves_stored()) {
             let stored = (m.read)(self.readers.clone(), missing.clone()).await;
             let oldest = stored.values().map(|(_, at)| *at).min().unwrap_or_default();
