@@ -263,6 +263,7 @@ async fn a_webhook_refreshes_the_stored_copy_before_the_next_read() {
     });
     let logged = logged.expect("the change is in the change log");
     assert!(logged.fields.iter().any(|f| f == "lastName"), "{logged:?}");
+    assert_eq!(logged.via, Some(ReadSource::Webhook), "{logged:?}");
 }
 
 #[tokio::test]

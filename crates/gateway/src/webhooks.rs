@@ -42,7 +42,7 @@ use crate::{
     error::ErrorCode,
     loaders::{self, Loaders, Readers, RequestMeta},
     read_model::ReadModel,
-    store::RecordKind,
+    store::{ReadSource, RecordKind},
     sync::ghl::Propagation,
 };
 
@@ -239,7 +239,10 @@ impl Effect {
     }
 
     async fn reread(&self, readers: &Arc<Readers>, read_model: &ReadModel) {
-        let l = Loaders::new(readers.clone(), Arc::new(RequestMeta::reading_through()));
+        let l = Loaders::new(
+            readers.clone(),
+            Arc::new(RequestMeta::rereading_for(ReadSource::Webhook)),
+        );
         let (kind, owner) = match self {
             Self::Contact(id) => {
                 if let Err(e) = loaders::one(&l.ghl_contact, id.clone()).await {

@@ -21,7 +21,8 @@ pub(super) type Served<V> = (V, i64);
 type ReadFn<K, V> = fn(Arc<Readers>, Vec<K>) -> BoxFuture<'static, HashMap<K, Served<V>>>;
 /// Which stored record a loader's key names.
 type RecordOf<K> = fn(&K) -> (RecordKind, String);
-type WriteFn<K, V> = fn(Arc<Readers>, Vec<(K, V)>) -> BoxFuture<'static, ()>;
+/// Stores what the upstream answered, as learned the way the request says.
+type WriteFn<K, V> = fn(Arc<Readers>, Vec<(K, V)>, ReadSource) -> BoxFuture<'static, ()>;
 
 /// A loader's way into the read model.
 pub(super) struct Mirror<K, V> {
@@ -69,7 +70,7 @@ pub(super) fn records<K: StoredKey, T: Record>() -> Mirror<K, Option<T>> {
             }
             .boxed()
         },
-        write: |s, answered| {
+        write: |s, answered, via| {
             async move {
                 let m = model(&s);
                 let mut found = Vec::new();
@@ -77,17 +78,12 @@ pub(super) fn records<K: StoredKey, T: Record>() -> Mirror<K, Option<T>> {
                     match record {
                         Some(r) => found.push(r),
                         None => {
-                            let gone = m
-                                .remove(T::KIND, &id.to_string(), ReadSource::ReadThrough)
-                                .await;
+                            let gone = m.remove(T::KIND, &id.to_string(), via).await;
                             logged("record", gone.map(|_| ()));
                         }
                     }
                 }
-                logged(
-                    "records",
-                    m.put(&found, ReadSource::ReadThrough).await.map(|_| ()),
-                );
+                logged("records", m.put(&found, via).await.map(|_| ()));
             }
             .boxed()
         },
@@ -113,12 +109,10 @@ pub(super) fn sets<K: StoredKey, T: Record>() -> Mirror<K, Vec<T>> {
             }
             .boxed()
         },
-        write: |s, answered| {
+        write: |s, answered, via| {
             async move {
                 for (owner, records) in answered {
-                    let stored = model(&s)
-                        .put_set(&owner.to_string(), &records, ReadSource::ReadThrough)
-                        .await;
+                    let stored = model(&s).put_set(&owner.to_string(), &records, via).await;
                     logged("collection", stored.map(|_| ()));
                 }
             }
@@ -146,12 +140,10 @@ pub(super) fn locations() -> Mirror<(), Vec<ClubOsLocation>> {
             }
             .boxed()
         },
-        write: |s, answered| {
+        write: |s, answered, via| {
             async move {
                 if let Some((_, all)) = answered.into_iter().next() {
-                    let stored = model(&s)
-                        .put_set(LOCATIONS_OWNER, &all, ReadSource::ReadThrough)
-                        .await;
+                    let stored = model(&s).put_set(LOCATIONS_OWNER, &all, via).await;
                     logged("locations", stored.map(|_| ()));
                 }
             }
@@ -168,7 +160,7 @@ pub(super) fn locations() -> Mirror<(), Vec<ClubOsLocation>> {
 pub(super) fn matches<T: Record>() -> Mirror<MatchKey, Vec<T>> {
     Mirror {
         read: |s, keys| async move { holders(&s, &keys, |k| k.clone()).await }.boxed(),
-        write: |s, answered| store_found(s, answered).boxed(),
+        write: |s, answered, via| store_found(s, answered, via).boxed(),
         lookup: true,
         record: None,
     }
@@ -178,7 +170,7 @@ pub(super) fn matches<T: Record>() -> Mirror<MatchKey, Vec<T>> {
 pub(super) fn link_field_matches() -> Mirror<i64, Vec<GhlContact>> {
     Mirror {
         read: |s, ids| async move { holders(&s, &ids, |id| link_key(*id)).await }.boxed(),
-        write: |s, answered| store_found(s, answered).boxed(),
+        write: |s, answered, via| store_found(s, answered, via).boxed(),
         lookup: true,
         record: None,
     }
@@ -213,13 +205,7 @@ where
         .collect()
 }
 
-async fn store_found<K, T: Record>(s: Arc<Readers>, answered: Vec<(K, Vec<T>)>) {
+async fn store_found<K, T: Record>(s: Arc<Readers>, answered: Vec<(K, Vec<T>)>, via: ReadSource) {
     let found: Vec<T> = answered.into_iter().flat_map(|(_, v)| v).collect();
-    logged(
-        "lookups",
-        model(&s)
-            .put(&found, ReadSource::ReadThrough)
-            .await
-            .map(|_| ()),
-    );
+    logged("lookups", model(&s).put(&found, via).await.map(|_| ()));
 }

@@ -43,7 +43,7 @@ use crate::{
     cache::{Caches, EntityCache, Lookup, MatchKey},
     error::{ErrorCode, GatewayError},
     read_model::ReadModel,
-    store::{Link, RecordKind, Store},
+    store::{Link, ReadSource, RecordKind, Store},
     upstream::{
         clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser},
         ghl::models::{
@@ -118,6 +118,9 @@ pub struct RequestMeta {
     /// When the read model stored the records this request was served from it, so that
     /// `syncedAt` asks the store only about the others.
     synced: Mutex<HashMap<(RecordKind, String), i64>>,
+    /// How the read model learns what this request reads from the upstreams (a read
+    /// through, unless a change source re-reads).
+    via: Option<ReadSource>,
 }
 
 impl RequestMeta {
@@ -128,6 +131,20 @@ impl RequestMeta {
             read_through: true,
             ..Self::default()
         }
+    }
+
+    /// A change source re-reading what it was told changed: every record from its
+    /// upstream, stored as learned `via` that source.
+    pub fn rereading_for(via: ReadSource) -> Self {
+        Self {
+            via: Some(via),
+            ..Self::reading_through()
+        }
+    }
+
+    /// How the read model is told it learned what this request reads upstream.
+    fn stores_as(&self) -> ReadSource {
+        self.via.unwrap_or(ReadSource::ReadThrough)
     }
 
     /// Loading for a write: records may come from the read model, but who holds an
@@ -286,7 +303,11 @@ where
                     self.meta.served_synced(record(key), now);
                 }
             }
-            rm.store_behind((m.write)(self.readers.clone(), answered));
+            rm.store_behind((m.write)(
+                self.readers.clone(),
+                answered,
+                self.meta.stores_as(),
+            ));
         }
         for key in missing {
             let result = fetched
