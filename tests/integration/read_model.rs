@@ -658,3 +658,148 @@ async fn the_events_poll_needs_the_read_model() {
     let body = graphql(&demo, "mutation { pollClubOsEvents { seen } }", json!({})).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
 }
+
+const CHANGES: &str = r#"query($after: String, $kinds: [ChangeKind!], $people: [ID!]) {
+  changes(first: 20, after: $after, kinds: $kinds, personIds: $people) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { seq kind ghlContactId contactId fields origin recordKind recordId via at } } } }"#;
+
+/// Every change after `after` that the filters keep, page by page, and the cursor to poll
+/// with next.
+async fn poll_changes(
+    demo: &Demo,
+    mut after: Value,
+    kinds: Value,
+    people: Value,
+) -> (Vec<Value>, Value) {
+    let mut out = Vec::new();
+    loop {
+        let body = graphql(
+            demo,
+            CHANGES,
+            json!({"after": after, "kinds": kinds, "people": people}),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let page = &body["data"]["changes"];
+        out.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone()),
+        );
+        after = page["pageInfo"]["endCursor"].clone();
+        assert!(after.is_string(), "{body}");
+        if page["pageInfo"]["hasNextPage"] != true {
+            return (out, after);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_change_feed_gives_each_change_once_in_order_filtered_by_kind_and_person() {
+    let demo = demo(60).await;
+    backfill(&demo).await;
+    let (all, head) = poll_changes(&demo, Value::Null, Value::Null, Value::Null).await;
+    let seqs: Vec<i64> = all.iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.len() > 20,
+        "the backfill's changes span pages: {}",
+        seqs.len()
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap, no repeat"
+    );
+    // Polling at the head gives nothing until something changes.
+    assert!(
+        poll_changes(&demo, head.clone(), Value::Null, Value::Null)
+            .await
+            .0
+            .is_empty()
+    );
+
+    let id = ghl_id(&demo, Kind::GhlOnly);
+    let other = ghl_id(&demo, Kind::Linked);
+    let sent = deliveries(&demo.sims.ghl.url()).await.sent;
+    for (who, name) in [(&id, "Adeyemi-Novak"), (&other, "Lindqvist")] {
+        ghl_api(
+            &demo,
+            Method::PUT,
+            &format!("/contacts/{who}"),
+            Some(json!({"lastName": name})),
+        )
+        .await;
+    }
+    settled(&demo.sims.ghl.url(), sent + 2).await;
+
+    let (new, next) = poll_changes(&demo, head.clone(), Value::Null, Value::Null).await;
+    let about = |changes: &[Value], who: &str| {
+        changes
+            .iter()
+            .filter(|c| c["ghlContactId"] == who && c["recordKind"] == "ghl_contact")
+            .count()
+    };
+    assert_eq!(about(&new, &id), 1, "{new:?}");
+    assert_eq!(about(&new, &other), 1, "{new:?}");
+    let mine = new
+        .iter()
+        .find(|c| c["ghlContactId"] == id.as_str())
+        .unwrap();
+    assert_eq!(mine["kind"], "RECORD_CHANGED");
+    assert_eq!(mine["origin"], "SYNC");
+    assert_eq!(mine["via"], "webhook");
+    assert!(
+        mine["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "lastName"),
+        "{mine}"
+    );
+    assert!(
+        poll_changes(&demo, next, Value::Null, Value::Null)
+            .await
+            .0
+            .is_empty()
+    );
+
+    // One person, by either of the ids `contact(id:)` takes: only their changes.
+    let (theirs, _) =
+        poll_changes(&demo, head.clone(), Value::Null, json!([mine["contactId"]])).await;
+    assert!(!theirs.is_empty());
+    assert!(
+        theirs.iter().all(|c| c["ghlContactId"] == id.as_str()),
+        "{theirs:?}"
+    );
+    // By kind: no link changed since the head.
+    let (links, _) = poll_changes(
+        &demo,
+        head,
+        json!(["LINK_STORED", "LINK_REMOVED"]),
+        Value::Null,
+    )
+    .await;
+    assert!(links.is_empty(), "{links:?}");
+}
+
+#[tokio::test]
+async fn the_change_feed_refuses_a_cursor_or_person_it_cannot_read() {
+    let demo = demo(10).await;
+    for (variables, says) in [
+        (json!({"after": "bm90LWEtY3Vyc29y"}), "after"),
+        (json!({"people": ["not an id!"]}), "personIds"),
+        (json!({"people": []}), "personIds"),
+    ] {
+        let body = graphql(&demo, CHANGES, variables).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{body}"
+        );
+    }
+}

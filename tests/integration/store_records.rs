@@ -4,7 +4,9 @@
 //! marks; an older upstream version never overwriting a newer one; and the owners of
 //! records that take place within a time window.
 
-use contactgraph::store::{ChangeKind, NewRecord, ReadSource, RecordKind, Store};
+use contactgraph::store::{
+    ChangeFilter, ChangeKind, LinkSource, NewLink, NewRecord, ReadSource, RecordKind, Store,
+};
 use serde_json::json;
 
 use crate::harness::*;
@@ -19,6 +21,7 @@ on_backends!(
         pages_run_newest_first_and_continue_after_a_position,
         a_stale_mark_and_an_older_version_are_told_apart,
         owners_of_records_in_a_time_window_are_found,
+        the_change_log_pages_by_kind_and_person_up_to_a_head,
     ]
 );
 
@@ -292,5 +295,98 @@ async fn owners_of_records_in_a_time_window_are_found(db: TestDb) {
             .unwrap()
             .is_empty(),
         "by kind"
+    );
+}
+
+async fn the_change_log_pages_by_kind_and_person_up_to_a_head(db: TestDb) {
+    let store = db.connect().await;
+    store
+        .put_records(
+            RecordKind::GhlContact,
+            &[
+                contact("a", "a@example.org", T1, 1),
+                contact("b", "b@example.org", T1, 2),
+            ],
+            ReadSource::Backfill,
+        )
+        .await
+        .unwrap();
+    store
+        .put_records(
+            RecordKind::GhlNote,
+            &[note("n1", "a", "hello")],
+            ReadSource::Webhook,
+        )
+        .await
+        .unwrap();
+    store
+        .put_link(&NewLink::new("b", 7, LinkSource::Email))
+        .await
+        .unwrap();
+    let head = store.last_change_seq().await.unwrap();
+    assert_eq!(head, 4, "two contacts, a note, a link");
+    let page = |after, upto, filter: ChangeFilter, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .changes_page(after, upto, &filter, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.seq, c.kind, c.ghl_contact_id, c.clubos_user_id))
+                .collect::<Vec<_>>()
+        }
+    };
+    let everything = page(0, head, ChangeFilter::default(), 100).await;
+    assert_eq!(
+        everything.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    // A page ends at the head it is given and continues after its cursor.
+    assert_eq!(page(0, 2, ChangeFilter::default(), 100).await.len(), 2);
+    assert_eq!(
+        page(2, head, ChangeFilter::default(), 1).await,
+        vec![everything[2].clone()]
+    );
+    // About "a": its contact and its note, not "b" nor the link.
+    let about_a = ChangeFilter {
+        ghl_contact_ids: vec!["a".into()],
+        ..ChangeFilter::default()
+    };
+    assert_eq!(
+        page(0, head, about_a, 100)
+            .await
+            .iter()
+            .map(|c| c.0)
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    // About Club OS user 7: only the link, which names both sides.
+    let about_7 = ChangeFilter {
+        clubos_user_ids: vec![7],
+        ..ChangeFilter::default()
+    };
+    assert_eq!(
+        page(0, head, about_7, 100).await,
+        vec![(4, ChangeKind::LinkStored, Some("b".into()), Some(7))]
+    );
+    // By kind, and by kind and person together.
+    let links = ChangeFilter {
+        kinds: vec![ChangeKind::LinkStored, ChangeKind::LinkRemoved],
+        ..ChangeFilter::default()
+    };
+    assert_eq!(page(0, head, links, 100).await.len(), 1);
+    let records_of_b = ChangeFilter {
+        kinds: vec![ChangeKind::RecordChanged],
+        ghl_contact_ids: vec!["b".into()],
+        clubos_user_ids: vec![7],
+    };
+    assert_eq!(
+        page(0, head, records_of_b, 100)
+            .await
+            .iter()
+            .map(|c| c.0)
+            .collect::<Vec<_>>(),
+        vec![2]
     );
 }

@@ -2,6 +2,7 @@
 //! request its [`crate::loaders::Loaders`]; tests and `contactgraph schema` use it directly.
 
 mod activity;
+mod changes;
 mod contact;
 mod identity;
 mod ids;
@@ -121,4 +122,5 @@ pub struct QueryRoot(
     listing::LinkQueries,
     identity::IdentityQueries,
     sync::SyncQueries,
+    changes::ChangeQueries,
 );

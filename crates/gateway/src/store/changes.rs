@@ -2,10 +2,10 @@
 //! transaction as the change itself, numbered in commit order. Cache invalidation reads
 //! it now; subscriptions and other replicas follow it by `seq`.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::records::{ReadSource, RecordKind};
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, now_ms, placeholders};
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,16 +202,66 @@ impl Store {
 
     /// Up to `limit` changes after `after` (0 for the first), oldest first.
     pub async fn changes_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
-        const OPERATION: &str = "changes_after";
-        let rows = sqlx::query(
+        self.changes_page(after, i64::MAX, &ChangeFilter::default(), limit)
+            .await
+    }
+
+    /// Up to `limit` changes numbered after `after` and at most `upto` that `filter` keeps,
+    /// oldest first.
+    pub async fn changes_page(
+        &self,
+        after: i64,
+        upto: i64,
+        filter: &ChangeFilter,
+        limit: i64,
+    ) -> Result<Vec<Change>, StoreError> {
+        const OPERATION: &str = "changes_page";
+        let mut sql = String::from(
             "SELECT seq, kind, ghl_contact_id, clubos_user_id, fields, source, at_ms, \
-             record_kind, record_id, via FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.query_error(OPERATION, e))?;
+             record_kind, record_id, via FROM change_log WHERE seq > $1 AND seq <= $2",
+        );
+        let mut next = 3;
+        let mut list = |n: usize| {
+            let p = placeholders(next, n.max(1));
+            next += n.max(1);
+            p
+        };
+        if !filter.kinds.is_empty() {
+            sql.push_str(&format!(" AND kind IN ({})", list(filter.kinds.len())));
+        }
+        let by_person = !filter.ghl_contact_ids.is_empty() || !filter.clubos_user_ids.is_empty();
+        if by_person {
+            // An empty list still takes one placeholder, bound to a value no row holds.
+            let ghl = list(filter.ghl_contact_ids.len());
+            let clubos = list(filter.clubos_user_ids.len());
+            sql.push_str(&format!(
+                " AND (ghl_contact_id IN ({ghl}) OR clubos_user_id IN ({clubos}))"
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${next}"));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(after).bind(upto);
+        for kind in &filter.kinds {
+            query = query.bind(kind.as_str());
+        }
+        if by_person {
+            if filter.ghl_contact_ids.is_empty() {
+                query = query.bind(String::new());
+            }
+            for id in &filter.ghl_contact_ids {
+                query = query.bind(id.clone());
+            }
+            if filter.clubos_user_ids.is_empty() {
+                query = query.bind(0_i64);
+            }
+            for id in &filter.clubos_user_ids {
+                query = query.bind(*id);
+            }
+        }
+        let rows = query
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.query_error(OPERATION, e))?;
         rows.iter()
             .map(|row| {
                 let field = |e| self.query_error(OPERATION, e);
@@ -239,6 +289,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Which changes [`Store::changes_page`] keeps: of these kinds (any, when empty), and about
+/// these GHL contacts or Club OS users (anyone, when both are empty).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub kinds: Vec<ChangeKind>,
+    pub ghl_contact_ids: Vec<String>,
+    pub clubos_user_ids: Vec<i64>,
 }
 
 #[cfg(test)]

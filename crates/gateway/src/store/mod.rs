@@ -32,7 +32,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use api_keys::StoredKey;
 pub use audit::{AuditEntry, AuditFilter, AuditedOperation};
-pub use changes::{Change, ChangeKind, Origin};
+pub use changes::{Change, ChangeFilter, ChangeKind, Origin};
 pub use cursors::SyncCursor;
 pub use drift::{Drift, DriftReport, REPORTED_IDS};
 pub use idempotency::Claim;
