@@ -16,8 +16,9 @@
 //!   poll, into the read model and on to GHL;
 //! - with limits out of the way and moka off (every TTL 0), a **synced page of 50**
 //!   (after one walk over the pages filled each person's activity): upstream calls, p50
-//!   at c=1, requests/s at c=16; and a read-through Q1 of a person with a stored link
-//!   against one direct upstream call.
+//!   at c=1, requests/s at c=16, beside the same page from a second gateway whose moka
+//!   caches are warm; and a read-through Q1 of a person with a stored link against one
+//!   direct upstream call.
 //!
 //! The report is Markdown on stdout; progress goes to stderr.
 
@@ -651,6 +652,10 @@ max_bytes = 67108864
 [cache.lookups]
 ttl_secs = 0
 max_bytes = 16777216
+"#;
+
+/// GHL's limits and the loaders' fan-out out of the way.
+const LIMITS_OUT: &str = r#"
 [ghl.rate_limit]
 max_per_interval = 1000000
 daily = 100000000
@@ -659,45 +664,28 @@ headroom = 1.0
 fanout = 64
 "#;
 
-async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
-    let people_n = synced_people();
-    eprintln!("synced reads: {people_n} people");
-    let world = World::generate(SEED, people_n);
-    let sims = simulators(people_n, false).await?;
-    let gw = gateway(&sims, "synced", "max_concurrency = 64", MOKA_OFF).await?;
-    gw.backfilled(Duration::from_secs(300)).await?;
-    let linked_now = gw
-        .graphql("mutation { syncLinks { linked } }", json!({}), false)
-        .await?;
-    let stored_links = linked_now["data"]["syncLinks"]["linked"]
-        .as_u64()
-        .unwrap_or(0);
+/// Q50 over every page once at c=1, then 16 workers walking the pages in turn for
+/// [`LOAD_FOR`], each from its own offset; the gateway's CPU time is read around each.
+struct Q50Runs {
+    c1: Vec<f64>,
+    cpu_c1: f64,
+    calls_c1: u64,
+    c16: Vec<f64>,
+    per_s_c16: f64,
+    cpu_c16: f64,
+    calls_c16: u64,
+}
 
-    // One walk over every page fills each person's tasks, notes and appointments.
-    let before = totals(&sims).await?;
-    let t = Instant::now();
-    let mut cursors: Vec<Option<String>> = vec![None];
-    loop {
-        let after = cursors.last().cloned().flatten();
-        let page = gw.graphql(Q50, json!({"after": after}), false).await?;
-        let info = &page["data"]["contacts"]["pageInfo"];
-        if info["hasNextPage"] != true {
-            break;
-        }
-        cursors.push(info["endCursor"].as_str().map(str::to_owned));
-    }
-    let fill = t.elapsed();
-    let filled = totals(&sims).await?;
-    // An untimed second walk: the gateway stores what a read read through after
-    // answering, and its reads wait for those copies, so the timed walks start settled.
-    for after in &cursors {
-        gw.graphql(Q50, json!({"after": after}), false).await?;
-    }
-
-    // c=1 over every page.
+async fn q50_runs(
+    gw: &Gateway,
+    cursors: &Arc<Vec<Option<String>>>,
+    sims: &Sims,
+) -> anyhow::Result<Q50Runs> {
+    let calls = |a: (u64, u64), b: (u64, u64)| (b.0 - a.0) + (b.1 - a.1);
+    let before = totals(sims).await?;
     let cpu_before_c1 = gw.cpu_ms();
     let mut c1 = Vec::new();
-    for after in &cursors {
+    for after in cursors.iter() {
         let t = Instant::now();
         let page = gw.graphql(Q50, json!({"after": after}), false).await?;
         ensure!(
@@ -708,12 +696,10 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         );
         c1.push(ms(t.elapsed()));
     }
-    let after_c1 = totals(&sims).await?;
+    let after_c1 = totals(sims).await?;
     let cpu_c1 = (gw.cpu_ms() - cpu_before_c1) / c1.len() as f64;
 
-    // c=16 for a while, each worker walking the pages from its own offset.
-    let cursors = Arc::new(cursors);
-    eprintln!("synced reads: 16 workers for {} s", LOAD_FOR.as_secs());
+    eprintln!("q50: 16 workers for {} s", LOAD_FOR.as_secs());
     let cpu_before_c16 = gw.cpu_ms();
     let t = Instant::now();
     let mut workers = Vec::new();
@@ -750,8 +736,62 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         c16.extend(w.await??);
     }
     let elapsed = t.elapsed();
-    let after_c16 = totals(&sims).await?;
+    let after_c16 = totals(sims).await?;
     let cpu_c16 = (gw.cpu_ms() - cpu_before_c16) / c16.len() as f64;
+    Ok(Q50Runs {
+        cpu_c1,
+        calls_c1: calls(before, after_c1),
+        c1,
+        per_s_c16: c16.len() as f64 / elapsed.as_secs_f64(),
+        cpu_c16,
+        calls_c16: calls(after_c1, after_c16),
+        c16,
+    })
+}
+
+async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
+    let people_n = synced_people();
+    eprintln!("synced reads: {people_n} people");
+    let world = World::generate(SEED, people_n);
+    let sims = simulators(people_n, false).await?;
+    let gw = gateway(
+        &sims,
+        "synced",
+        "max_concurrency = 64",
+        &format!("{MOKA_OFF}{LIMITS_OUT}"),
+    )
+    .await?;
+    gw.backfilled(Duration::from_secs(300)).await?;
+    let linked_now = gw
+        .graphql("mutation { syncLinks { linked } }", json!({}), false)
+        .await?;
+    let stored_links = linked_now["data"]["syncLinks"]["linked"]
+        .as_u64()
+        .unwrap_or(0);
+
+    // One walk over every page fills each person's tasks, notes and appointments.
+    let before = totals(&sims).await?;
+    let t = Instant::now();
+    let mut cursors: Vec<Option<String>> = vec![None];
+    loop {
+        let after = cursors.last().cloned().flatten();
+        let page = gw.graphql(Q50, json!({"after": after}), false).await?;
+        let info = &page["data"]["contacts"]["pageInfo"];
+        if info["hasNextPage"] != true {
+            break;
+        }
+        cursors.push(info["endCursor"].as_str().map(str::to_owned));
+    }
+    let fill = t.elapsed();
+    let filled = totals(&sims).await?;
+    // An untimed second walk: the gateway stores what a read read through after
+    // answering, and its reads wait for those copies, so the timed walks start settled.
+    for after in &cursors {
+        gw.graphql(Q50, json!({"after": after}), false).await?;
+    }
+
+    let cursors = Arc::new(cursors);
+    let synced_q50 = q50_runs(&gw, &cursors, &sims).await?;
 
     // One direct GHL call, and a read-through Q1 of people with stored links.
     let people = linked(&world);
@@ -779,37 +819,63 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         synced.push(ms(t.elapsed()));
     }
     let (hwm, rss) = gw.memory();
+    drop(gw);
+
+    // The same pages from moka: a gateway with the default caches, warmed by two walks.
+    let warm_gw = gateway(&sims, "warm", "max_concurrency = 64", LIMITS_OUT).await?;
+    warm_gw.backfilled(Duration::from_secs(300)).await?;
+    warm_gw
+        .graphql("mutation { syncLinks { linked } }", json!({}), false)
+        .await?;
+    for _ in 0..2 {
+        for after in cursors.iter() {
+            warm_gw.graphql(Q50, json!({"after": after}), false).await?;
+        }
+    }
+    let warm_q50 = q50_runs(&warm_gw, &cursors, &sims).await?;
+    drop(warm_gw);
+
     let calls = |a: (u64, u64), b: (u64, u64)| (b.0 - a.0) + (b.1 - a.1);
+    let q50_rows = |name: &str, r: &Q50Runs| {
+        format!(
+            "| Q50 {name}, every page once | 1 | {} | {:.2} | {:.2} | | {:.1} | {} |\n\
+             | Q50 {name}, pages in turn for {} s | 16 | {} | {:.2} | {:.2} | {:.0} | {:.1} | {} |\n",
+            r.c1.len(),
+            percentile(&r.c1, 50.0),
+            percentile(&r.c1, 99.0),
+            r.cpu_c1,
+            r.calls_c1,
+            LOAD_FOR.as_secs(),
+            r.c16.len(),
+            percentile(&r.c16, 50.0),
+            percentile(&r.c16, 99.0),
+            r.per_s_c16,
+            r.cpu_c16,
+            r.calls_c16,
+        )
+    };
     writeln!(
         out,
         "\n### Synced reads ({people_n} people, moka off, limits out of the way)\n\n\
          Every moka TTL is 0, so each answer comes from the store (or an upstream). \
          {stored_links} links stored by `syncLinks`. The first walk over the {} pages \
-         filled each person's tasks, notes and appointments: {:.1} s, {} upstream calls.\n\n\
+         filled each person's tasks, notes and appointments: {:.1} s, {} upstream calls. \
+         The rows \"from moka\" are a second gateway over the same store contents with the \
+         default caches, warmed by two walks: every record comes from moka, only the \
+         listing itself (its rows and count) from the store.\n\n\
          | workload | c | requests | p50 ms | p99 ms | req/s | gateway CPU ms per request | upstream calls |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n\
-         | Q50, every page once | 1 | {} | {:.2} | {:.2} | | {:.1} | {} |\n\
-         | Q50, pages in turn for {} s | 16 | {} | {:.2} | {:.2} | {:.0} | {:.1} | {} |\n\
+         {}{}\
          | Q1 from the read model | 1 | {} | {:.2} | {:.2} | | | |\n\
          | Q1 read through (`no-cache`), stored link | 1 | {} | {:.1} | {:.1} | | | |\n\
          | one direct `GET /contacts/{{id}}` at the GHL simulator | 1 | {} | {:.1} | {:.1} | | | |\n\n\
          The read-through Q1 takes {:.1} direct calls' time at p50. Gateway RSS after the \
-         run: {rss:.1} MiB (peak {hwm:.1}).",
+         synced run: {rss:.1} MiB (peak {hwm:.1}).",
         cursors.len(),
         fill.as_secs_f64(),
         calls(before, filled),
-        c1.len(),
-        percentile(&c1, 50.0),
-        percentile(&c1, 99.0),
-        cpu_c1,
-        calls(filled, after_c1),
-        LOAD_FOR.as_secs(),
-        c16.len(),
-        percentile(&c16, 50.0),
-        percentile(&c16, 99.0),
-        c16.len() as f64 / elapsed.as_secs_f64(),
-        cpu_c16,
-        calls(after_c1, after_c16),
+        q50_rows("from the store", &synced_q50),
+        q50_rows("from moka (warm)", &warm_q50),
         synced.len(),
         percentile(&synced, 50.0),
         percentile(&synced, 99.0),
