@@ -738,7 +738,7 @@ async fn the_change_feed_gives_each_change_once_in_order_filtered_by_kind_and_pe
     let about = |changes: &[Value], who: &str| {
         changes
             .iter()
-            .filter(|c| c["ghlContactId"] == who && c["recordKind"] == "ghl_contact")
+            .filter(|c| c["ghlContactId"] == who && c["recordKind"] == "GHL_CONTACT")
             .count()
     };
     assert_eq!(about(&new, &id), 1, "{new:?}");
@@ -749,7 +749,7 @@ async fn the_change_feed_gives_each_change_once_in_order_filtered_by_kind_and_pe
         .unwrap();
     assert_eq!(mine["kind"], "RECORD_CHANGED");
     assert_eq!(mine["origin"], "SYNC");
-    assert_eq!(mine["via"], "webhook");
+    assert_eq!(mine["via"], "WEBHOOK");
     assert!(
         mine["fields"]
             .as_array()

@@ -6,11 +6,10 @@ use serde_json::json;
 
 use super::{
     ids::ContactRef,
-    listing::{PageInfo, decode, encode, page_size},
+    listing::{PageInfo, bad_input, decode, encode, page_size},
 };
 use crate::{
     clock::iso_ms,
-    error::{ErrorCode, GatewayError},
     loaders::Loaders,
     store::{Change as StoredChange, ChangeFilter},
     writes,
@@ -45,6 +44,44 @@ pub enum ChangeOrigin {
     Write,
     /// The sync engine: the link sweep, or the read model learning what changed upstream.
     Sync,
+}
+
+/// A type of record the read model keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::store::RecordKind")]
+pub enum RecordKind {
+    /// A GHL contact.
+    GhlContact,
+    /// A GHL task.
+    GhlTask,
+    /// A GHL note.
+    GhlNote,
+    /// A GHL appointment.
+    GhlAppointment,
+    /// A Club OS user (member, prospect or staff).
+    ClubOsUser,
+    /// A Club OS event (a booked class or session).
+    ClubOsEvent,
+    /// A Club OS location.
+    ClubOsLocation,
+}
+
+/// How the read model learned a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::store::ReadSource", name = "SyncSource")]
+pub enum SyncSource {
+    /// A read found it missing (or stale) and read it from the upstream.
+    ReadThrough,
+    /// A verified GHL webhook named it and the gateway re-read it.
+    Webhook,
+    /// The backfill, which reads everything once.
+    Backfill,
+    /// The Club OS poll found it changed.
+    ClubOsPoll,
+    /// The GHL poll found it changed.
+    GhlPoll,
+    /// A reconcile run compared it with the upstream.
+    Reconcile,
 }
 
 /// One entry of the change log. It names what changed, never the values.
@@ -96,11 +133,9 @@ impl Change {
         self.0.origin.into()
     }
 
-    /// The read-model record it is about (`ghl_contact`, `ghl_task`, `ghl_note`,
-    /// `ghl_appointment`, `clubos_user`, `clubos_event`, `clubos_location`), when it is
-    /// about one.
-    async fn record_kind(&self) -> Option<&'static str> {
-        self.0.record.as_ref().map(|(kind, _)| kind.as_str())
+    /// The kind of read-model record it is about, when it is about one.
+    async fn record_kind(&self) -> Option<RecordKind> {
+        self.0.record.as_ref().map(|(kind, _)| (*kind).into())
     }
 
     /// That record's id.
@@ -108,10 +143,9 @@ impl Change {
         self.0.record.as_ref().map(|(_, id)| id.as_str())
     }
 
-    /// How the read model learned it (`read_through`, `webhook`, `backfill`,
-    /// `clubos_poll`, `ghl_poll`, `reconcile`), for changes to the read model.
-    async fn via(&self) -> Option<&'static str> {
-        self.0.via.map(|v| v.as_str())
+    /// How the read model learned it, for changes to the read model.
+    async fn via(&self) -> Option<SyncSource> {
+        self.0.via.map(Into::into)
     }
 
     /// When it was committed (ISO-8601).
@@ -179,15 +213,12 @@ impl ChangeQueries {
             if ids.is_empty() || ids.len() > MAX_PERSON_IDS {
                 return Err(bad_input("personIds must hold 1 to 100 ids"));
             }
-            for id in &ids {
+            for (i, id) in ids.iter().enumerate() {
                 match ContactRef::parse(id) {
                     Some(ContactRef::Ghl(ghl)) => filter.ghl_contact_ids.push(ghl),
                     Some(ContactRef::ClubOs(user)) => filter.clubos_user_ids.push(user),
                     None => {
-                        return Err(bad_input(&format!(
-                            "personIds: {} is not a contact id",
-                            id.as_str()
-                        )));
+                        return Err(bad_input(&format!("personIds[{i}] is not a contact id")));
                     }
                 }
             }
@@ -249,8 +280,4 @@ fn seq_of(cursor: &str) -> Result<i64> {
         .and_then(serde_json::Value::as_i64)
         .filter(|seq| *seq >= 0)
         .ok_or_else(|| bad_input("after is not a cursor the change log gave out"))
-}
-
-fn bad_input(message: &str) -> async_graphql::Error {
-    GatewayError::new(ErrorCode::BadUserInput, message).extend()
 }

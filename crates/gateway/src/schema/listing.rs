@@ -123,7 +123,7 @@ impl ContactConnection {
     }
 }
 
-fn bad_input(message: &str) -> async_graphql::Error {
+pub(super) fn bad_input(message: &str) -> async_graphql::Error {
     GatewayError::new(ErrorCode::BadUserInput, message).extend()
 }
 
