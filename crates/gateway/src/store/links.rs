@@ -287,7 +287,7 @@ impl Store {
             };
             self.append_change(&mut tx, &stored).await?;
         }
-        tx.commit().await?;
+        self.commit_logged(tx).await?;
         Ok(true)
     }
 
@@ -337,7 +337,7 @@ impl Store {
             record: None,
         };
         self.append_change(&mut tx, &removed).await?;
-        tx.commit().await?;
+        self.commit_logged(tx).await?;
         Ok(true)
     }
 

@@ -25,6 +25,9 @@ mod suggestions;
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migrator};
@@ -84,6 +87,9 @@ pub struct Store {
     /// waiting for the disk (`synchronous = NORMAL`); elsewhere `pool` itself.
     read_model_pool: AnyPool,
     backend: Backend,
+    /// How many transactions that appended to the change log this process committed:
+    /// followers of the log wake on it.
+    log_commits: Arc<watch::Sender<u64>>,
 }
 
 /// Why the store could not do what was asked. Messages never contain the database URL or
@@ -356,6 +362,7 @@ impl Store {
             pool,
             read_model_pool,
             backend,
+            log_commits: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -394,6 +401,26 @@ impl Store {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => pool.begin().await,
         }
+    }
+
+    /// Commits a transaction that appended to the change log, then tells this process's
+    /// followers of the log (see [`Store::log_commits`]).
+    async fn commit_logged(&self, tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        tx.commit().await?;
+        self.log_commits.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// How many transactions that appended to the change log this process has committed,
+    /// and a way to wait for the next: a follower that has read the log after seeing the
+    /// count `n` holds every change those `n` commits made.
+    pub fn log_commits(&self) -> watch::Receiver<u64> {
+        self.log_commits.subscribe()
+    }
+
+    /// The count [`Store::log_commits`] gives, now.
+    pub fn logged_commits(&self) -> u64 {
+        *self.log_commits.borrow()
     }
 
     /// Wraps a driver error with the operation that hit it.

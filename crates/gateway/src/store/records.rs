@@ -374,7 +374,7 @@ impl Store {
         self.retrying_races("put_records", || async move {
             let mut tx = self.begin_read_model_write().await?;
             let changed = self.upsert(&mut tx, kind, records, source).await?;
-            tx.commit().await?;
+            self.commit_logged(tx).await?;
             Ok(changed)
         })
         .await
@@ -420,7 +420,7 @@ impl Store {
             .bind(source.as_str())
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
+            self.commit_logged(tx).await?;
             Ok(changed)
         })
         .await
@@ -437,7 +437,7 @@ impl Store {
         self.retrying_races("remove_record", || async move {
             let mut tx = self.begin_read_model_write().await?;
             let removed = self.delete(&mut tx, kind, id, source).await?;
-            tx.commit().await?;
+            self.commit_logged(tx).await?;
             Ok(removed)
         })
         .await

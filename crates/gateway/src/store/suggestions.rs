@@ -149,7 +149,7 @@ impl Store {
             };
             self.append_change(&mut tx, &added).await?;
         }
-        tx.commit().await?;
+        self.commit_logged(tx).await?;
         Ok(keep.len())
     }
 
@@ -254,7 +254,7 @@ impl Store {
             record: None,
         };
         self.append_change(&mut tx, &dismissed).await?;
-        tx.commit().await?;
+        self.commit_logged(tx).await?;
         Ok(true)
     }
 
