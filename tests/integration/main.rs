@@ -22,6 +22,7 @@ mod playground;
 mod protocol;
 mod read_model;
 mod reads;
+mod response_cache;
 mod retried_creates;
 mod secrets;
 mod security;

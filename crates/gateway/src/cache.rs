@@ -17,9 +17,10 @@ use std::{
 
 use moka::{future::Cache, notification::RemovalCause};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use tokio::{task::JoinHandle, time::Instant};
 
-use crate::store::Link;
+use crate::response_cache::{ResponseCache, ResponseCacheConfig, tags_of};
+use crate::store::{Change, Link, RecordKind, Store, StoreError};
 use crate::upstream::{
     clubos::{ClubOsEvent, ClubOsLocation, ClubOsUser},
     ghl::models::{GhlAppointment, GhlContact, GhlNote, GhlTask, SearchResponse},
@@ -49,6 +50,8 @@ pub struct CacheConfig {
     pub activity: KindConfig,
     /// Who matches an email or phone, and stored links.
     pub lookups: KindConfig,
+    /// Whole answers to queries (see [`crate::response_cache`]).
+    pub responses: ResponseCacheConfig,
 }
 
 impl Default for CacheConfig {
@@ -72,6 +75,7 @@ impl Default for CacheConfig {
                 ttl_secs: 300,
                 max_bytes: 16 * mib,
             },
+            responses: ResponseCacheConfig::default(),
         }
     }
 }
@@ -286,6 +290,8 @@ pub struct Caches {
     pub links_by_ghl: EntityCache<String, Option<Link>>,
     /// Stored links, by Club OS user id.
     pub links_by_clubos: EntityCache<i64, Option<String>>,
+    /// Whole answers to queries, kept while the change log says nothing they read changed.
+    pub responses: Arc<ResponseCache>,
 }
 
 impl Caches {
@@ -306,12 +312,19 @@ impl Caches {
             clubos_by_match: EntityCache::new("clubOsMatch", cfg.lookups, stale),
             links_by_ghl: EntityCache::new("linkByGhl", cfg.lookups, stale),
             links_by_clubos: EntityCache::new("linkByClubOs", cfg.lookups, stale),
+            responses: Arc::new(ResponseCache::new(&cfg.responses)),
         }
     }
 
-    /// Forgets every entry of every kind: the next read of anything is cold (the read
-    /// model, when on, still answers below).
+    /// Forgets every entry of every kind, kept answers too: the next read of anything is
+    /// cold (the read model, when on, still answers below).
     pub fn invalidate_everything(&self) {
+        self.forget_entities();
+        self.responses.invalidate_all();
+    }
+
+    /// Forgets every copy of an upstream record, lookup and link (not the kept answers).
+    pub fn forget_entities(&self) {
         self.ghl_searches.invalidate_all();
         self.clubos_user_pages.invalidate_all();
         self.ghl_contacts.invalidate_all();
@@ -365,6 +378,37 @@ impl Caches {
         self.links_by_clubos.invalidate(&id).await;
         self.clubos_by_match.invalidate_all();
         self.clubos_user_pages.invalidate_all();
+    }
+
+    /// Forgets what a change of the change log touched, so that nothing read after it is
+    /// answered from a copy older than the change. A collection's record may have moved
+    /// from another owner, whose copy would still hold it: every owner's copy of that
+    /// kind goes.
+    pub async fn forget_change(&self, change: &Change) {
+        let ghl = change.ghl_contact_id.as_deref();
+        match &change.record {
+            Some((RecordKind::GhlContact, id)) => self.invalidate_ghl_contact(id).await,
+            Some((RecordKind::ClubOsUser, id)) => match id.parse() {
+                Ok(id) => self.invalidate_clubos_user(id).await,
+                Err(_) => self.clubos_users.invalidate_all(),
+            },
+            Some((RecordKind::GhlTask, _)) => self.invalidate_ghl_tasks(None).await,
+            Some((RecordKind::GhlNote, _)) => self.invalidate_ghl_notes(None).await,
+            Some((RecordKind::GhlAppointment, _)) => self.invalidate_ghl_appointments(None).await,
+            Some((RecordKind::ClubOsEvent, _)) => match change.clubos_user_id {
+                Some(user) => self.clubos_events.invalidate(&user).await,
+                None => self.clubos_events.invalidate_all(),
+            },
+            Some((RecordKind::ClubOsLocation, _)) => self.clubos_locations.invalidate_all(),
+            None => {
+                if let Some(ghl) = ghl {
+                    self.links_by_ghl.invalidate(&ghl.to_owned()).await;
+                }
+                if let Some(user) = change.clubos_user_id {
+                    self.links_by_clubos.invalidate(&user).await;
+                }
+            }
+        }
     }
 
     /// Counters of every kind, by name.
@@ -443,6 +487,56 @@ impl Caches {
             }
         }
         out
+    }
+}
+
+/// How often the follower reads the log without being woken (for what another process
+/// wrote to the same store).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// Changes read per query of the log.
+const FOLLOW_PAGE: i64 = 500;
+
+impl Caches {
+    /// Follows the change log from its head now, and for each change forgets the copies
+    /// of what it touched, then drops the kept answers that read it; activates the
+    /// response cache (it keeps nothing until the follower runs). Stops with the runtime.
+    pub async fn follow(self: Arc<Self>, store: Store) -> Result<JoinHandle<()>, StoreError> {
+        let caches = self;
+        let cache = caches.responses.clone();
+        let mut applied = store.last_change_seq().await?;
+        let mut commits = store.log_commits();
+        cache.activate(*commits.borrow_and_update());
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = commits.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(FOLLOW_EVERY) => {}
+                }
+                // The count is read before the log, so every commit it counts is in the log.
+                let seen = *commits.borrow_and_update();
+                loop {
+                    match store.changes_after(applied, FOLLOW_PAGE).await {
+                        Ok(changes) => {
+                            let last_page = changes.len() < FOLLOW_PAGE as usize;
+                            for change in &changes {
+                                caches.forget_change(change).await;
+                                cache.invalidate(tags_of(change));
+                                applied = change.seq;
+                            }
+                            if last_page {
+                                cache.applied(seen);
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "response cache: the change log is unreadable; dropping every answer");
+                            cache.invalidate_all();
+                            break;
+                        }
+                    }
+                }
+            }
+        }))
     }
 }
 

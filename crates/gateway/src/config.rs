@@ -428,6 +428,10 @@ mod tests {
                     ttl_secs: 300,
                     max_bytes: 16777216,
                 },
+                responses: ResponseCacheConfig {
+                    enabled: true,
+                    max_bytes: 33554432,
+                },
             },
             store: StoreConfig {
                 url: "sqlite://contactgraph.db",

@@ -93,6 +93,8 @@ pub struct Gateway {
     events_poll: Option<JoinHandle<()>>,
     backfill: Option<JoinHandle<()>>,
     reconcile: Option<JoinHandle<()>>,
+    /// The response cache's follower of the change log.
+    responses: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -246,6 +248,12 @@ impl Gateway {
                 let every = Duration::from_secs(cfg.read_model.reconcile_hours * 3600);
                 sync::reconcile::spawn(readers.clone(), model, cfg.sync.clubos_page_size, every)
             });
+        let responses = match &readers.read_model {
+            Some(_) if cfg.cache.responses.enabled => {
+                Some(caches.clone().follow(store.clone()).await?)
+            }
+            _ => None,
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async {
             let _ = rx.await;
@@ -264,6 +272,7 @@ impl Gateway {
             events_poll,
             backfill,
             reconcile,
+            responses,
         })
     }
 
@@ -295,6 +304,7 @@ impl Gateway {
             &self.events_poll,
             &self.backfill,
             &self.reconcile,
+            &self.responses,
         ]
         .into_iter()
         .flatten()

@@ -35,6 +35,7 @@ pub mod loaders;
 pub mod phone;
 pub mod playground;
 pub mod read_model;
+pub mod response_cache;
 pub mod schema;
 pub mod server;
 pub mod shutdown;

@@ -37,7 +37,7 @@ use crate::{
     install,
     limits::{self, LimitsConfig},
     loaders::{self, Loaders, Readers, RequestMeta},
-    playground,
+    playground, response_cache,
     schema::{AppSchema, IdempotencyHeader},
     sync::{self, ghl::Propagation},
     upstream::ghl::GhlOAuth,
@@ -369,6 +369,17 @@ async fn graphql(
             &limits::LimitExceeded::Batch(requests.len(), s.limits.max_batch).to_string(),
         );
     }
+    let idempotency = idempotency.filter(|_| single);
+    let read_through = wants_read_through(&headers);
+    let answers = &s.readers.caches.responses;
+    let kept_key = (single && !read_through && answers.is_active())
+        .then(|| requests_key(&requests, &caller))
+        .flatten();
+    if let Some(key) = &kept_key
+        && let Some(kept) = answers.get(key, s.readers.store.logged_commits())
+    {
+        return kept_answer(&kept);
+    }
     // Every operation of a batch is checked before any runs: one refusal refuses all.
     let mut prepared = Vec::with_capacity(requests.len());
     for req in requests {
@@ -377,21 +388,27 @@ async fn graphql(
             Err(refusal) => return refusal,
         }
     }
-    let idempotency = idempotency.filter(|_| single);
-    let read_through = wants_read_through(&headers);
     let responses = join_all(prepared.into_iter().map(|p| {
         let (schema, readers, caller) = (s.schema.clone(), s.readers.clone(), caller.clone());
         let idempotency = idempotency.clone();
+        let noting = kept_key.is_some();
         async move {
-            let req = match p {
+            let mut req = match p {
                 Ok(req) => req,
-                Err(parse) => return parse_failure(parse),
+                Err(parse) => return (parse_failure(parse), None),
             };
-            let meta = Arc::new(if read_through {
+            let operation = req.operation_name.clone();
+            let keep = noting
+                && req
+                    .parsed_query()
+                    .is_ok_and(|doc| response_cache::cacheable(doc, operation.as_deref()));
+            let meta = if read_through {
                 RequestMeta::reading_through()
             } else {
                 RequestMeta::default()
-            });
+            };
+            let meta = Arc::new(if keep { meta.noting_reads() } else { meta });
+            let began = readers.caches.responses.begin();
             let mut req = req.data(Loaders::new(readers, meta.clone())).data(caller);
             if let Some(key) = idempotency {
                 req = req.data(IdempotencyHeader(key));
@@ -408,15 +425,74 @@ async fn graphql(
                     response.extensions.insert(name.into(), value);
                 }
             }
-            response
+            let tags = (response.errors.is_empty() && meta.served_as_held())
+                .then(|| meta.tags())
+                .flatten();
+            (response, tags.map(|t| (t, began)))
         }
     }))
     .await;
     let mut responses = responses;
-    if single && let Some(r) = responses.pop() {
-        return GraphQLResponse::from(r).into_response();
+    if single && let Some((r, tags)) = responses.pop() {
+        let answer = GraphQLResponse::from(r).into_response();
+        return match (kept_key, tags) {
+            (Some(key), Some((tags, began))) => {
+                keep_answer(answers, &key, tags, began, answer).await
+            }
+            _ => answer,
+        };
     }
+    let responses = responses.into_iter().map(|(r, _)| r).collect();
     GraphQLResponse::from(BatchResponse::Batch(responses)).into_response()
+}
+
+/// The response cache's key of a single request: its document, operation name and
+/// variables, and the caller's scope (role and location binding).
+fn requests_key(
+    requests: &[async_graphql::Request],
+    caller: &Caller,
+) -> Option<response_cache::Key> {
+    let [req] = requests else {
+        return None;
+    };
+    let variables = serde_json::to_string(&req.variables).ok()?;
+    let scope = format!("{:?}|{:?}", caller.role, caller.binding);
+    Some(response_cache::Key::new(
+        &req.query,
+        req.operation_name.as_deref(),
+        &variables,
+        &scope,
+    ))
+}
+
+/// A kept answer, as it first went out.
+fn kept_answer(kept: &response_cache::Kept) -> Response {
+    let mut response = Response::new(axum::body::Body::from(kept.body.clone()));
+    *response.headers_mut() = kept.headers.clone();
+    response
+}
+
+/// Keeps a successful answer in the response cache and sends it.
+async fn keep_answer(
+    answers: &response_cache::ResponseCache,
+    key: &response_cache::Key,
+    tags: Vec<response_cache::Tag>,
+    began: u64,
+    answer: Response,
+) -> Response {
+    if answer.status() != StatusCode::OK {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return refuse(ErrorCode::Internal, "the answer could not be sent");
+    };
+    let kept = Arc::new(response_cache::Kept {
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    answers.put(key, kept, tags, began);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// The answer to a document that is not GraphQL: the parser's error, with its line and
@@ -572,6 +648,7 @@ async fn playground(State(shared): SharedState) -> Html<String> {
 async fn metrics(State(shared): SharedState) -> String {
     let s = &shared.surface;
     let mut out = s.readers.caches.prometheus();
+    out.push_str(&s.readers.caches.responses.prometheus());
     out.push_str(&s.webhooks.prometheus());
     match s.readers.store.leg_counts().await {
         Ok(counts) => {

@@ -28,6 +28,7 @@ use std::{
 
 mod fetch;
 mod mirror;
+mod tags;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures_util::future::BoxFuture;
@@ -43,6 +44,7 @@ use crate::{
     cache::{Caches, EntityCache, Lookup, MatchKey},
     error::{ErrorCode, GatewayError},
     read_model::ReadModel,
+    response_cache::Tag,
     store::{Link, ReadSource, RecordKind, Store},
     upstream::{
         clubos::{ClubOsClient, ClubOsEvent, ClubOsLocation, ClubOsUser},
@@ -121,6 +123,8 @@ pub struct RequestMeta {
     /// How the read model learns what this request reads from the upstreams (a read
     /// through, unless a change source re-reads).
     via: Option<ReadSource>,
+    /// What the request read, for the response cache; `None` when it is not noted.
+    tags: Option<Mutex<Vec<Tag>>>,
 }
 
 impl RequestMeta {
@@ -156,6 +160,38 @@ impl RequestMeta {
             upstream_lookups: true,
             ..Self::default()
         }
+    }
+
+    /// Notes what the request reads, so that its answer can be kept in the response
+    /// cache (see [`RequestMeta::tags`]).
+    pub fn noting_reads(self) -> Self {
+        Self {
+            tags: Some(Mutex::new(Vec::new())),
+            ..self
+        }
+    }
+
+    /// Notes that the request read what `tags` name (when it notes reads).
+    pub fn read(&self, tags: impl FnOnce(&mut Vec<Tag>)) {
+        if let Some(t) = &self.tags {
+            tags(&mut t.lock().expect("meta lock"));
+        }
+    }
+
+    /// Everything the request read, without repeats, when it noted reads.
+    pub fn tags(&self) -> Option<Vec<Tag>> {
+        let mut tags = self.tags.as_ref()?.lock().expect("meta lock").clone();
+        let mut seen = std::collections::HashSet::with_capacity(tags.len());
+        tags.retain(|t| seen.insert(t.clone()));
+        Some(tags)
+    }
+
+    /// Whether the answer is what the read model and caches held: nothing read through
+    /// to an upstream, nothing served stale.
+    pub fn served_as_held(&self) -> bool {
+        !self.read_through
+            && self.read_through_count.load(Ordering::Relaxed) == 0
+            && self.stale.lock().expect("meta lock").is_empty()
     }
 
     /// Whether this request reads past the read model (see [`RequestMeta::reading_through`]).
@@ -207,6 +243,9 @@ impl RequestMeta {
 
 type FetchFn<K, V> = fn(Arc<Readers>, Vec<K>) -> BoxFuture<'static, HashMap<K, Fetched<V>>>;
 
+/// What reading a key (and its value) tells the response cache the answer depends on.
+type TagFn<K, V> = fn(&K, Option<&V>, &mut Vec<Tag>);
+
 /// A loader that reads through one cache and fetches what is missing.
 pub struct CachedLoader<K, V>
 where
@@ -218,6 +257,7 @@ where
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
     mirror: Option<Mirror<K, V>>,
+    tag: TagFn<K, V>,
 }
 
 impl<K, V> CachedLoader<K, V>
@@ -225,6 +265,12 @@ where
     K: Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// Notes for the response cache that the request read `key` (its value, when it
+    /// has one).
+    fn note(&self, key: &K, value: Option<&V>) {
+        self.meta.read(|tags| (self.tag)(key, value, tags));
+    }
+
     /// Whether this request's batches are answered from the read model first.
     fn serves_stored(&self) -> bool {
         self.readers.read_model.is_some()
@@ -250,6 +296,21 @@ where
     type Error = Infallible;
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Fetched<V>>, Infallible> {
+        let out = self.load_keys(keys).await;
+        for (key, value) in &out {
+            self.note(key, value.as_ref().ok());
+        }
+        Ok(out)
+    }
+}
+
+impl<K, V> CachedLoader<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
+    V: Clone + Send + Sync + Serialize + 'static,
+{
+    /// Answers `keys` from the cache, then the read model, then the upstream.
+    async fn load_keys(&self, keys: &[K]) -> HashMap<K, Fetched<V>> {
         let cache = (self.cache)(&self.readers.caches);
         let mut out = HashMap::with_capacity(keys.len());
         let mut missing = Vec::new();
@@ -268,7 +329,7 @@ where
             }
         }
         if missing.is_empty() {
-            return Ok(out);
+            return out;
         }
         let mirror = self.mirror.as_ref();
         if let Some(m) = mirror.filter(|_| self.serves_stored()) {
@@ -287,7 +348,7 @@ where
             }
             missing.retain(|k| !out.contains_key(k));
             if missing.is_empty() {
-                return Ok(out);
+                return out;
             }
         }
         let mut fetched = (self.fetch)(self.readers.clone(), missing.clone()).await;
@@ -329,7 +390,7 @@ where
             };
             out.insert(key, result);
         }
-        Ok(out)
+        out
     }
 }
 
@@ -416,81 +477,117 @@ impl Loaders {
             delay
         };
         Self {
-            ghl_search: make(ctx, |c| &c.ghl_searches, fetch_ghl_search, None),
-            clubos_user_page: make(ctx, |c| &c.clubos_user_pages, fetch_clubos_user_page, None),
+            ghl_search: make(
+                ctx,
+                |c| &c.ghl_searches,
+                fetch_ghl_search,
+                None,
+                tags::any_ghl_contact,
+            ),
+            clubos_user_page: make(
+                ctx,
+                |c| &c.clubos_user_pages,
+                fetch_clubos_user_page,
+                None,
+                tags::any_clubos_user,
+            ),
             ghl_contact: make(
                 ctx,
                 |c| &c.ghl_contacts,
                 fetch_ghl_contacts,
                 Some(mirror::records()),
+                tags::ghl_contact,
             ),
             clubos_user: make(
                 ctx,
                 |c| &c.clubos_users,
                 fetch_clubos_users,
                 Some(mirror::records()),
+                tags::clubos_user,
             ),
-            ghl_tasks: make(ctx, |c| &c.ghl_tasks, fetch_ghl_tasks, Some(mirror::sets())),
-            ghl_notes: make(ctx, |c| &c.ghl_notes, fetch_ghl_notes, Some(mirror::sets())),
+            ghl_tasks: make(
+                ctx,
+                |c| &c.ghl_tasks,
+                fetch_ghl_tasks,
+                Some(mirror::sets()),
+                tags::ghl_tasks,
+            ),
+            ghl_notes: make(
+                ctx,
+                |c| &c.ghl_notes,
+                fetch_ghl_notes,
+                Some(mirror::sets()),
+                tags::ghl_notes,
+            ),
             ghl_appointments: make(
                 ctx,
                 |c| &c.ghl_appointments,
                 fetch_ghl_appointments,
                 Some(mirror::sets()),
+                tags::ghl_appointments,
             ),
             clubos_events: make(
                 ctx,
                 |c| &c.clubos_events,
                 fetch_clubos_events,
                 Some(mirror::sets()),
+                tags::clubos_user,
             ),
             clubos_locations: make(
                 ctx,
                 |c| &c.clubos_locations,
                 fetch_clubos_locations,
                 Some(mirror::locations()),
+                tags::locations,
             ),
             ghl_by_email: make(
                 ctx,
                 |c| &c.ghl_by_match,
                 fetch_ghl_by_email,
                 Some(mirror::matches()),
+                tags::any_ghl_contact,
             ),
             ghl_by_phone: make(
                 ctx,
                 |c| &c.ghl_by_match,
                 fetch_ghl_by_phone,
                 Some(mirror::matches()),
+                tags::any_ghl_contact,
             ),
             ghl_by_link_field: make(
                 ctx,
                 |c| &c.ghl_by_link_field,
                 fetch_ghl_by_link_field,
                 Some(mirror::link_field_matches()),
+                tags::any_ghl_contact,
             ),
             clubos_by_email: make(
                 ctx,
                 |c| &c.clubos_by_match,
                 fetch_clubos_by_email,
                 Some(mirror::matches()),
+                tags::any_clubos_user,
             ),
             clubos_by_phone: make(
                 ctx,
                 |c| &c.clubos_by_match,
                 fetch_clubos_by_phone,
                 Some(mirror::matches()),
+                tags::any_clubos_user,
             ),
             link_by_ghl: make(
                 (&readers, &meta, links_delay),
                 |c| &c.links_by_ghl,
                 fetch_links_by_ghl,
                 None,
+                tags::ghl_contact,
             ),
             link_by_clubos: make(
                 (&readers, &meta, links_delay),
                 |c| &c.links_by_clubos,
                 fetch_links_by_clubos,
                 None,
+                tags::clubos_user,
             ),
             synced: DataLoader::with_cache(
                 SyncedLoader {
@@ -550,6 +647,7 @@ fn make<K, V>(
     cache: fn(&Caches) -> &EntityCache<K, V>,
     fetch: FetchFn<K, V>,
     mirror: Option<Mirror<K, V>>,
+    tag: TagFn<K, V>,
 ) -> Cached<K, V>
 where
     K: Hash + Eq + Send + Sync + Clone + Debug + 'static,
@@ -561,6 +659,7 @@ where
         cache,
         fetch,
         mirror,
+        tag,
     };
     let delay = if loader.serves_stored() {
         Duration::ZERO
@@ -581,6 +680,7 @@ where
     if !inner.meta.read_through
         && let Lookup::Fresh(v) = (inner.cache)(&inner.readers.caches).peek(&key).await
     {
+        inner.note(&key, Some(&v));
         return Ok(v);
     }
     match loader.load_one(key).await {

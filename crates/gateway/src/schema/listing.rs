@@ -19,6 +19,7 @@ use crate::{
     error::{ErrorCode, GatewayError},
     linking,
     loaders::{self, Loaders},
+    response_cache::Tag,
     store::RecordKind,
     upstream::ghl::models::{
         FilterOp, GhlContact, SearchFilter, SearchRequest, SearchSort, SortDirection,
@@ -401,6 +402,8 @@ async fn from_read_model(
     if !rm.listable(RecordKind::GhlContact).await.unwrap_or(false) {
         return Ok(None);
     }
+    // Which contacts the page holds, and their count, change with any contact.
+    l.meta.read(|tags| tags.push(Tag::AnyGhlContact));
     rm.settled().await;
     let limit = i64::try_from(first + 1)?;
     let (rows, total) = match futures_util::try_join!(

@@ -19,6 +19,7 @@ use crate::{
     cache::Caches,
     clock::Clock,
     error::{ErrorCode, GatewayError, System},
+    response_cache::Tag,
     store::{AuditEntry, Claim, Leg, LegState, NewLeg, Store, StoreError, new_id},
     upstream::{
         clubos::ClubOsClient,
@@ -600,7 +601,8 @@ pub(crate) async fn compensate(
 }
 
 /// Forgets cached data a leg changed, and marks it stale in the read model (so it is
-/// read through before it is served again).
+/// read through before it is served again); then drops the kept answers that read it
+/// (last, so that no answer computed from the forgotten copies can be kept).
 pub async fn invalidate(s: &Writer, op: &LegOp, prior: &Prior) {
     let (ghl, clubos) = op.touches(prior);
     let bulk = match op {
@@ -623,6 +625,11 @@ pub async fn invalidate(s: &Writer, op: &LegOp, prior: &Prior) {
             tracing::warn!(error = %e, "read model: a written user could not be marked");
         }
     }
+    // A write may change who holds an email or phone: lookups and lists go too.
+    let mut tags = vec![Tag::AnyGhlContact, Tag::AnyClubOsUser];
+    tags.extend(ghl.iter().chain(bulk).map(|id| Tag::Ghl(id.clone())));
+    tags.extend(clubos.map(Tag::ClubOs));
+    s.caches.responses.invalidate(tags);
 }
 
 /// A stored outcome, with each write's status brought up to date from the outbox (a
