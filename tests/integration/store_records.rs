@@ -22,6 +22,7 @@ on_backends!(
         a_stale_mark_and_an_older_version_are_told_apart,
         owners_of_records_in_a_time_window_are_found,
         the_change_log_pages_by_kind_and_person_up_to_a_head,
+        a_record_that_moves_to_another_owner_is_logged_for_both,
     ]
 );
 
@@ -389,4 +390,35 @@ async fn the_change_log_pages_by_kind_and_person_up_to_a_head(db: TestDb) {
             .collect::<Vec<_>>(),
         vec![2]
     );
+}
+
+async fn a_record_that_moves_to_another_owner_is_logged_for_both(db: TestDb) {
+    let store = db.connect().await;
+    store
+        .put_records(
+            RecordKind::GhlNote,
+            &[note("n1", "c1", "hi")],
+            ReadSource::Webhook,
+        )
+        .await
+        .unwrap();
+    let head = store.last_change_seq().await.unwrap();
+    let changed = store
+        .put_records(
+            RecordKind::GhlNote,
+            &[note("n1", "c2", "hi")],
+            ReadSource::Webhook,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1, "one record changed");
+    let mut owners: Vec<Option<String>> = store
+        .changes_after(head, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.ghl_contact_id)
+        .collect();
+    owners.sort();
+    assert_eq!(owners, [Some("c1".to_owned()), Some("c2".to_owned())]);
 }

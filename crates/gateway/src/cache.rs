@@ -381,9 +381,8 @@ impl Caches {
     }
 
     /// Forgets what a change of the change log touched, so that nothing read after it is
-    /// answered from a copy older than the change. A collection's record may have moved
-    /// from another owner, whose copy would still hold it: every owner's copy of that
-    /// kind goes.
+    /// answered from a copy older than the change. A collection's record that moved to
+    /// another owner is logged for both owners (see `Store::put_records`).
     pub async fn forget_change(&self, change: &Change) {
         let ghl = change.ghl_contact_id.as_deref();
         match &change.record {
@@ -392,9 +391,9 @@ impl Caches {
                 Ok(id) => self.invalidate_clubos_user(id).await,
                 Err(_) => self.clubos_users.invalidate_all(),
             },
-            Some((RecordKind::GhlTask, _)) => self.invalidate_ghl_tasks(None).await,
-            Some((RecordKind::GhlNote, _)) => self.invalidate_ghl_notes(None).await,
-            Some((RecordKind::GhlAppointment, _)) => self.invalidate_ghl_appointments(None).await,
+            Some((RecordKind::GhlTask, _)) => self.invalidate_ghl_tasks(ghl).await,
+            Some((RecordKind::GhlNote, _)) => self.invalidate_ghl_notes(ghl).await,
+            Some((RecordKind::GhlAppointment, _)) => self.invalidate_ghl_appointments(ghl).await,
             Some((RecordKind::ClubOsEvent, _)) => match change.clubos_user_id {
                 Some(user) => self.clubos_events.invalidate(&user).await,
                 None => self.clubos_events.invalidate_all(),

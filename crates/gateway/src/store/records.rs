@@ -488,10 +488,11 @@ impl Store {
     ) -> Result<usize, sqlx::Error> {
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let mut old: HashMap<String, (String, bool)> = HashMap::new();
+        let mut old_owner: HashMap<String, String> = HashMap::new();
         let mut updated: HashMap<String, String> = HashMap::new();
         for chunk in distinct(&ids).chunks(MAX_IDS_PER_QUERY) {
             let sql = format!(
-                "SELECT id, body, stale, upstream_updated FROM read_model \
+                "SELECT id, owner, body, stale, upstream_updated FROM read_model \
                  WHERE kind = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
@@ -505,6 +506,9 @@ impl Store {
                 if let Some(at) = row.try_get::<Option<String>, _>("upstream_updated")? {
                     updated.insert(id.clone(), at);
                 }
+                if let Some(owner) = row.try_get::<Option<String>, _>("owner")? {
+                    old_owner.insert(id.clone(), owner);
+                }
                 old.insert(id, (row.try_get("body")?, stale != 0));
             }
         }
@@ -517,8 +521,10 @@ impl Store {
             }
             let body = record.body.to_string();
             let previous = old.get(&record.id);
+            let moved = old_owner.get(&record.id) != record.owner.as_ref();
             if let Some((prior, false)) = previous
                 && *prior == body
+                && !moved
             {
                 sqlx::query(
                     "UPDATE read_model SET synced_at_ms = $3, source = $4, sort_ms = $5, \
@@ -534,10 +540,13 @@ impl Store {
                 .await?;
                 continue;
             }
-            let fields = match previous {
+            let mut fields = match previous {
                 Some((prior, _)) => changed_keys(prior, &record.body),
                 None => vec!["*".to_owned()],
             };
+            if previous.is_some() && moved && fields.is_empty() {
+                fields.push("owner".to_owned());
+            }
             sqlx::query(
                 "INSERT INTO read_model (kind, id, owner, body, upstream_updated, sort_ms, \
                  synced_at_ms, source, stale, starts_ms) \
@@ -581,23 +590,34 @@ impl Store {
             .iter()
             .map(|(_, f)| f.iter().map(String::as_str).collect())
             .collect();
-        let changes: Vec<NewChange<'_>> = changed_fields
-            .iter()
-            .zip(&names)
-            .map(|((i, _), fields)| {
-                let r = &records[*i];
-                NewChange {
-                    kind: ChangeKind::RecordChanged,
-                    ghl_contact_id: r.ghl_contact_id.as_deref(),
-                    clubos_user_id: r.clubos_user_id,
-                    fields,
-                    origin: Origin::Sync,
-                    record: Some((kind, r.id.as_str(), source)),
-                }
-            })
-            .collect();
+        let mut changes: Vec<NewChange<'_>> = Vec::with_capacity(changed_fields.len());
+        for ((i, _), fields) in changed_fields.iter().zip(&names) {
+            let r = &records[*i];
+            let change = NewChange {
+                kind: ChangeKind::RecordChanged,
+                ghl_contact_id: r.ghl_contact_id.as_deref(),
+                clubos_user_id: r.clubos_user_id,
+                fields,
+                origin: Origin::Sync,
+                record: Some((kind, r.id.as_str(), source)),
+            };
+            // A collection's record that moved (a task now of another contact) is a change
+            // to the collection it left too.
+            let left = old_owner
+                .get(&r.id)
+                .filter(|o| r.owner.as_ref() != Some(*o))
+                .and_then(|o| concerns(kind, &r.id, Some(o)).0)
+                .filter(|_| kind != RecordKind::GhlContact);
+            if let Some(left) = left {
+                changes.push(NewChange {
+                    ghl_contact_id: Some(left),
+                    ..change.clone()
+                });
+            }
+            changes.push(change);
+        }
         self.append_changes(conn, &changes).await?;
-        Ok(changes.len())
+        Ok(changed_fields.len())
     }
 
     /// Deletes a record and its keys inside `conn`, logging a tombstone.
