@@ -654,6 +654,26 @@ ttl_secs = 0
 max_bytes = 16777216
 "#;
 
+/// No response cache: what is measured is the execution.
+const RESPONSES_OFF: &str = r#"
+[cache.responses]
+enabled = false
+"#;
+
+/// Two walks over every page: the first reads through what the store lacks, the second
+/// reads it as stored.
+async fn warmed(gw: &Gateway, pages: &[Value]) -> anyhow::Result<()> {
+    gw.backfilled(Duration::from_secs(300)).await?;
+    gw.graphql("mutation { syncLinks { linked } }", json!({}), false)
+        .await?;
+    for _ in 0..2 {
+        for vars in pages {
+            gw.graphql(Q50, vars.clone(), false).await?;
+        }
+    }
+    Ok(())
+}
+
 /// GHL's limits and the loaders' fan-out out of the way.
 const LIMITS_OUT: &str = r#"
 [ghl.rate_limit]
@@ -664,9 +684,10 @@ headroom = 1.0
 fanout = 64
 "#;
 
-/// Q50 over every page once at c=1, then 16 workers walking the pages in turn for
-/// [`LOAD_FOR`], each from its own offset; the gateway's CPU time is read around each.
-struct Q50Runs {
+/// A document over every set of variables once at c=1, then 16 workers walking them in
+/// turn for [`LOAD_FOR`], each from its own offset; the gateway's CPU time is read around
+/// each.
+struct Load {
     c1: Vec<f64>,
     cpu_c1: f64,
     calls_c1: u64,
@@ -676,55 +697,62 @@ struct Q50Runs {
     calls_c16: u64,
 }
 
-async fn q50_runs(
+async fn load(
     gw: &Gateway,
-    cursors: &Arc<Vec<Option<String>>>,
+    doc: &str,
+    variables: &Arc<Vec<Value>>,
     sims: &Sims,
-) -> anyhow::Result<Q50Runs> {
+) -> anyhow::Result<Load> {
     let calls = |a: (u64, u64), b: (u64, u64)| (b.0 - a.0) + (b.1 - a.1);
     let before = totals(sims).await?;
     let cpu_before_c1 = gw.cpu_ms();
     let mut c1 = Vec::new();
-    for after in cursors.iter() {
+    for vars in variables.iter() {
         let t = Instant::now();
-        let page = gw.graphql(Q50, json!({"after": after}), false).await?;
+        let body = gw.graphql(doc, vars.clone(), false).await?;
         ensure!(
-            page["data"]["contacts"]["edges"]
-                .as_array()
-                .is_some_and(|e| !e.is_empty()),
-            "a page of contacts"
+            body["errors"].is_null() && !body["data"].is_null(),
+            "an answer: {body}"
         );
         c1.push(ms(t.elapsed()));
     }
     let after_c1 = totals(sims).await?;
     let cpu_c1 = (gw.cpu_ms() - cpu_before_c1) / c1.len() as f64;
 
-    eprintln!("q50: 16 workers for {} s", LOAD_FOR.as_secs());
+    eprintln!("load: 16 workers for {} s", LOAD_FOR.as_secs());
+    let doc: Arc<str> = doc.into();
     let cpu_before_c16 = gw.cpu_ms();
     let t = Instant::now();
     let mut workers = Vec::new();
     for w in 0..16 {
-        let (http, url, key, cursors) = (
+        let (http, url, key, variables, doc) = (
             gw.http.clone(),
             gw.url.clone(),
             gw.key.clone(),
-            cursors.clone(),
+            variables.clone(),
+            doc.clone(),
         );
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = w;
             while t.elapsed() < LOAD_FOR {
-                let after = &cursors[i % cursors.len()];
+                let vars = &variables[i % variables.len()];
                 let s = Instant::now();
-                let body: Value = http
+                // The body is checked, not parsed: the load generator shares the cores.
+                let body = http
                     .post(format!("{url}/graphql"))
                     .bearer_auth(&key)
-                    .json(&json!({"query": Q50, "variables": {"after": after}}))
+                    .json(&json!({"query": &*doc, "variables": vars}))
                     .send()
                     .await?
-                    .json()
+                    .bytes()
                     .await?;
-                ensure!(body["errors"].is_null(), "errors: {body}");
+                ensure!(
+                    body.starts_with(b"{\"data\":{")
+                        && !body.windows(9).any(|w| w == b"\"errors\":"),
+                    "errors: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 lat.push(ms(s.elapsed()));
                 i += 1;
             }
@@ -738,7 +766,7 @@ async fn q50_runs(
     let elapsed = t.elapsed();
     let after_c16 = totals(sims).await?;
     let cpu_c16 = (gw.cpu_ms() - cpu_before_c16) / c16.len() as f64;
-    Ok(Q50Runs {
+    Ok(Load {
         cpu_c1,
         calls_c1: calls(before, after_c1),
         c1,
@@ -758,7 +786,7 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         &sims,
         "synced",
         "max_concurrency = 64",
-        &format!("{MOKA_OFF}{LIMITS_OUT}"),
+        &format!("{MOKA_OFF}{LIMITS_OUT}{RESPONSES_OFF}"),
     )
     .await?;
     gw.backfilled(Duration::from_secs(300)).await?;
@@ -790,8 +818,8 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         gw.graphql(Q50, json!({"after": after}), false).await?;
     }
 
-    let cursors = Arc::new(cursors);
-    let synced_q50 = q50_runs(&gw, &cursors, &sims).await?;
+    let pages: Arc<Vec<Value>> = Arc::new(cursors.iter().map(|a| json!({"after": a})).collect());
+    let synced_q50 = load(&gw, Q50, &pages, &sims).await?;
 
     // One direct GHL call, and a read-through Q1 of people with stored links.
     let people = linked(&world);
@@ -821,25 +849,46 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
     let (hwm, rss) = gw.memory();
     drop(gw);
 
-    // The same pages from moka: a gateway with the default caches, warmed by two walks.
-    let warm_gw = gateway(&sims, "warm", "max_concurrency = 64", LIMITS_OUT).await?;
-    warm_gw.backfilled(Duration::from_secs(300)).await?;
-    warm_gw
-        .graphql("mutation { syncLinks { linked } }", json!({}), false)
-        .await?;
-    for _ in 0..2 {
-        for after in cursors.iter() {
-            warm_gw.graphql(Q50, json!({"after": after}), false).await?;
-        }
-    }
-    let warm_q50 = q50_runs(&warm_gw, &cursors, &sims).await?;
+    // The same pages from moka: a gateway with the default entity caches, warmed by two
+    // walks, and no response cache.
+    let warm_gw = gateway(
+        &sims,
+        "warm",
+        "max_concurrency = 64",
+        &format!("{LIMITS_OUT}{RESPONSES_OFF}"),
+    )
+    .await?;
+    warmed(&warm_gw, &pages).await?;
+    let warm_q50 = load(&warm_gw, Q50, &pages, &sims).await?;
     drop(warm_gw);
 
+    // Every default, the response cache included: the same pages and Q1s, repeated,
+    // without `syncedAt` (an answer that selects it is not kept).
+    let (q50_kept, q1_kept) = (Q50.replace(" syncedAt", ""), Q1.replace(" syncedAt", ""));
+    let cached_gw = gateway(&sims, "cached", "max_concurrency = 64", LIMITS_OUT).await?;
+    warmed(&cached_gw, &pages).await?;
+    let ones: Arc<Vec<Value>> = Arc::new(
+        people
+            .iter()
+            .take(30)
+            .map(|(id, _)| json!({"id": id}))
+            .collect(),
+    );
+    for vars in ones.iter() {
+        cached_gw.graphql(&q1_kept, vars.clone(), false).await?;
+    }
+    for vars in pages.iter() {
+        cached_gw.graphql(&q50_kept, vars.clone(), false).await?;
+    }
+    let cached_q50 = load(&cached_gw, &q50_kept, &pages, &sims).await?;
+    let cached_q1 = load(&cached_gw, &q1_kept, &ones, &sims).await?;
+    drop(cached_gw);
+
     let calls = |a: (u64, u64), b: (u64, u64)| (b.0 - a.0) + (b.1 - a.1);
-    let q50_rows = |name: &str, r: &Q50Runs| {
+    let rows = |name: &str, r: &Load| {
         format!(
-            "| Q50 {name}, every page once | 1 | {} | {:.2} | {:.2} | | {:.1} | {} |\n\
-             | Q50 {name}, pages in turn for {} s | 16 | {} | {:.2} | {:.2} | {:.0} | {:.1} | {} |\n",
+            "| {name}, each once | 1 | {} | {:.2} | {:.2} | | {:.1} | {} |\n\
+             | {name}, in turn for {} s | 16 | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} |\n",
             r.c1.len(),
             percentile(&r.c1, 50.0),
             percentile(&r.c1, 99.0),
@@ -861,11 +910,13 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
          {stored_links} links stored by `syncLinks`. The first walk over the {} pages \
          filled each person's tasks, notes and appointments: {:.1} s, {} upstream calls. \
          The rows \"from moka\" are a second gateway over the same store contents with the \
-         default caches, warmed by two walks: every record comes from moka, only the \
-         listing itself (its rows and count) from the store.\n\n\
+         default entity caches and no response cache, warmed by two walks: every record \
+         comes from moka, only the listing itself (its rows and count) from the store. The \
+         rows \"from the response cache\" are a third gateway with every default, warmed the \
+         same way: each answer is kept whole until something it read changes.\n\n\
          | workload | c | requests | p50 ms | p99 ms | req/s | gateway CPU ms per request | upstream calls |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n\
-         {}{}\
+         {}{}{}{}\
          | Q1 from the read model | 1 | {} | {:.2} | {:.2} | | | |\n\
          | Q1 read through (`no-cache`), stored link | 1 | {} | {:.1} | {:.1} | | | |\n\
          | one direct `GET /contacts/{{id}}` at the GHL simulator | 1 | {} | {:.1} | {:.1} | | | |\n\n\
@@ -874,8 +925,10 @@ async fn synced_reads(out: &mut String) -> anyhow::Result<()> {
         cursors.len(),
         fill.as_secs_f64(),
         calls(before, filled),
-        q50_rows("from the store", &synced_q50),
-        q50_rows("from moka (warm)", &warm_q50),
+        rows("Q50 from the store", &synced_q50),
+        rows("Q50 from moka (warm)", &warm_q50),
+        rows("Q50 from the response cache", &cached_q50),
+        rows("Q1 from the response cache", &cached_q1),
         synced.len(),
         percentile(&synced, 50.0),
         percentile(&synced, 99.0),
