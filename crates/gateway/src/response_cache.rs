@@ -292,7 +292,8 @@ impl std::fmt::Debug for ResponseCache {
 }
 
 impl ResponseCache {
-    /// An inactive cache bounded as `cfg` says; [`follow`] activates it.
+    /// An inactive cache bounded as `cfg` says; [`crate::cache::Caches::follow`] activates
+    /// it.
     pub fn new(cfg: &ResponseCacheConfig) -> Self {
         Self {
             max_bytes: cfg.max_bytes,
