@@ -135,6 +135,12 @@ pub fn cacheable(doc: &ExecutableDocument, operation: Option<&str>) -> bool {
             Some(op) => op,
             None => return false,
         },
+        // A named operation is kept in the map even when it is the only one, and then
+        // runs without an operation name.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return false,
+        },
         (DocumentOperations::Multiple(_), None) => return false,
     };
     if op.node.ty != OperationType::Query {
@@ -645,5 +651,12 @@ mod tests {
             &parse("query A { contact(id: \"1\") { id } } query B { syncStatus { source } }"),
             Some("A")
         ));
+        assert!(
+            cacheable(
+                &parse("query Q50($after: String) { contacts(after: $after) { totalCount } }"),
+                None
+            ),
+            "a lone named operation run without its name"
+        );
     }
 }
